@@ -1,0 +1,68 @@
+"""`npuhub apply -f FILE.yaml`: declared resources, kubectl-style (one or more YAML
+documents, each with `kind`). Applying the same file twice changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import yaml
+
+from . import db
+from .inventory import node_spec
+from .platform import get_ledger
+from .settings import NPUHub
+
+
+class ApplyError(Exception):
+    pass
+
+
+def _quota(doc: dict, path: Path, settings: NPUHub) -> str:
+    from .service.quotas import validate_limits
+
+    ledger = get_ledger(settings.db_url)
+    group = doc.get("group")
+    user = doc.get("user")
+    limits = {k: v for k, v in doc.items() if k not in ("kind", "group", "user")}
+    try:
+        limits = validate_limits(limits)
+    except Exception as e:  # tornado HTTPError carries the message
+        raise ApplyError(f"{path}: QuotaPolicy: {getattr(e, 'log_message', e)}") from None
+    if user:
+        ledger.set_user_quota(str(user), **limits)
+        return f"quota for user {user} applied"
+    if not group:
+        raise ApplyError(f"{path}: QuotaPolicy needs `group` (or `user`)")
+    ledger.set_policy(str(group), **limits)
+    return f"quota for group {group} applied"
+
+
+def _node(doc: dict, path: Path, settings: NPUHub) -> str:
+    try:
+        spec = node_spec(doc, source="file")
+    except (KeyError, ValueError) as e:
+        raise ApplyError(f"{path}: Node: missing or bad field {e}") from None
+    get_ledger(settings.db_url).add_node(spec)
+    return f"node {spec.name} applied ({sum(len(r) for r in spec.rings)} devices)"
+
+
+KINDS: dict[str, Callable[[dict, Path, NPUHub], str]] = {
+    "QuotaPolicy": _quota,
+    "Node": _node,
+}
+
+
+def apply_file(path: Path, settings: NPUHub) -> Iterator[str]:
+    if not path.is_file():
+        raise ApplyError(f"{path}: no such file")
+    try:
+        docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    except yaml.YAMLError as e:
+        raise ApplyError(f"{path}: not valid YAML: {e}") from None
+    db.upgrade(settings.db_url)
+    for doc in docs:
+        kind = doc.get("kind") if isinstance(doc, dict) else None
+        if kind not in KINDS:
+            raise ApplyError(f"{path}: unknown kind {kind!r}; known: {', '.join(KINDS)}")
+        yield KINDS[kind](doc, path, settings)

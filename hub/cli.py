@@ -1,0 +1,184 @@
+"""The `npuhub` command: start the platform, and administer devices, quotas, usage,
+users and declared resources."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from tabulate import tabulate
+
+from .settings import NPUHub, load_settings
+
+
+def _settings(args) -> NPUHub:
+    if getattr(args, "state_dir", None):
+        os.environ["NPUHUB_STATE_DIR"] = args.state_dir
+    if getattr(args, "port", None):
+        os.environ["NPUHUB_PORT"] = str(args.port)
+    config = args.config or os.environ.get("NPUHUB_CONFIG") or None
+    return load_settings(config)
+
+
+def _ledger(args):
+    from . import db
+    from .platform import get_ledger
+
+    settings = _settings(args)
+    db.upgrade(settings.db_url)
+    return get_ledger(settings.db_url)
+
+
+def _device_ref(ref: str) -> tuple[str, int]:
+    node, sep, index = ref.rpartition(":")
+    if not sep or not node or not index.isdigit():
+        raise SystemExit(f"npuhub: {ref!r} is not NODE:INDEX (see `npuhub devices`)")
+    return node, int(index)
+
+
+def cmd_up(args) -> int:
+    from .up import UpError, up
+
+    _settings(args)  # applies --state-dir/--port to the environment
+    try:
+        return up(args.config)
+    except UpError as e:
+        print(f"npuhub up: {e}", file=sys.stderr)
+        return 1
+
+
+def cmd_devices(args) -> int:
+    ledger = _ledger(args)
+    if args.action in ("drain", "undrain"):
+        if not args.device:
+            raise SystemExit(f"npuhub devices {args.action} NODE:INDEX")
+        node, index = _device_ref(args.device)
+        getattr(ledger, args.action)(node, index)
+        print(f"{node}:{index} {args.action}ed")
+        return 0
+    rows = []
+    for d in ledger.devices():
+        h = d["holder"]
+        holder = f"{h['user']}/{h['kind']}:{h['holder'] or 'default'}" if h else "-"
+        since = d["since"].strftime("%Y-%m-%d %H:%M") if d.get("since") and h else "-"
+        rows.append([d["node"], d["index"], d["type"], d["state"], holder, since])
+    print(tabulate(rows, headers=["node", "device", "type", "state", "holder", "since"]))
+    return 0
+
+
+LIMIT_OPTIONS = {
+    "max_npus_per_server": int,
+    "max_npus": int,
+    "group_max_npus": int,
+    "npu_hours": float,
+    "period": str,
+    "max_session_hours": float,
+}
+
+
+def cmd_quota(args) -> int:
+    ledger = _ledger(args)
+    if args.action == "set":
+        limits = {k: getattr(args, k) for k in LIMIT_OPTIONS if getattr(args, k) is not None}
+        if args.profiles is not None:
+            limits["profiles"] = [p for p in args.profiles.split(",") if p]
+        if args.user:
+            ledger.set_user_quota(args.user, **limits)
+            print(f"quota of user {args.user} set")
+        elif args.group:
+            ledger.set_policy(args.group, **limits)
+            print(f"quota of group {args.group} set")
+        else:
+            raise SystemExit("npuhub quota set GROUP [--max-npus N …] (or --user NAME)")
+        return 0
+    rows = [
+        [p["group"]] + [p.get(k) if p.get(k) is not None else "-" for k in LIMIT_OPTIONS]
+        + [",".join(p["profiles"]) if p.get("profiles") else "all"]
+        for p in ledger.policies()
+    ]
+    print(tabulate(rows, headers=["group", *LIMIT_OPTIONS, "profiles"]))
+    return 0
+
+
+def cmd_usage(args) -> int:
+    ledger = _ledger(args)
+    u = ledger.usage(account=args.account, period=args.period)
+    rows = [[k, v] for k, v in u.items() if not isinstance(v, list | dict)]
+    print(tabulate(rows, headers=["", "value"]))
+    for key in ("by_user", "by_account"):
+        if isinstance(u.get(key), dict) and u[key]:
+            print()
+            print(tabulate(sorted(u[key].items()), headers=[key[3:], "NPU-hours"], floatfmt=".2f"))
+    return 0
+
+
+def cmd_user(args) -> int:
+    from .hubapi import HubAPI
+
+    api = HubAPI.from_settings(_settings(args))
+    for name in args.names:
+        api.create_user(name, admin=args.admin, groups=args.group or [])
+        print(f"user {name} created: they set their password at first login")
+    return 0
+
+
+def cmd_apply(args) -> int:
+    from .apply import apply_file
+
+    settings = _settings(args)
+    for line in apply_file(Path(args.file), settings):
+        print(line)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="npuhub", description=__doc__)
+    p.add_argument("--config", "-c", help="deployment config file (traitlets, Python)")
+    p.add_argument("--state-dir", help="state folder (default $NPUHUB_STATE_DIR or /var/lib/npuhub)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start hub, proxy and platform service")
+    up.add_argument("--port", type=int, help="public port (default 8000)")
+    up.set_defaults(func=cmd_up)
+
+    dev = sub.add_parser("devices", help="NPUs: list, drain, undrain")
+    dev.add_argument("action", nargs="?", default="list", choices=["list", "drain", "undrain"])
+    dev.add_argument("device", nargs="?", help="NODE:INDEX")
+    dev.set_defaults(func=cmd_devices)
+
+    q = sub.add_parser("quota", help="quota policies: list, set")
+    q.add_argument("action", nargs="?", default="list", choices=["list", "set"])
+    q.add_argument("group", nargs="?", help="group ('*' is the default policy)")
+    q.add_argument("--user", help="set a per-user override instead of a group policy")
+    for k, t in LIMIT_OPTIONS.items():
+        q.add_argument("--" + k.replace("_", "-"), dest=k, type=t)
+    q.add_argument("--profiles", help="comma-separated profile slugs allowed")
+    q.set_defaults(func=cmd_quota)
+
+    u = sub.add_parser("usage", help="NPU-hours by account and user")
+    u.add_argument("--account")
+    u.add_argument("--period", default="week", choices=["day", "week", "month"])
+    u.set_defaults(func=cmd_usage)
+
+    us = sub.add_parser("user", help="create users (they set a password at first login)")
+    us.add_argument("action", choices=["add"])
+    us.add_argument("names", nargs="+")
+    us.add_argument("--admin", action="store_true")
+    us.add_argument("--group", action="append", help="add to this group (repeatable)")
+    us.set_defaults(func=cmd_user)
+
+    ap = sub.add_parser("apply", help="apply a file of declared resources (kubectl-style)")
+    ap.add_argument("-f", "--file", required=True)
+    ap.set_defaults(func=cmd_apply)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return args.func(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Check a deployment config file before anything starts: an unknown or wrongly typed
+setting is one line that names it and says what would be right."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+from traitlets import TraitError
+from traitlets.config import Configurable, PyFileConfigLoader
+from traitlets.config.loader import ConfigFileNotFound
+
+
+class ConfigProblem(Exception):
+    pass
+
+
+def _configurables() -> dict[str, type]:
+    # import what a deployment configures, so their classes are known
+    import jupyterhub.app  # noqa: F401
+    import jupyterhub.proxy  # noqa: F401
+
+    import npuhub.hub.auth  # noqa: F401
+    import npuhub.hub.settings  # noqa: F401
+    import npuhub.spawners.npu  # noqa: F401
+
+    found: dict[str, type] = {}
+    todo = [Configurable]
+    while todo:
+        cls = todo.pop()
+        found.setdefault(cls.__name__, cls)
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+def check_config_file(path: str) -> None:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigProblem(f"config file {path} does not exist")
+    try:
+        config = PyFileConfigLoader(p.name, path=str(p.parent)).load_config()
+    except ConfigFileNotFound:
+        raise ConfigProblem(f"config file {path} cannot be read") from None
+    except Exception as e:  # a syntax or runtime error in the file itself
+        raise ConfigProblem(f"config file {path} fails to load: {type(e).__name__}: {e}") from None
+    classes = _configurables()
+    for section, values in config.items():
+        cls = classes.get(section)
+        if cls is None:
+            hint = difflib.get_close_matches(section, classes, n=1)
+            raise ConfigProblem(
+                f"{path}: unknown section c.{section}"
+                + (f"; did you mean c.{hint[0]}?" if hint else "")
+            )
+        traits = cls.class_traits(config=True)
+        for key, value in values.items():
+            trait = traits.get(key)
+            if trait is None:
+                hint = difflib.get_close_matches(key, traits, n=1)
+                raise ConfigProblem(
+                    f"{path}: unknown setting c.{section}.{key}"
+                    + (f"; did you mean c.{section}.{hint[0]}?" if hint else "")
+                )
+            probe = cls.__new__(cls)
+            try:
+                trait.validate(probe, value)
+            except TraitError as e:
+                msg = str(e).split("\n")[0]
+                raise ConfigProblem(
+                    f"{path}: c.{section}.{key} = {value!r} is wrong: {msg}"
+                ) from None
+            except Exception:  # noqa: S112 - a validator that needs a live object: skip
+                continue

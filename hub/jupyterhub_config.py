@@ -1,0 +1,94 @@
+# npuhub's JupyterHub configuration. `npuhub up` runs `jupyterhub -f` on this file; it
+# reads the environment that `npuhub up` prepared, then loads the deployment's own
+# config file ($NPUHUB_CONFIG), whose settings win.
+# ruff: noqa: F821  (`c` and `load_subconfig` are given by traitlets)
+import os
+import sys
+from pathlib import Path
+
+from npuhub.hub.settings import load_settings
+
+config_file = os.environ.get("NPUHUB_CONFIG") or None
+settings = load_settings(config_file)
+state = Path(settings.state_dir)
+ports = {k: int(os.environ[f"NPUHUB_{k.upper()}_PORT"]) for k in ("hub_api", "proxy_api", "service")}
+public_url = f"http://{settings.ip}:{settings.port}"
+
+c.JupyterHub.ip = settings.ip
+c.JupyterHub.port = settings.port
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_port = ports["hub_api"]
+c.JupyterHub.hub_connect_ip = "127.0.0.1"
+c.JupyterHub.db_url = settings.hub_db_url
+c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
+c.JupyterHub.pid_file = str(state / "jupyterhub.pid")
+c.JupyterHub.cleanup_servers = False  # user servers outlive a hub restart
+c.JupyterHub.last_activity_interval = 60
+c.JupyterHub.concurrent_spawn_limit = 500
+c.JupyterHub.default_url = "/hub/home"
+
+c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{ports['proxy_api']}"
+c.ConfigurableHTTPProxy.should_start = True
+c.ConfigurableHTTPProxy.pid_file = str(state / "proxy.pid")
+c.ConfigurableHTTPProxy.debug = settings.debug
+
+c.JupyterHub.authenticator_class = "npuhub.hub.auth.NPUHubAuthenticator"
+c.FirstUseAuthenticator.dbm_path = str(state / "passwords.dbm")
+c.Authenticator.admin_users = {settings.admin_user}
+
+# --- the platform service, managed by the hub
+service_env = {
+    "NPUHUB_STATE_DIR": str(state),
+    "NPUHUB_SERVICE_PORT": str(ports["service"]),
+    "NPUHUB_PUBLIC_URL": public_url,
+}
+if config_file:
+    service_env["NPUHUB_CONFIG"] = config_file
+c.JupyterHub.services = [
+    {
+        "name": "npuhub",
+        "url": f"http://127.0.0.1:{ports['service']}",
+        "command": [sys.executable, "-m", "npuhub.hub.service"],
+        "environment": service_env,
+        "api_token": (state / "service.token").read_text().strip(),
+        "display": False,
+    },
+    {
+        # the holder of admin.token (the CLI and operators' scripts)
+        "name": "npuhub-admin",
+        "api_token": (state / "admin.token").read_text().strip(),
+        "display": False,
+    },
+]
+c.JupyterHub.load_roles = [
+    {"name": "admin", "services": ["npuhub", "npuhub-admin"]},
+    # users and their servers' own tokens may call the platform service
+    {"name": "user", "scopes": ["self", "access:services!service=npuhub"]},
+    {
+        "name": "server",
+        "scopes": [
+            "users:activity!user",
+            "access:servers!server",
+            "access:services!service=npuhub",
+            "read:users:name!user",
+            "read:users:groups!user",
+        ],
+    },
+]
+
+# --- the spawner
+c.JupyterHub.spawner_class = "npu"
+c.NPUSpawner.db_url = settings.db_url
+c.NPUSpawner.profiles = settings.profiles
+c.NPUSpawner.spawn_concurrency = settings.spawn_concurrency
+c.NPUSpawner.poll_interval = settings.poll_interval
+c.NPUSpawner.mem_limit = settings.mem_limit
+c.NPUSpawner.cpu_limit = float(settings.cpu_limit)
+c.NPUSpawner.pids_limit = settings.pids_limit
+c.NPUSpawner.prefix = "npuhub"
+c.NPUSpawner.api_url = f"{public_url}/services/npuhub/api/v1"
+c.NPUSpawner.debug = settings.debug
+c.JupyterHub.log_level = "DEBUG" if settings.debug else "INFO"
+
+if config_file:
+    load_subconfig(config_file)

@@ -1,0 +1,46 @@
+"""The platform service: a JupyterHub-managed tornado app at /services/npuhub/."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+from jupyterhub.services.auth import HubAuth
+from tornado import web
+from tornado.log import enable_pretty_logging
+
+from npuhub.hub.platform import get_ledger
+from npuhub.hub.settings import load_settings
+
+from . import devices, health, me, quotas, usage
+
+RESOURCES = [health, me, devices, quotas, usage]
+log = logging.getLogger("npuhub.service")
+
+
+def make_app(settings, hub_auth: HubAuth, prefix: str) -> web.Application:
+    handlers = []
+    for module in RESOURCES:
+        for pattern, handler in module.default_handlers:
+            handlers.append((prefix.rstrip("/") + pattern, handler))
+    return web.Application(
+        handlers,
+        hub_auth=hub_auth,
+        npuhub=settings,
+        ledger=get_ledger(settings.db_url),
+        base_url=prefix,
+    )
+
+
+async def main() -> None:
+    enable_pretty_logging()
+    settings = load_settings(os.environ.get("NPUHUB_CONFIG") or None)
+    logging.getLogger().setLevel(logging.DEBUG if settings.debug else logging.INFO)
+    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/npuhub/")
+    hub_auth = HubAuth(cache_max_age=60)
+    app = make_app(settings, hub_auth, prefix)
+    port = int(os.environ["NPUHUB_SERVICE_PORT"])
+    app.listen(port, address="127.0.0.1")
+    log.info("npuhub service listening on 127.0.0.1:%s%s", port, prefix)
+    await asyncio.Event().wait()

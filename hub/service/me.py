@@ -1,0 +1,22 @@
+"""GET /api/v1/me: who the caller is, their accounts, quotas, usage and allocations."""
+
+from npuhub.hub.summary import summary
+
+from .base import APIHandler
+from .openapi import op
+
+
+class MeHandler(APIHandler):
+    async def get(self):
+        if self.model.get("kind") == "service":
+            self.write_json({"name": self.user_name, "kind": "service", "admin": self.is_admin})
+            return
+        info = await self.blocking(summary, self.ledger, self.user_name, self.groups)
+        info.update(name=self.user_name, kind="user", admin=self.is_admin, groups=self.groups)
+        for extra in self.settings.get("me_extras", []):
+            info.update(await extra(self))
+        self.write_json(info)
+
+
+default_handlers = [(r"/api/v1/me", MeHandler)]
+openapi_paths = {"/me": {"get": op("The caller: groups, accounts, quotas, usage, allocations")}}

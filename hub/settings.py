@@ -1,0 +1,185 @@
+"""Deployment settings of the platform (traitlets, section ``NPUHub`` of the config file).
+
+The same config file configures JupyterHub (``c.JupyterHub``), the spawner
+(``c.NPUSpawner``) and the platform (``c.NPUHub``); the hub process and the platform
+service both read it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from traitlets import Bool, Dict, Integer, List, TraitError, Unicode, default, validate
+from traitlets.config import Configurable
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+class NPUHub(Configurable):
+    """Where npuhub keeps its state and how it is reached."""
+
+    state_dir = Unicode(
+        help="""Folder of npuhub's state: databases, secrets, admin.token, simulated devices,
+        user mount folders. Default: $NPUHUB_STATE_DIR, else /var/lib/npuhub.""",
+    ).tag(config=True)
+
+    @default("state_dir")
+    def _state_dir_default(self):
+        return os.environ.get("NPUHUB_STATE_DIR", "/var/lib/npuhub")
+
+    ip = Unicode(help="Address the public proxy listens on (default 127.0.0.1).").tag(config=True)
+    port = Integer(min=1, max=65535, help="Port of the public proxy (default 8000).").tag(
+        config=True
+    )
+
+    @default("ip")
+    def _ip_default(self):
+        return os.environ.get("NPUHUB_IP", "127.0.0.1")
+
+    @default("port")
+    def _port_default(self):
+        return int(os.environ.get("NPUHUB_PORT", "8000"))
+
+    db_url = Unicode(
+        help="""SQLAlchemy URL of the platform database (NPU ledger, quotas, datasets, jobs,
+        courses). Default: SQLite in the state dir. PostgreSQL:
+        postgresql+psycopg2://user:password@host/db""",
+    ).tag(config=True)
+
+    @default("db_url")
+    def _db_url_default(self):
+        return f"sqlite:///{Path(self.state_dir) / 'npuhub.sqlite'}"
+
+    hub_db_url = Unicode(
+        help="SQLAlchemy URL of JupyterHub's own database. Default: SQLite in the state dir.",
+    ).tag(config=True)
+
+    @default("hub_db_url")
+    def _hub_db_url_default(self):
+        return f"sqlite:///{Path(self.state_dir) / 'jupyterhub.sqlite'}"
+
+    admin_user = Unicode(
+        "admin",
+        help="""The bootstrap admin. Its password is generated at the first `npuhub up`,
+        printed once and kept in admin.password (0600) in the state dir.""",
+    ).tag(config=True)
+
+    simulated_npus = Integer(
+        8,
+        min=0,
+        help="""Where no /dev/davinci* exists, create a simulated node of this many devices
+        (character devices that behave like /dev/null, made in the state dir). 0: none.""",
+    ).tag(config=True)
+
+    device_dir = Unicode(
+        "/dev", help="Where to discover Ascend device nodes (davinciN) on this host."
+    ).tag(config=True)
+
+    nodes = List(
+        Dict(),
+        help="""NPU nodes declared by the deployment, each a dict:
+        {"name": "node1", "type": "Ascend910B", "devices": 8,
+         "rings": [[0,1,2,3],[4,5,6,7]], "device_dir": "/dev"}.
+        Nodes can also be declared in files applied with `npuhub apply -f`.""",
+    ).tag(config=True)
+
+    profiles = List(
+        Dict(),
+        help="""Server profiles offered on the spawn page. Each a dict:
+        {"slug": "base", "display_name": "...", "description": "...",
+         "image": "npuhub/base:latest", "npus": [0, 1, 2, 4], "device_type": null,
+         "groups": []}   (groups: who sees it; empty = everyone).""",
+    ).tag(config=True)
+
+    @default("profiles")
+    def _profiles_default(self):
+        return [
+            {
+                "slug": "base",
+                "display_name": "JupyterLab",
+                "description": "Python 3, JupyterLab, ipywidgets, nbconvert",
+                "image": "npuhub/base:latest",
+                "npus": [0, 1, 2, 4],
+                "device_type": None,
+                "groups": [],
+            }
+        ]
+
+    @validate("profiles")
+    def _validate_profiles(self, proposal):
+        seen = set()
+        for p in proposal.value:
+            slug = p.get("slug", "")
+            if not SLUG.match(str(slug)):
+                raise TraitError(
+                    f"c.NPUHub.profiles: slug {slug!r} must be lowercase letters, digits, '-'"
+                )
+            if slug in seen:
+                raise TraitError(f"c.NPUHub.profiles: slug {slug!r} appears twice")
+            seen.add(slug)
+            if not p.get("image"):
+                raise TraitError(f"c.NPUHub.profiles: profile {slug!r} has no image")
+            npus = p.setdefault("npus", [0])
+            if not all(isinstance(n, int) and n >= 0 for n in npus):
+                raise TraitError(f"c.NPUHub.profiles: npus of {slug!r} must be counts >= 0")
+            p.setdefault("display_name", slug)
+            p.setdefault("description", "")
+            p.setdefault("device_type", None)
+            p.setdefault("groups", [])
+        return proposal.value
+
+    spawn_concurrency = Integer(
+        4,
+        min=1,
+        help="""How many user containers may be starting at once. Others wait in order
+        and see their position; no spawn fails for want of CPU.""",
+    ).tag(config=True)
+
+    poll_interval = Integer(
+        10, min=1, help="Seconds between checks that each user container still runs."
+    ).tag(config=True)
+
+    service_port = Integer(
+        0,
+        min=0,
+        max=65535,
+        help="Port of the platform service on 127.0.0.1 (0: chosen once and kept).",
+    ).tag(config=True)
+
+    hub_api_port = Integer(
+        0,
+        min=0,
+        max=65535,
+        help="Port of the hub's internal API on 127.0.0.1 (0: chosen once and kept).",
+    ).tag(config=True)
+
+    proxy_api_port = Integer(
+        0,
+        min=0,
+        max=65535,
+        help="Port of the proxy's REST API on 127.0.0.1 (0: chosen once and kept).",
+    ).tag(config=True)
+
+    mem_limit = Unicode("4G", help="Memory limit of each user container.").tag(config=True)
+    cpu_limit = Unicode("2", help="CPU limit of each user container (cores).").tag(config=True)
+    pids_limit = Integer(512, min=16, help="Process limit of each user container.").tag(
+        config=True
+    )
+
+    debug = Bool(False, help="Verbose logs of hub and service.").tag(config=True)
+
+    def path(self, *parts: str) -> Path:
+        return Path(self.state_dir, *parts)
+
+
+def load_settings(config_file: str | None = None) -> NPUHub:
+    """The NPUHub settings from the deployment config file (or defaults)."""
+    from traitlets.config import Config, PyFileConfigLoader
+
+    config = Config()
+    if config_file:
+        p = Path(config_file)
+        config = PyFileConfigLoader(p.name, path=str(p.parent)).load_config()
+    return NPUHub(config=config)
