@@ -1,0 +1,267 @@
+"""Where a request for N accelerators goes: pure placement policy, no I/O.
+
+The ledger builds one :class:`NodeView` per node from its database rows (which devices
+are available, not drained and not held) and asks :func:`place` for a set of devices;
+it then records the allocation in its own transaction. Nothing here reads a clock, a
+file or a database, so the policy is tested with literal expectations and replayed
+against production traces (``benchmarks/placement.py``).
+
+The policy, in order of priority:
+
+1. **Fewest nodes.** A request that fits in one node goes to one node.
+2. **HCCS rings.** On Ascend 910 nodes the chips form rings of 4 (``(0,1,2,3)`` and
+   ``(4,5,6,7)``); a job of 1, 2 or 4 chips spread over two rings communicates slowly.
+   Such a request stays inside one ring whenever the node's rings are at least that
+   large, and is refused rather than split when no ring can hold it right now. Sizes
+   that are not ring-aligned (3, 5, 6, 7) stay in one node, filling its fullest rings
+   first.
+3. **Pack.** Take the ring with the fewest free devices that still fits, then the node
+   with the fewest free devices, then the node name (deterministic); the lowest indices
+   inside the ring. Whole rings and whole nodes stay free for large requests.
+4. **Larger than any node.** Whole free nodes first (largest first, so fewest nodes),
+   then the remainder by the rules above.
+
+:func:`first_fit` and :func:`best_fit` are the usual baselines, with the same
+signature, for comparison in benchmarks. :func:`stranded` measures fragmentation: free
+devices that no waiting request could use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+__all__ = ["NodeView", "Placement", "best_fit", "first_fit", "place", "stranded"]
+
+#: request sizes that must stay inside one topology group (ring) when a ring can hold them
+RING_ALIGNED = frozenset({1, 2, 4})
+
+Placement = list[tuple[str, int]]
+
+
+@dataclass(frozen=True)
+class NodeView:
+    """What the placement policy sees of one node at one instant.
+
+    ``rings`` are the topology groups (HCCS rings): an 8-chip 910 node is
+    ``((0, 1, 2, 3), (4, 5, 6, 7))``; a node without topology is one group of all its
+    devices. ``free`` are the indices that can be handed out now (available, not
+    drained, not held). Only devices listed in ``rings`` are ever chosen; a node with
+    no rings is treated as one group of its free devices.
+    """
+
+    name: str
+    type: str
+    rings: tuple[tuple[int, ...], ...]
+    free: frozenset[int]
+
+
+def _check_count(count: int) -> None:
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise TypeError(f"count must be an int, not {type(count).__name__}")
+    if count < 0:
+        raise ValueError(f"count must be >= 0, got {count}")
+
+
+def _groups(node: NodeView) -> tuple[tuple[int, ...], ...]:
+    return node.rings if node.rings else (tuple(sorted(node.free)),)
+
+
+def _size(node: NodeView) -> int:
+    return sum(len(r) for r in _groups(node))
+
+
+def _of_type(nodes: Sequence[NodeView], device_type: str | None) -> Sequence[NodeView]:
+    if device_type is None:
+        return nodes
+    return [n for n in nodes if n.type == device_type]
+
+
+def _fill_fullest_rings(
+    node: NodeView, groups: tuple[tuple[int, ...], ...], ring_free: list[int], count: int
+) -> list[int]:
+    """Take ``count`` free devices of one node, fullest (fewest free) rings first."""
+    order = sorted((f, i) for i, f in enumerate(ring_free) if f)
+    chosen: list[int] = []
+    for _, i in order:
+        for d in sorted(node.free.intersection(groups[i])):
+            chosen.append(d)
+            if len(chosen) == count:
+                return chosen
+    return chosen
+
+
+def _best_single(nodes: Iterable[NodeView], count: int) -> tuple[NodeView, list[int]] | None:
+    """The best one-node placement of ``count`` devices (rules 2 and 3), in one pass."""
+    best_key: tuple[int, int, str, int] | None = None
+    best: tuple[NodeView, tuple[tuple[int, ...], ...], list[int]] | None = None
+    aligned = count in RING_ALIGNED
+    for node in nodes:
+        if len(node.free) < count:  # cheap reject before looking at rings
+            continue
+        groups = _groups(node)
+        ring_free = [len(node.free.intersection(r)) for r in groups]
+        node_free = sum(ring_free)
+        if node_free < count:
+            continue
+        if aligned and max(map(len, groups)) >= count:
+            # ring-constrained on this node: the tightest ring that still fits
+            for i, f in enumerate(ring_free):
+                if f >= count:
+                    key = (f, node_free, node.name, i)
+                    if best_key is None or key < best_key:
+                        best_key, best = key, (node, groups, ring_free)
+        else:
+            key = (node_free, node_free, node.name, -1)
+            if best_key is None or key < best_key:
+                best_key, best = key, (node, groups, ring_free)
+    if best is None or best_key is None:
+        return None
+    node, groups, ring_free = best
+    ring = best_key[3]
+    if ring >= 0:
+        return node, sorted(node.free.intersection(groups[ring]))[:count]
+    return node, _fill_fullest_rings(node, groups, ring_free, count)
+
+
+def place(
+    nodes: Sequence[NodeView], count: int, device_type: str | None = None
+) -> Placement | None:
+    """Choose ``count`` devices by npuhub's policy (see the module docstring).
+
+    Returns the sorted ``(node name, device index)`` pairs, ``[]`` for a count of 0, or
+    ``None`` if the request cannot be satisfied now. ``device_type`` keeps only nodes
+    of that type (``None``: any). Raises ``ValueError`` for a negative count.
+    """
+    _check_count(count)
+    if count == 0:
+        return []
+    candidates = _of_type(nodes, device_type)
+    if not candidates:
+        return None
+    largest = max(_size(n) for n in candidates)
+    if count <= largest:
+        single = _best_single(candidates, count)
+        if single is None:
+            return None
+        node, devices = single
+        return sorted((node.name, d) for d in devices)
+
+    # larger than any node: whole free nodes (largest first), then the remainder
+    whole: list[tuple[int, str, NodeView]] = []
+    for node in candidates:
+        size = _size(node)
+        if size and len(node.free) >= size and all(node.free.issuperset(r) for r in _groups(node)):
+            whole.append((-size, node.name, node))
+    whole.sort(key=lambda t: (t[0], t[1]))
+    remaining = count
+    taken: list[NodeView] = []
+    for neg_size, _, node in whole:
+        if -neg_size <= remaining:
+            taken.append(node)
+            remaining += neg_size
+            if remaining == 0:
+                break
+    result = [(n.name, d) for n in taken for g in _groups(n) for d in g]
+    if remaining:
+        taken_names = {n.name for n in taken}
+        rest = [n for n in candidates if n.name not in taken_names]
+        if not rest or remaining > max(_size(n) for n in rest):
+            return None
+        single = _best_single(rest, remaining)
+        if single is None:
+            return None
+        node, devices = single
+        result.extend((node.name, d) for d in devices)
+    return sorted(result)
+
+
+def first_fit(
+    nodes: Sequence[NodeView], count: int, device_type: str | None = None
+) -> Placement | None:
+    """Baseline: the first node in order with enough free devices, lowest indices.
+
+    No ring awareness. If no single node has enough, takes free devices node after node
+    in order (spanning nodes only when needed); ``None`` if the total is not enough.
+    """
+    _check_count(count)
+    if count == 0:
+        return []
+    candidates = _of_type(nodes, device_type)
+    for node in candidates:
+        if len(node.free) >= count:
+            return sorted((node.name, d) for d in sorted(node.free)[:count])
+    chosen: list[tuple[str, int]] = []
+    for node in candidates:
+        for d in sorted(node.free):
+            chosen.append((node.name, d))
+            if len(chosen) == count:
+                return sorted(chosen)
+    return None
+
+
+def best_fit(
+    nodes: Sequence[NodeView], count: int, device_type: str | None = None
+) -> Placement | None:
+    """Baseline: the single node with the fewest free devices that fits, lowest indices.
+
+    No ring awareness, never spans nodes (``None`` for a request larger than every
+    node's free devices); ties go to the node name.
+    """
+    _check_count(count)
+    if count == 0:
+        return []
+    best: NodeView | None = None
+    for node in _of_type(nodes, device_type):
+        n = len(node.free)
+        if n >= count and (
+            best is None or n < len(best.free) or (n == len(best.free) and node.name < best.name)
+        ):
+            best = node
+    if best is None:
+        return None
+    return sorted((best.name, d) for d in sorted(best.free)[:count])
+
+
+def stranded(nodes: Sequence[NodeView], waiting_counts: Iterable[int]) -> int:
+    """Free devices that no waiting request could use, by :func:`place`'s rules.
+
+    A free device is usable by a waiting request of ``c`` devices if ``c`` could be
+    placed on its node with this device among the candidates: in a ring with at least
+    ``c`` free devices for ring-aligned sizes (1, 2, 4) on nodes whose rings are that
+    large; on a node with at least ``c`` free devices otherwise; and, for requests
+    larger than every node, on a node that is entirely free (remainders on partly used
+    nodes are not counted). With nothing waiting, nothing is stranded: 0.
+    """
+    counts = sorted({c for c in waiting_counts if c > 0})
+    if not counts:
+        return 0
+    largest = max((_size(n) for n in nodes), default=0)
+    total = 0
+    for node in nodes:
+        if not node.free:
+            continue
+        groups = _groups(node)
+        ring_free = [len(node.free.intersection(r)) for r in groups]
+        node_free = sum(ring_free)
+        if not node_free:
+            continue
+        size = sum(len(r) for r in groups)
+        max_ring = max(map(len, groups))
+        usable = [False] * len(groups)
+        for c in counts:
+            if c > largest:
+                if node_free == size:
+                    usable = [True] * len(groups)
+            elif c > size or node_free < c:
+                continue
+            elif c in RING_ALIGNED and max_ring >= c:
+                for i, f in enumerate(ring_free):
+                    if f >= c:
+                        usable[i] = True
+            else:
+                usable = [True] * len(groups)
+            if all(usable):
+                break
+        total += sum(f for f, u in zip(ring_free, usable, strict=True) if not u)
+    return total
