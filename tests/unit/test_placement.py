@@ -272,3 +272,40 @@ def test_stranded_is_between_zero_and_free(nodes, waiting):
     # a device-sized request that can be placed leaves something usable
     if 1 in waiting:
         assert s == 0
+
+
+def test_free_devices_outside_the_rings_are_refused():
+    with pytest.raises(ValueError, match=r"node n1: free devices \[8\] are in no ring"):
+        node910("n1", {0, 8})
+
+
+def reference_single_node(nodes, count, device_type):
+    """The single-node rules written naively: every candidate ring, the smallest key."""
+    candidates = []
+    for n in nodes:
+        if device_type not in (None, n.type) or len(n.free) < count:
+            continue
+        groups = n.rings or (tuple(sorted(n.free)),)
+        nf = len(n.free)
+        if count in (1, 2, 4) and max(len(g) for g in groups) >= count:
+            for i, g in enumerate(groups):
+                in_ring = sorted(n.free & set(g))
+                if len(in_ring) >= count:
+                    candidates.append(((len(in_ring), nf, n.name, i), n.name, in_ring[:count]))
+        else:
+            chosen = []
+            for ring in sorted((sorted(n.free & set(g)) for g in groups), key=len):
+                chosen += ring[: count - len(chosen)]
+            candidates.append(((nf, nf, n.name, -1), n.name, chosen))
+    if not candidates:
+        return None
+    _, name, devices = min(candidates)
+    return sorted((name, d) for d in devices)
+
+
+@settings(max_examples=500)
+@given(clusters(), st.integers(min_value=1, max_value=8), types)
+def test_single_node_choice_matches_the_naive_reference(nodes, count, device_type):
+    sizes = [sum(map(len, n.rings)) for n in nodes if device_type in (None, n.type)]
+    if sizes and count <= max(sizes):
+        assert place(nodes, count, device_type) == reference_single_node(nodes, count, device_type)
