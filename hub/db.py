@@ -1,0 +1,113 @@
+"""Engines, sessions and migrations for SQLite and PostgreSQL alike.
+
+SQLite: WAL, foreign keys, a 30 s busy timeout, and pysqlite's own transaction handling
+switched off so that we emit BEGIN ourselves: ``BEGIN IMMEDIATE`` for a transaction that
+writes (it takes the database's write lock at once, so two writers never both read and
+then both write), a plain deferred ``BEGIN`` for readers (SQLAlchemy's "Serializable
+isolation / Savepoints / Transactional DDL" recipe for pysqlite).
+
+PostgreSQL: a writer that asks for a ``lock`` takes that transaction-scoped advisory lock
+first; with READ COMMITTED every later statement then sees what the previous holder
+committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+BUSY_TIMEOUT_S = 30
+WRITE_OPTION = "npuhub_write"
+MIGRATIONS = Path(__file__).parent / "migrations"
+# advisory lock keys (PostgreSQL): one writer at a time in the NPU ledger; one migrator
+LEDGER_LOCK = 0x6E707568  # "npuh"
+MIGRATE_LOCK = 0x6E70756D  # "npum"
+
+
+def make_engine(url: str, **kwargs) -> Engine:
+    """An engine for `url` (``sqlite:///path`` or ``postgresql+psycopg2://…``)."""
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite":
+        kwargs.setdefault("pool_pre_ping", True)
+        return create_engine(u, **kwargs)
+    connect_args = kwargs.pop("connect_args", {})
+    connect_args.setdefault("timeout", BUSY_TIMEOUT_S)
+    connect_args.setdefault("check_same_thread", False)
+    if u.database in (None, "", ":memory:"):
+        kwargs.setdefault("poolclass", StaticPool)
+    else:
+        Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(u, connect_args=connect_args, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, connection_record):
+        # pysqlite must not emit BEGIN/COMMIT on its own (also keeps DDL transactional)
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL; durable at checkpoints
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        write = conn.get_execution_options().get(WRITE_OPTION)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(
+    factory: sessionmaker[Session], *, write: bool = False, lock: int | None = None
+) -> Iterator[Session]:
+    """A session in one transaction, committed on success, rolled back on error.
+
+    ``write=True`` takes the database's write lock at BEGIN on SQLite; ``lock`` (with
+    write) also serializes writers on PostgreSQL with that advisory lock key."""
+    with factory() as session, session.begin():
+        options = {WRITE_OPTION: True} if write else None
+        conn = session.connection(execution_options=options)
+        if write and lock is not None and conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock})
+        yield session
+
+
+def alembic_config(url: str):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    # configparser interpolation: a password may contain %
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Bring the database at `url` to `revision` (the hub, the service, the CLI and the
+    tests all call this; concurrent callers wait for each other)."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url), revision)
+
+
+def current_revision(url: str) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
