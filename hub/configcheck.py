@@ -71,3 +71,10 @@ def check_config_file(path: str) -> None:
                 ) from None
             except Exception:  # noqa: S112 - a validator that needs a live object: skip
                 continue
+    # cross-field validators of npuhub's own settings run on a real instance
+    from npuhub.hub.settings import NPUHub
+
+    try:
+        NPUHub(config=config)
+    except TraitError as e:
+        raise ConfigProblem(f"{path}: {str(e).splitlines()[0]}") from None

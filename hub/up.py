@@ -149,7 +149,7 @@ def up(config_file: str | None = None) -> int:
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
     public = f"http://{settings.ip}:{settings.port}"
-    if not wait_ready(f"{public}/hub/health", proc):
+    if not wait_ready(f"{public}/services/npuhub/api/v1/health", proc):
         forward(signal.SIGTERM, None)
         try:
             proc.wait(timeout=20)

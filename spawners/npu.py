@@ -62,6 +62,10 @@ class NPUSpawner(DockerSpawner):
     def _network_default(self):
         return "host"
 
+    @default("use_internal_ip")
+    def _use_internal_ip_default(self):
+        return True  # host networking: no port bindings; each server on its own port
+
     @default("ip")
     def _ip_default(self):
         return "127.0.0.1"

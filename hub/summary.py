@@ -1,0 +1,41 @@
+"""What a user sees of their own standing: accounts, limits, usage, allocations.
+Used by GET /api/v1/me and the spawn form."""
+
+from __future__ import annotations
+
+from . import quota
+from .ledger import Ledger
+
+
+def summary(ledger: Ledger, user: str, groups: list[str]) -> dict:
+    accounts = sorted(groups) or [user]
+    per_account = []
+    for account in accounts:
+        _, limits, held = ledger.limits_for(user, groups, account)
+        used = ledger.usage(account=account, user=None, period=limits.period)
+        per_account.append(
+            {
+                "account": account,
+                "limits": limits.as_dict(),
+                "npu_hours_used": used["npu_hours"],
+                "npu_hours_budget": limits.npu_hours,
+                "period": limits.period,
+                "resets": quota.period_end(limits.period, held.now).isoformat(),
+                "remaining_npus": quota.remaining_npus(limits, held),
+                "account_npus": held.account_npus,
+            }
+        )
+    first = per_account[0]
+    budget = None
+    if first["npu_hours_budget"] is not None:
+        budget = (
+            f"{first['npu_hours_used']:.1f} / {first['npu_hours_budget']:g} NPU-hours "
+            f"this {first['period']}"
+        )
+    return {
+        "accounts": accounts,
+        "quotas": per_account,
+        "remaining_npus": first["remaining_npus"],
+        "budget": budget,
+        "allocations": ledger.active(user=user),
+    }

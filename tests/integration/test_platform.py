@@ -1,0 +1,79 @@
+"""The foundation, against the real stack: npuhub up, JupyterHub, proxy, Docker."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from tests.hubclient import run_code
+
+pytestmark = pytest.mark.integration
+
+
+def test_service_health_openapi_and_me(hub, username):
+    assert requests.get(f"{hub.service}/health", timeout=10).json() == {"status": "ok"}
+    spec = requests.get(f"{hub.service}/openapi.json", timeout=10).json()
+    assert spec["openapi"].startswith("3.")
+    assert "/me" in spec["paths"] and "/devices" in spec["paths"]
+    hub.create_user(username)
+    token = hub.user_token(username)
+    me = hub.request("GET", "/me", token=token, base=hub.service)
+    assert me.status_code == 200, me.text
+    assert me.json()["name"] == username
+    # no token, a bad token: refused, and the body never echoes the token
+    assert requests.get(f"{hub.service}/me", timeout=10).status_code == 401
+    bad = hub.request("GET", "/me", token="not-a-token-123", base=hub.service)
+    assert bad.status_code == 403 and "not-a-token-123" not in bad.text
+
+
+def test_state_dir_secrets_are_private(hub):
+    for name in ("admin.token", "admin.password", "proxy.token"):
+        mode = (hub.state_dir / name).stat().st_mode & 0o777
+        assert mode == 0o600, f"{name} has mode {oct(mode)}"
+
+
+def test_login_spawn_and_run_code(hub, username):
+    hub.create_user(username)
+    # first login sets the password; a wrong one is refused afterwards
+    session = hub.login(username, "correct horse battery")
+    r = session.get(f"{hub.url}/hub/api/user", headers={"X-XSRFToken": session.cookies["_xsrf"]})
+    assert r.status_code == 200 and r.json()["name"] == username
+    with pytest.raises(AssertionError):
+        hub.login(username, "wrong password!")
+    token = hub.user_token(username)
+    r = hub.spawn(username, token=token)
+    assert r.status_code in (201, 202), r.text
+    assert run_code(hub, username, token, "1+1").strip() == "2"
+
+
+def test_container_hardening_and_allowed_images(hub, username):
+    hub.create_user(username)
+    token = hub.user_token(username)
+    refused = hub.spawn(username, token=token, options={"image": "debian:bookworm"}, wait=False)
+    assert refused.status_code == 400, refused.text
+    assert "not allowed" in refused.json()["message"]
+    hub.spawn(username, token=token, options={"profile": "base"})
+    c = hub.container(username)
+    attrs = c.attrs
+    assert attrs["Config"]["User"] == "1000:100"
+    assert attrs["HostConfig"]["CapDrop"] == ["ALL"]
+    assert "no-new-privileges" in attrs["HostConfig"]["SecurityOpt"]
+    assert attrs["HostConfig"]["PidsLimit"] > 0 and attrs["HostConfig"]["Memory"] > 0
+    out = run_code(hub, username, token, "import os; print(os.getuid(), open('/proc/self/status').read().split('CapEff:')[1].split()[0])")
+    assert out.split() == ["1000", "0000000000000000"]
+
+
+def test_home_survives_server_and_hub_restart(hub, username):
+    hub.create_user(username)
+    token = hub.user_token(username)
+    hub.spawn(username, token=token)
+    run_code(hub, username, token, "open('/home/jovyan/keep.txt','w').write('kept')")
+    hub.stop_server(username)
+    hub.spawn(username, token=token)
+    assert run_code(hub, username, token, "print(open('/home/jovyan/keep.txt').read())").strip() == "kept"
+    before = hub.container(username).id
+    hub.restart()
+    # the server kept running through the hub restart and is still reachable
+    assert hub.container(username).id == before
+    assert hub.request("GET", f"/users/{username}").json()["servers"][""]["ready"]
+    assert run_code(hub, username, token, "print(open('/home/jovyan/keep.txt').read())").strip() == "kept"
