@@ -111,8 +111,8 @@ def _best_single(
 
     The best candidate minimises (free devices of the ring, free devices of the node,
     node name, ring index); nodes that cannot beat the current best are skipped before
-    their rings are counted, which keeps a pass over a thousand nodes well under a
-    millisecond in the usual cases.
+    their rings are counted (a call over the 1,213 nodes of the OpenB trace takes about
+    0.2 ms, p95 about 1 ms; see benchmarks/placement.py).
     """
     aligned = count in RING_ALIGNED
     fits = False  # some node has at least `count` devices, free or not
