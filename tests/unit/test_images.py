@@ -213,6 +213,22 @@ def test_content_hash_covers_new_source_files(tree):
     assert build.content_hash("base", tree) != before
 
 
+def test_content_hash_covers_declared_data_files(tree):
+    """e.g. the jupyter_server auto-enable JSON, wherever pyproject takes it from."""
+    config = tree / "jupyter-config" / "jupyter_server_config.d" / "npuhub.json"
+    config.parent.mkdir(parents=True)
+    config.write_text('{"ServerApp": {"jpserver_extensions": {"npuhub.extensions": true}}}')
+    with open(tree / "pyproject.toml", "a") as f:
+        f.write(
+            "\n[tool.setuptools.data-files]\n"
+            '"etc/jupyter/jupyter_server_config.d" = '
+            '["jupyter-config/jupyter_server_config.d/*.json"]\n'
+        )
+    before = build.content_hash("base", tree)
+    config.write_text('{"ServerApp": {"jpserver_extensions": {"npuhub.extensions": false}}}')
+    assert build.content_hash("base", tree) != before
+
+
 def test_content_hash_differs_per_image(tree):
     shutil.copytree(REPO / "images" / "ascend", tree / "images" / "ascend")
     assert build.content_hash("ascend", tree) != build.content_hash("base", tree)
