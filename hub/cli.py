@@ -13,13 +13,17 @@ from tabulate import tabulate
 from .settings import NPUHub, load_settings
 
 
-def _settings(args) -> NPUHub:
+def _cli_env(args) -> None:
+    """--state-dir and --port reach the hub process and the service as environment."""
     if getattr(args, "state_dir", None):
         os.environ["NPUHUB_STATE_DIR"] = args.state_dir
     if getattr(args, "port", None):
         os.environ["NPUHUB_PORT"] = str(args.port)
-    config = args.config or os.environ.get("NPUHUB_CONFIG") or None
-    return load_settings(config)
+
+
+def _settings(args) -> NPUHub:
+    _cli_env(args)
+    return load_settings(args.config or os.environ.get("NPUHUB_CONFIG") or None)
 
 
 def _ledger(args):
@@ -41,9 +45,9 @@ def _device_ref(ref: str) -> tuple[str, int]:
 def cmd_up(args) -> int:
     from .up import UpError, up
 
-    _settings(args)  # applies --state-dir/--port to the environment
+    _cli_env(args)
     try:
-        return up(args.config)
+        return up(args.config or os.environ.get("NPUHUB_CONFIG") or None)
     except UpError as e:
         print(f"npuhub up: {e}", file=sys.stderr)
         return 1
