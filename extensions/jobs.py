@@ -1,0 +1,136 @@
+"""Batch jobs: send a notebook or script of your home to the queue, follow it, cancel it.
+
+    from npuhub.extensions import jobs
+    job = jobs.submit("train.ipynb", npus=2, parameters={"lr": 0.01}, time_limit="1:00:00")
+    jobs.get(job["id"])["state"]    # queued | running | succeeded | failed | cancelled | timed_out
+    print(jobs.logs(job["id"]))
+    for chunk in jobs.logs(job["id"], follow=True): print(chunk, end="")
+    jobs.cancel(job["id"])
+
+Outputs (executed notebook, HTML report, log) land in `~/jobs/{id}/`.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from . import client
+from .client import NPUHubError
+from .util import check_name, home, parse_time_limit
+
+FINAL_STATES = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
+SOURCE_SUFFIXES = (".ipynb", ".py")
+
+
+def relative_source(source: str | os.PathLike) -> str:
+    """`source` as a path relative to the home, checked to be a .ipynb/.py file there."""
+    root = os.path.realpath(home())
+    p = os.path.expanduser(os.fspath(source))
+    full = os.path.realpath(p if os.path.isabs(p) else os.path.join(root, p))
+    if os.path.commonpath([root, full]) != root:
+        raise NPUHubError(f"{source}: a job's source must be a file in your home ({root})")
+    if not full.endswith(SOURCE_SUFFIXES):
+        raise NPUHubError(f"{source}: a job runs a notebook (.ipynb) or a script (.py)")
+    if not os.path.isfile(full):
+        raise NPUHubError(f"{source}: no such file in your home")
+    return os.path.relpath(full, root).replace(os.sep, "/")
+
+
+def submit(
+    source: str | os.PathLike,
+    npus: int = 0,
+    parameters: dict | None = None,
+    time_limit: int | str | None = None,
+    name: str | None = None,
+    account: str | None = None,
+    image: str | None = None,
+    datasets: builtins.list[str] | None = None,
+) -> dict:
+    """Queue `source` (a .ipynb or .py in your home) and return the job (`id`, `state`, …).
+
+    `parameters` are injected into the notebook (papermill-style) or passed to the script;
+    `time_limit` is seconds or "H:MM:SS"; `account` defaults to this server's account.
+    """
+    if isinstance(npus, bool) or not isinstance(npus, int) or npus < 0:
+        raise NPUHubError(f"invalid npus {npus!r}: a whole number, 0 or more")
+    if parameters is not None and not isinstance(parameters, dict):
+        raise NPUHubError("parameters must be a dict, e.g. {'lr': 0.01}")
+    body: dict[str, Any] = {
+        "source": relative_source(source),
+        "npus": npus,
+        "parameters": dict(parameters or {}),
+        "time_limit": parse_time_limit(time_limit),
+        "name": check_name(name, "job name") if name else None,
+        "account": account or os.environ.get("NPUHUB_ACCOUNT") or None,
+        "image": image,
+        "datasets": [check_name(d, "dataset name") for d in datasets] if datasets else None,
+    }
+    return client.request("POST", "/jobs", json={k: v for k, v in body.items() if v is not None})
+
+
+def list() -> builtins.list[dict]:  # noqa: A001 - the public name DESIGN.md gives
+    """Your jobs, newest first as the service orders them."""
+    return client.request("GET", "/jobs") or []
+
+
+def get(job_id: Any) -> dict:
+    """One job, with its current `state`."""
+    return client.request("GET", client.path("jobs", check_name(job_id, "job id")))
+
+
+def cancel(job_id: Any) -> dict:
+    """Cancel a queued or running job; returns the job."""
+    return client.request("DELETE", client.path("jobs", check_name(job_id, "job id")))
+
+
+def _read(job_id: str, offset: int) -> dict:
+    resource = client.path("jobs", job_id, "logs")
+    return client.request("GET", resource, params={"offset": offset}) or {}
+
+
+def _chunks(job_id: str, offset: int, follow: bool, poll: float) -> Iterator[str]:
+    while True:
+        r = _read(job_id, offset)
+        text, new_offset, done = r.get("text") or "", r.get("offset", offset), r.get("done")
+        if text:
+            yield text
+        advanced = new_offset != offset
+        offset = new_offset
+        if done and not text:
+            return
+        if not advanced:
+            if not follow or done:
+                return
+            time.sleep(poll)
+
+
+def logs(
+    job_id: Any, follow: bool = False, offset: int = 0, poll: float = 2.0
+) -> str | Iterator[str]:
+    """The job's log so far as one string; with `follow=True`, an iterator of chunks that
+    ends when the job has finished and its log is read to the end."""
+    job_id = check_name(job_id, "job id")
+    if follow:
+        return _chunks(job_id, offset, True, poll)
+    return "".join(_chunks(job_id, offset, False, poll))
+
+
+def wait(job_id: Any, poll: float = 5.0, timeout: float | None = None) -> dict:
+    """Block until the job is finished (or `timeout` seconds passed); returns the job."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        job = get(job_id)
+        if job.get("state") in FINAL_STATES:
+            return job
+        if deadline is not None and time.monotonic() >= deadline:
+            return job
+        time.sleep(poll)
+
+
+def output_dir(job: dict) -> str:
+    """Where a job's outputs are in this server: `~/jobs/{id}/`."""
+    return str(home() / "jobs" / check_name(job["id"], "job id"))
