@@ -219,12 +219,12 @@ def test_content_hash_covers_declared_data_files(tree):
     config = tree / "jupyter-config" / "jupyter_server_config.d" / "npuhub.json"
     config.parent.mkdir(parents=True)
     config.write_text('{"ServerApp": {"jpserver_extensions": {"npuhub.extensions": true}}}')
-    with open(tree / "pyproject.toml", "a") as f:
-        f.write(
-            "\n[tool.setuptools.data-files]\n"
-            '"etc/jupyter/jupyter_server_config.d" = '
-            '["jupyter-config/jupyter_server_config.d/*.json"]\n'
-        )
+    (tree / "pyproject.toml").write_text(
+        '[project]\nname = "npuhub"\n'
+        "[tool.setuptools.data-files]\n"
+        '"etc/jupyter/jupyter_server_config.d" = '
+        '["jupyter-config/jupyter_server_config.d/*.json"]\n'
+    )
     before = build.content_hash("base", tree)
     config.write_text('{"ServerApp": {"jpserver_extensions": {"npuhub.extensions": false}}}')
     assert build.content_hash("base", tree) != before
