@@ -336,14 +336,18 @@ class SlurmBackend:
         return sorted(indices)
 
     def cancel(self, slurm_id: str) -> None:
-        """scancel; a job that has already ended is left as it is."""
-        proc = self._run([self.cfg.scancel, _check_id(slurm_id)])
-        if proc.returncode != 0:
-            message = _message(proc.stderr)
-            if "already completing or completed" in message:
-                return
-            if "Invalid job id" in message:
-                raise SlurmJobUnknown(message)
+        """scancel; a job that has already ended is left as it is.
+
+        scancel exits 0 even when it refuses, and says why only with -v (seen with
+        22.05: "Invalid job id specified", "already completing or completed"), so its
+        error lines decide."""
+        proc = self._run([self.cfg.scancel, "-v", _check_id(slurm_id)])
+        message = _message(proc.stderr, errors_only=True)
+        if "already completing or completed" in message:
+            return
+        if "Invalid job id" in message:
+            raise SlurmJobUnknown(message)
+        if proc.returncode != 0 or message:
             raise SlurmError(message or f"scancel exited with {proc.returncode}")
 
     def log(self, slurm_id: str) -> str:
@@ -351,11 +355,13 @@ class SlurmBackend:
         return log_path(self.cfg, _check_id(slurm_id))
 
 
-def _message(stderr: str) -> str:
-    """Slurm's error lines without the ``sbatch: error:`` prefixes."""
+def _message(stderr: str, errors_only: bool = False) -> str:
+    """Slurm's error lines without the ``sbatch: error:`` prefixes (all lines unless
+    ``errors_only``: scancel -v also says what it does)."""
     lines = []
     for line in stderr.strip().splitlines():
-        line = re.sub(r"^\w+: error: ", "", line.strip())
-        if line:
-            lines.append(line)
+        line = line.strip()
+        error = re.sub(r"^\w+: error: ", "", line)
+        if error and (error != line or not errors_only):
+            lines.append(error)
     return "; ".join(lines)
