@@ -11,7 +11,6 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
-
 from npuhub.hub.courses.assignment import compute_checksum, release, release_folder
 
 COURSE = Path(__file__).resolve().parents[1] / "data" / "course"
@@ -52,7 +51,8 @@ def test_solution_regions_become_stubs_keeping_the_code_around_them():
     assert cells["answer"].source == (
         "# YOUR CODE HERE\nraise NotImplementedError()\nassert ANSWER == 42")
     assert cells["explain"].source == "Why does `squares` start at 1?\n\nYOUR ANSWER HERE"
-    assert cells["test_squares"].source == "assert squares(1) == [1]\nassert squares(3) == [1, 4, 9]"
+    assert cells["test_squares"].source == (
+        "assert squares(1) == [1]\nassert squares(3) == [1, 4, 9]")
     assert cells["test_hypotenuse"].source == "assert hypotenuse(3, 4) == 5"
     assert cells["setup"].source == "import math"
     assert cells["intro"].source.startswith("# Problem set 1")

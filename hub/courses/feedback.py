@@ -1,0 +1,72 @@
+"""Feedback: the graded notebook as one HTML page, with the score on top.
+
+nbconvert's HTMLExporter (lab template) with `sanitize_html`: the student's markdown and
+outputs are their own text, and an instructor opens this page too, so scripts and unknown
+tags are escaped. The summary (a table of the graded cells) is ours and goes in as escaped
+HTML after `<body>`; each graded cell is followed by a one-line verdict. Hidden tests are
+shown, as nbgrader's feedback does: feedback is returned after the due date.
+Serve the page with `Content-Security-Policy: sandbox` all the same.
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+import re
+
+from nbconvert import HTMLExporter
+from nbformat.v4 import new_markdown_cell
+
+from .assignment import grade_id, is_grade
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]#|~])")
+STYLE = ("font-family:sans-serif;margin:1em 2em;padding:.5em 1em;border:1px solid #ccc;"
+         "background:#f8f8f8")
+
+
+def _num(x) -> str:
+    x = float(x)
+    return str(int(x)) if x.is_integer() else f"{round(x, 2)}"
+
+
+def _verdict(entry: dict) -> str:
+    if entry["manual"]:
+        return f"needs manual grading (0 / {_num(entry['max_points'])} for now)"
+    text = f"{_num(entry['points'])} / {_num(entry['max_points'])} points"
+    return text + (f" — {entry['error']}" if entry["error"] else "")
+
+
+def _md(text: str) -> str:
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+
+
+def summary_html(result: dict) -> str:
+    rows = "".join(
+        f"<tr><td><code>{html.escape(str(c['grade_id']))}</code></td>"
+        f"<td>{html.escape(_verdict(c))}</td></tr>" for c in result["cells"])
+    notes = []
+    if result.get("status", "ok") != "ok":
+        notes.append(f"The run ended early ({result['status']}): cells not reached score 0.")
+    if result.get("needs_manual_grading"):
+        notes.append("Some answers need manual grading: this score is not final yet.")
+    paragraphs = "".join(f"<p>{html.escape(n)}</p>" for n in notes)
+    return (f'<section class="npuhub-feedback" style="{STYLE}">'
+            f"<h2>Score: {_num(result['score'])} / {_num(result['max_score'])}</h2>"
+            f"{paragraphs}<table><tr><th>cell</th><th>result</th></tr>{rows}</table></section>")
+
+
+def feedback_html(executed_nb, result: dict) -> str:
+    """A standalone HTML page of `executed_nb` (not modified) scored as in `result`."""
+    nb = copy.deepcopy(executed_nb)
+    verdicts = {c["grade_id"]: c for c in result["cells"]}
+    cells = []
+    for cell in nb.cells:
+        cells.append(cell)
+        entry = verdicts.get(grade_id(cell)) if is_grade(cell) else None
+        if entry is not None:
+            cells.append(new_markdown_cell(f"**{_md(str(entry['grade_id']))}**: "
+                                           f"{_md(_verdict(entry))}"))
+    nb.cells = cells
+    exporter = HTMLExporter(template_name="lab", sanitize_html=True)
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": "Feedback"}})
+    return re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + summary_html(result), body, count=1)

@@ -1,0 +1,175 @@
+"""Run one prepared submission in its own throw-away container.
+
+The container: no network, no devices, no environment from the host (only the image's),
+uid 1000:100, every capability dropped, no-new-privileges, a read-only root file system
+with small tmpfs /tmp and home, memory (no swap), CPU and pid limits, a size-capped log.
+The notebook goes in through a per-run folder bind-mounted read-only; it comes out as one
+line on the container's stdout (see npuhub.extensions.autograde), read from the capped
+log, so the student's code has no writable path on the host at all. The container is
+killed past `total_timeout` + `KILL_MARGIN` seconds and always removed.
+
+The outputs that come back are copied onto the prepared notebook (matched by cell id and
+source), so sources, points and metadata stay the host's own. Blocking: call it from an
+executor, not from the hub's event loop.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import docker as dockersdk
+import nbformat
+import requests
+from docker.types import LogConfig, Ulimit
+
+RESULT_MARKER = "NPUHUB-AUTOGRADE-RESULT "  # as in npuhub.extensions.autograde
+HOME = "/home/jovyan"
+KILL_MARGIN = 30.0
+LOG_LIMIT = "32m"  # the executed notebook is capped at ~2 MB of outputs by the runner
+STATUSES = ("ok", "timeout", "crashed")
+
+log = logging.getLogger(__name__)
+
+
+def container_config(*, image, timeout, total_timeout, memory, cpus, pids, name, labels):
+    """The docker-py `containers.create` keyword arguments for one grading run (pure)."""
+    return dict(
+        image=image,
+        command=["python", "-m", "npuhub.extensions.autograde", "/autograde/in.ipynb", "-",
+                 "--timeout", str(int(timeout)), "--total-timeout", str(float(total_timeout)),
+                 "--files", "/autograde/files"],
+        name=name,
+        labels={"org.npuhub.role": "autograde", **(labels or {})},
+        hostname="autograde",
+        user="1000:100",
+        working_dir=HOME,
+        environment={},
+        network_mode="none",
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+        read_only=True,
+        tmpfs={"/tmp": "rw,nosuid,nodev,size=64m,mode=1777",
+               HOME: "rw,nosuid,nodev,size=64m,uid=1000,gid=100,mode=0700"},
+        shm_size="16m",
+        devices=[],
+        mem_limit=memory,
+        memswap_limit=memory,
+        nano_cpus=int(cpus * 1e9),
+        pids_limit=pids,
+        ulimits=[Ulimit(name="nofile", soft=1024, hard=1024), Ulimit(name="core", soft=0,
+                                                                      hard=0)],
+        oom_score_adj=500,
+        log_config=LogConfig(type="json-file", config={"max-size": LOG_LIMIT, "max-file": "1"}),
+        detach=True,
+    )
+
+
+def _parse(stdout: bytes):
+    at = stdout.rfind(RESULT_MARKER.encode())
+    if at < 0:
+        return None
+    line = stdout[at + len(RESULT_MARKER):].split(b"\n", 1)[0]
+    try:
+        return nbformat.reads(line.decode(), as_version=4)
+    except Exception:  # whatever came out, it is not a result
+        return None
+
+
+def merge_outputs(prepared, executed):
+    """The prepared notebook with the outputs and execution counts of `executed`, for the
+    code cells whose id and source match; other cells stay unexecuted."""
+    nb = copy.deepcopy(prepared)
+    ran = {c.get("id"): c for c in (executed.cells if executed is not None else [])}
+    for cell in nb.cells:
+        done = ran.get(cell.get("id"))
+        if cell.cell_type == "code" and done is not None and done.get("source") == cell.source:
+            cell.outputs = copy.deepcopy(done.get("outputs", []))
+            count = done.get("execution_count")
+            cell.execution_count = count if isinstance(count, int) else None
+    return nb
+
+
+def grade_in_container(prepared_nb_path, out_path, *, image: str, timeout: int,
+                       memory: str = "512m", cpus: float = 1.0, pids: int = 128,
+                       docker=None, total_timeout: float | None = None, files_dir=None,
+                       labels: dict | None = None, name_prefix: str = "npuhub-autograde-"):
+    """Execute the prepared notebook at `prepared_nb_path` in a fresh container of `image`
+    (`timeout` seconds per cell, `total_timeout` in all, default 4 × timeout; `files_dir`
+    copied beside it first), write the executed notebook to `out_path` and return it.
+
+    `metadata.npuhub.autograde` = {status: ok|timeout|crashed, exit_code, duration, log}:
+    on timeout or crash the cells not reached have no outputs and score 0."""
+    prepared = nbformat.read(str(prepared_nb_path), as_version=4)
+    total = float(total_timeout or 4 * timeout)
+    client = docker or dockersdk.from_env(version="auto")
+    run = Path(tempfile.mkdtemp(prefix="npuhub-autograde-"))
+    container = None
+    started = time.monotonic()
+    status, exit_code, stdout, stderr = "crashed", None, b"", b""
+    try:
+        run.chmod(0o755)
+        nbformat.write(prepared, str(run / "in.ipynb"))
+        (run / "in.ipynb").chmod(0o644)
+        if files_dir:
+            shutil.copytree(files_dir, run / "files", symlinks=True)
+        else:
+            (run / "files").mkdir()
+        name = f"{name_prefix}{uuid.uuid4().hex[:12]}"
+        config = container_config(image=image, timeout=timeout, total_timeout=total,
+                                  memory=memory, cpus=cpus, pids=pids, name=name, labels=labels)
+        config["volumes"] = {str(run): {"bind": "/autograde", "mode": "ro"}}
+        container = client.containers.create(**config)
+        container.start()
+        try:
+            exit_code = container.wait(timeout=total + KILL_MARGIN).get("StatusCode")
+        except requests.exceptions.RequestException:
+            log.warning("autograde %s: killed after %.0f s", name, total + KILL_MARGIN)
+            status = "timeout"
+            _kill(container)
+        stdout = container.logs(stdout=True, stderr=False)
+        stderr = container.logs(stdout=False, stderr=True, tail=40)
+    finally:
+        if container is not None:
+            _remove(container)
+        shutil.rmtree(run, ignore_errors=True)
+        if docker is None:
+            client.close()
+    executed = _parse(stdout) if status != "timeout" else None
+    if executed is not None:
+        reported = executed.metadata.get("npuhub", {}).get("autograde", {}).get("status")
+        status = reported if reported in STATUSES else "crashed"
+    nb = merge_outputs(prepared, executed)
+    record = {"status": status, "exit_code": exit_code,
+              "duration": round(time.monotonic() - started, 3),
+              "log": stderr.decode(errors="replace")[-4000:]}
+    nb.metadata["npuhub"] = nbformat.from_dict({"autograde": record})
+    try:
+        nbformat.validate(nb)
+    except nbformat.ValidationError:
+        log.warning("autograde: invalid outputs came back; graded as not executed")
+        nb = merge_outputs(prepared, None)
+        nb.metadata["npuhub"] = nbformat.from_dict({"autograde": {**record,
+                                                                  "status": "crashed"}})
+    nbformat.write(nb, str(out_path))
+    return nb
+
+
+def _kill(container) -> None:
+    try:
+        container.kill()
+    except dockersdk.errors.APIError as e:  # 404 gone, 409 not running: both fine
+        if e.status_code not in (404, 409):
+            raise
+
+
+def _remove(container) -> None:
+    try:
+        container.remove(force=True)
+    except dockersdk.errors.NotFound:
+        pass
