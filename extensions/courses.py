@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import client
 from .client import NPUHubError
-from .util import check_name, home, safe_join
+from .util import check_name, home, human_size, safe_join
 
 MAX_SUBMISSION_BYTES = 20 * 1024 * 1024
 SKIP_DIRS = frozenset({"feedback", ".ipynb_checkpoints", "__pycache__"})
@@ -71,9 +71,11 @@ def write_new_files(files: dict, root: Path) -> tuple[builtins.list[str], builti
     return written, skipped
 
 
-def read_files(folder: str | os.PathLike, limit: int = MAX_SUBMISSION_BYTES) -> dict[str, str]:
+def read_files(folder: str | os.PathLike, limit: int | None = None) -> dict[str, str]:
     """The text files under `folder` ({relative name: text}), without `feedback/`,
-    checkpoints, hidden files and symlinks; NPUHubError past `limit` bytes in all."""
+    checkpoints, hidden files and symlinks; NPUHubError past `limit` bytes in all
+    (default `MAX_SUBMISSION_BYTES`)."""
+    limit = MAX_SUBMISSION_BYTES if limit is None else limit
     root = Path(folder)
     if not root.is_dir():
         raise NPUHubError(f"{root}: no such folder")
@@ -92,7 +94,7 @@ def read_files(folder: str | os.PathLike, limit: int = MAX_SUBMISSION_BYTES) -> 
             total += p.stat().st_size
             if total > limit:
                 raise NPUHubError(
-                    f"{root} holds more than {limit // (1024 * 1024)} MB, the most a "
+                    f"{root} holds more than {human_size(limit)}, the most a "
                     "submission may hold: move data files or checkpoints out of it"
                 )
             try:

@@ -87,14 +87,15 @@ def cancel(job_id: Any) -> dict:
     return client.request("DELETE", client.path("jobs", check_name(job_id, "job id")))
 
 
-def _read(job_id: str, offset: int) -> dict:
-    resource = client.path("jobs", job_id, "logs")
+def log_chunk(job_id: Any, offset: int = 0) -> dict:
+    """One read of the log from `offset`: `{text, offset (the next one), done}`."""
+    resource = client.path("jobs", check_name(job_id, "job id"), "logs")
     return client.request("GET", resource, params={"offset": offset}) or {}
 
 
 def _chunks(job_id: str, offset: int, follow: bool, poll: float) -> Iterator[str]:
     while True:
-        r = _read(job_id, offset)
+        r = log_chunk(job_id, offset)
         text, new_offset, done = r.get("text") or "", r.get("offset", offset), r.get("done")
         if text:
             yield text

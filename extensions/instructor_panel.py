@@ -1,0 +1,158 @@
+"""InstructorPanel: release, collect and autograde an assignment; grades and their CSV.
+
+    from npuhub.extensions import InstructorPanel
+    InstructorPanel()
+
+The functions and `InstructorPanelModel` hold the logic without widgets.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import ipywidgets as w
+
+from . import courses
+from .ui import StatusLine, esc, guarded, html_table, link
+from .util import home
+
+GRADE_COLUMNS = ["student", "assignment", "score", "max_score", "submitted_at", "late"]
+
+
+def instructor_courses(items: list[dict]) -> list[dict]:
+    return [c for c in items if c.get("role") == "instructor"]
+
+
+def grade_rows(grades: list[dict]) -> list[list[Any]]:
+    """Grades as table rows, sorted by assignment then student; `late` as 'late' or ''."""
+    ordered = sorted(grades, key=lambda g: (str(g.get("assignment")), str(g.get("student"))))
+    return [
+        [g.get(c) if c != "late" else ("late" if g.get("late") else "") for c in GRADE_COLUMNS]
+        for g in ordered
+    ]
+
+
+def csv_data_url(text: str) -> str:
+    return "data:text/csv;base64," + base64.b64encode(text.encode()).decode()
+
+
+def action_message(action: str, course: str, assignment: str, result: dict) -> str:
+    what = f"{course}/{assignment}"
+    if action == "release":
+        return f"Released {what}: {len(result.get('files') or [])} file(s)"
+    if action == "collect":
+        return f"Collected {result.get('submissions', 0)} submission(s) of {what}"
+    return f"Autograded {result.get('graded', 0)} submission(s) of {what}"
+
+
+class InstructorPanelModel:
+    ACTIONS = ("release", "collect", "autograde")
+
+    def __init__(self) -> None:
+        self.courses: list[dict] = []
+        self.grades: list[dict] = []
+
+    def refresh(self) -> None:
+        self.courses = instructor_courses(courses.list())
+
+    def assignments(self, course: str) -> list[str]:
+        for c in self.courses:
+            if str(c.get("id")) == course:
+                return [str(a.get("name")) for a in c.get("assignments") or []]
+        return []
+
+    def run(self, action: str, course: str, assignment: str) -> str:
+        if action not in self.ACTIONS:
+            raise ValueError(f"unknown action {action!r}")
+        result = getattr(courses, action)(course, assignment) or {}
+        return action_message(action, course, assignment, result)
+
+    def load_grades(self, course: str) -> list[list[Any]]:
+        self.grades = courses.grades(course)
+        return grade_rows(self.grades)
+
+    def save_csv(self, course: str) -> tuple[str, str]:
+        """Write `~/courses/{course}/grades.csv`; returns (path, data: URL)."""
+        rel = f"courses/{course}/grades.csv"
+        text = courses.grades_csv(course, rel)
+        return str(home() / rel), csv_data_url(text)
+
+
+class InstructorPanel(w.VBox):
+    """Pick a course and assignment; Release, Collect, Autograde; grade table; CSV."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.model = InstructorPanelModel()
+        self.course = w.Dropdown(description="Course", options=[])
+        self.assignment = w.Dropdown(description="Assignment", options=[])
+        self.buttons = {
+            a: w.Button(description=a.capitalize(), button_style="primary")
+            for a in InstructorPanelModel.ACTIONS
+        }
+        self.grades_button = w.Button(description="Grades", icon="table")
+        self.csv_button = w.Button(description="CSV", icon="download")
+        self.status = StatusLine()
+        self.csv_link = w.HTML()
+        self.grade_table = w.HTML()
+        super().__init__(
+            [
+                w.HBox([self.course, self.assignment]),
+                w.HBox([*self.buttons.values(), self.grades_button, self.csv_button]),
+                self.status, self.csv_link, self.grade_table,
+            ],
+            **kwargs,
+        )  # fmt: skip
+        self.course.observe(lambda _: self._course_changed(), names="value")
+        for action, button in self.buttons.items():
+            button.on_click(lambda _b, a=action: self.on_action(a))
+        self.grades_button.on_click(lambda _: self.on_grades())
+        self.csv_button.on_click(lambda _: self.on_csv())
+        self.reload()
+
+    def reload(self) -> None:
+        guarded(self.status)(self.model.refresh)()
+        self.course.options = [
+            (f"{c.get('title') or c.get('id')} ({c.get('id')})", str(c.get("id")))
+            for c in self.model.courses
+        ]
+        if not self.model.courses:
+            self.status.show("You teach no course here.", "info")
+        self._course_changed()
+
+    def _course_changed(self) -> None:
+        self.assignment.options = self.model.assignments(self.course.value or "")
+
+    def on_action(self, action: str) -> None:
+        @guarded(self.status)
+        def run() -> None:
+            if not (self.course.value and self.assignment.value):
+                self.status.show("Choose a course and an assignment first.", "error")
+                return
+            self.status.show(f"{action.capitalize()} running…")
+            self.status.show(
+                self.model.run(action, self.course.value, self.assignment.value), "ok"
+            )
+
+        run()
+
+    def on_grades(self) -> None:
+        @guarded(self.status)
+        def run() -> None:
+            rows = self.model.load_grades(self.course.value or "")
+            self.grade_table.value = html_table(rows, GRADE_COLUMNS)
+            self.status.show(f"{len(rows)} grade(s)", "info")
+
+        run()
+
+    def on_csv(self) -> None:
+        @guarded(self.status)
+        def run() -> None:
+            course = self.course.value or ""
+            path, url = self.model.save_csv(course)
+            self.csv_link.value = (
+                link(url, "download grades.csv", download=f"{course}-grades.csv")
+                + f" (saved to {esc(path)})"
+            )
+
+        run()
