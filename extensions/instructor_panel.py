@@ -14,7 +14,7 @@ from typing import Any
 import ipywidgets as w
 
 from . import courses
-from .ui import StatusLine, esc, guarded, html_table, link
+from .ui import StatusLine, esc, guarded, html_table, link, set_options
 from .util import home
 
 GRADE_COLUMNS = ["student", "assignment", "score", "max_score", "submitted_at", "late"]
@@ -112,16 +112,16 @@ class InstructorPanel(w.VBox):
 
     def reload(self) -> None:
         guarded(self.status)(self.model.refresh)()
-        self.course.options = [
+        set_options(self.course, [
             (f"{c.get('title') or c.get('id')} ({c.get('id')})", str(c.get("id")))
             for c in self.model.courses
-        ]
+        ])  # fmt: skip
         if not self.model.courses:
             self.status.show("You teach no course here.", "info")
         self._course_changed()
 
     def _course_changed(self) -> None:
-        self.assignment.options = self.model.assignments(self.course.value or "")
+        set_options(self.assignment, self.model.assignments(self.course.value or ""))
 
     def on_action(self, action: str) -> None:
         @guarded(self.status)

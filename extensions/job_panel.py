@@ -18,7 +18,7 @@ import ipywidgets as w
 
 from . import jobs
 from .client import NPUHubError
-from .ui import StatusLine, esc, guarded, link, server_url
+from .ui import StatusLine, esc, guarded, link, server_url, set_options
 from .util import elapsed, format_duration, home, parse_param_lines
 
 SKIP_DIRS = frozenset({"datasets", "jobs", "__pycache__", "node_modules"})
@@ -157,7 +157,7 @@ class JobPanel(w.VBox):
     def reload(self) -> None:
         @guarded(self.status)
         def run() -> None:
-            self.source.options = find_sources()
+            set_options(self.source, find_sources())
             self.model.refresh()
             self.model.poll_log()
 

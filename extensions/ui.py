@@ -50,6 +50,14 @@ def link(url: str, text: str, download: str | None = None) -> str:
     return f'<a href="{esc(url)}" target="_blank"{extra}>{esc(text)}</a>'
 
 
+def set_options(dropdown: w.Dropdown, options: list) -> None:
+    """Replace a dropdown's options, keeping its value if still offered, else the first."""
+    previous = dropdown.value
+    dropdown.options = options
+    values = [o[1] if isinstance(o, tuple) else o for o in options]
+    dropdown.value = previous if previous in values else (values or [None])[0]
+
+
 class StatusLine(w.HTML):
     """An HTML widget that shows what the last action did, or why it failed."""
 

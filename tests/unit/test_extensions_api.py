@@ -7,7 +7,6 @@ import json
 
 import pytest
 import requests
-
 from npuhub.extensions import client, courses, datasets, jobs
 from npuhub.extensions.client import Client, NPUHubError, _refusal
 
@@ -85,8 +84,10 @@ def test_path_quotes_each_part():
 
 
 def test_mount_returns_the_home_path(home, service):
-    s = service({("POST", "/datasets/mnist/mount"): {"name": "mnist", "mounted": True},
-                 ("DELETE", "/datasets/mnist/mount"): {"name": "mnist", "mounted": False}})  # fmt: skip
+    s = service({
+        ("POST", "/datasets/mnist/mount"): {"name": "mnist", "mounted": True},
+        ("DELETE", "/datasets/mnist/mount"): {"name": "mnist", "mounted": False},
+    })  # fmt: skip
     assert datasets.mount("mnist") == str(home / "datasets" / "mnist")
     datasets.unmount("mnist")
     assert [c[:2] for c in s.calls] == [("POST", "/datasets/mnist/mount"),
@@ -180,8 +181,8 @@ def test_fetch_refuses_bad_course_names(service):
 
 
 def test_submit_sends_the_folder_without_feedback(home, service):
-    s = service({("POST", "/courses/ai101/assignments/hw1/submit"):
-                 {"submitted_at": "2025-01-01T00:00:00Z", "late": False, "attempt": 1}})  # fmt: skip
+    answer = {"submitted_at": "2025-01-01T00:00:00Z", "late": False, "attempt": 1}
+    s = service({("POST", "/courses/ai101/assignments/hw1/submit"): answer})
     folder = home / "courses" / "ai101" / "hw1"
     for rel in ("hw1.ipynb", "src/util.py", "feedback/hw1.html",
                 ".ipynb_checkpoints/hw1-checkpoint.ipynb", ".secret"):  # fmt: skip
