@@ -149,17 +149,14 @@ class NPUSpawner(DockerSpawner):
             state.update(allocation_id=self.allocation_id, npus=self.npus, account=self.account)
         return state
 
+    # clear_state is not overridden: DockerSpawner.stop calls it before our stop()
+    # releases; the allocation fields are reset by _release, once the ledger has it back.
+
     def load_state(self, state):
         super().load_state(state)
         self.allocation_id = state.get("allocation_id")
         self.npus = state.get("npus", 0)
         self.account = state.get("account", "")
-
-    def clear_state(self):
-        super().clear_state()
-        self.allocation_id = None
-        self.npus = 0
-        self.account = ""
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -194,6 +191,7 @@ class NPUSpawner(DockerSpawner):
         if self.allocation_id is None:
             return
         allocation_id, self.allocation_id = self.allocation_id, None
+        self.npus, self.account = 0, ""
         await self._in_executor(self.ledger.release, allocation_id, reason=reason)
         self.log.info("Released NPU allocation %s of %s (%s)", allocation_id, self._log_name, reason)
 
