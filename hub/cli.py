@@ -98,7 +98,8 @@ def cmd_quota(args) -> int:
             raise SystemExit("npuhub quota set GROUP [--max-npus N …] (or --user NAME)")
         return 0
     rows = [
-        [p["group"]] + [p.get(k) if p.get(k) is not None else "-" for k in LIMIT_OPTIONS]
+        [p["group"]]
+        + [p.get(k) if p.get(k) is not None else "-" for k in LIMIT_OPTIONS]
         + [",".join(p["profiles"]) if p.get("profiles") else "all"]
         for p in ledger.policies()
     ]
@@ -140,7 +141,9 @@ def cmd_apply(args) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="npuhub", description=__doc__)
     p.add_argument("--config", "-c", help="deployment config file (traitlets, Python)")
-    p.add_argument("--state-dir", help="state folder (default $NPUHUB_STATE_DIR or /var/lib/npuhub)")
+    p.add_argument(
+        "--state-dir", help="state folder (default $NPUHUB_STATE_DIR or /var/lib/npuhub)"
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     up = sub.add_parser("up", help="start hub, proxy and platform service")

@@ -27,7 +27,9 @@ class HubAPI:
         try:
             r = requests.request(method, self.url + path, headers=headers, timeout=30, **kw)
         except requests.ConnectionError:
-            raise HubAPIError(f"the hub at {self.url} does not answer: is `npuhub up` running?") from None
+            raise HubAPIError(
+                f"the hub at {self.url} does not answer: is `npuhub up` running?"
+            ) from None
         if r.status_code >= 400:
             try:
                 message = r.json().get("message", r.reason)
@@ -37,7 +39,9 @@ class HubAPI:
         return r
 
     def create_user(self, name: str, admin: bool = False, groups: list[str] = ()) -> None:
-        r = requests.get(f"{self.url}/users/{name}", headers={"Authorization": f"token {self.token}"}, timeout=30)
+        r = requests.get(
+            f"{self.url}/users/{name}", headers={"Authorization": f"token {self.token}"}, timeout=30
+        )
         if r.status_code == 404:
             self.request("POST", f"/users/{name}", json={"admin": admin})
         for g in groups:
@@ -45,6 +49,10 @@ class HubAPI:
             self.request("POST", f"/groups/{g}/users", json={"users": [name]})
 
     def ensure_group(self, name: str) -> None:
-        r = requests.get(f"{self.url}/groups/{name}", headers={"Authorization": f"token {self.token}"}, timeout=30)
+        r = requests.get(
+            f"{self.url}/groups/{name}",
+            headers={"Authorization": f"token {self.token}"},
+            timeout=30,
+        )
         if r.status_code == 404:
             self.request("POST", f"/groups/{name}")

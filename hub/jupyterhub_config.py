@@ -11,7 +11,9 @@ from npuhub.hub.settings import load_settings
 config_file = os.environ.get("NPUHUB_CONFIG") or None
 settings = load_settings(config_file)
 state = Path(settings.state_dir)
-ports = {k: int(os.environ[f"NPUHUB_{k.upper()}_PORT"]) for k in ("hub_api", "proxy_api", "service")}
+ports = {
+    k: int(os.environ[f"NPUHUB_{k.upper()}_PORT"]) for k in ("hub_api", "proxy_api", "service")
+}
 public_url = f"http://{settings.ip}:{settings.port}"
 
 c.JupyterHub.ip = settings.ip

@@ -59,5 +59,5 @@ def stable_ports(state_dir: Path, wanted: dict[str, int]) -> dict[str, int]:
 def prepare(state_dir: Path) -> dict[str, str]:
     """Create the state dir and its secrets; return the secrets by name."""
     state_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(state_dir, 0o711)
+    os.chmod(state_dir, 0o711)  # noqa: S103 - users traverse to their mount folders
     return {name: read_or_create_secret(state_dir / name) for name in SECRET_FILES}

@@ -181,7 +181,9 @@ class NPUSpawner(DockerSpawner):
             )
         except LedgerError as e:
             # a refusal a person reads on the spawn page and in the REST answer
-            raise web.HTTPError(403 if "quota" in type(e).__name__.lower() else 503, str(e)) from None
+            raise web.HTTPError(
+                403 if "quota" in type(e).__name__.lower() else 503, str(e)
+            ) from None
         self.allocation_id = grant.allocation_id
         self.account = grant.account
         self.npus = len(grant.devices)
@@ -193,7 +195,9 @@ class NPUSpawner(DockerSpawner):
         allocation_id, self.allocation_id = self.allocation_id, None
         self.npus, self.account = 0, ""
         await self._in_executor(self.ledger.release, allocation_id, reason=reason)
-        self.log.info("Released NPU allocation %s of %s (%s)", allocation_id, self._log_name, reason)
+        self.log.info(
+            "Released NPU allocation %s of %s (%s)", allocation_id, self._log_name, reason
+        )
 
     async def start(self):
         self._devices = await self._allocate()
@@ -294,7 +298,9 @@ def apply_user_options(spawner: NPUSpawner, options: dict) -> None:
     known = {"profile", "npus", "account", "image"}
     unknown = sorted(set(options) - known)
     if unknown:
-        raise web.HTTPError(400, f"Unknown option(s) {', '.join(unknown)}; use profile, npus, account")
+        raise web.HTTPError(
+            400, f"Unknown option(s) {', '.join(unknown)}; use profile, npus, account"
+        )
     visible = spawner.visible_profiles()
     slugs = [p["slug"] for p in visible]
     if "image" in options:

@@ -26,7 +26,11 @@ def form_context(spawner) -> dict:
     me = ledger.summary(spawner.user.name, [g.name for g in spawner.user.groups])
     cards = []
     for p in spawner.visible_profiles():
-        free = free_by_type.get(p.get("device_type"), 0) if p.get("device_type") else free_by_type[None]
+        free = (
+            free_by_type.get(p.get("device_type"), 0)
+            if p.get("device_type")
+            else free_by_type[None]
+        )
         cards.append({**p, "free": free})
     return {
         "profiles": cards,

@@ -3,6 +3,7 @@ removed at the end), and on failure the container logs and the hub log."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import tempfile
@@ -13,9 +14,7 @@ import pytest
 
 from tests.hubclient import Hub
 
-import importlib.util
-
-pytest_plugins = [p for p in ("tests.conftest_db",) if importlib.util.find_spec(p)]
+pytest_plugins = [p for p in ("tests.conftest_db", "tests.slurm_fixture") if importlib.util.find_spec(p)]
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)

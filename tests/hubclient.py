@@ -62,10 +62,10 @@ class Hub:
 
     def write_config(self) -> None:
         self.config_file.write_text(
-            "c.NPUSpawner.prefix = %r\n"
+            f"c.NPUSpawner.prefix = {self.prefix!r}\n"
             "c.NPUHub.simulated_npus = 8\n"
             "c.NPUHub.poll_interval = 2\n"
-            "c.NPUHub.mem_limit = '1G'\n" % self.prefix + self.extra_config
+            "c.NPUHub.mem_limit = '1G'\n" + self.extra_config
         )
 
     def start(self, timeout: float = 120) -> None:
@@ -73,8 +73,16 @@ class Hub:
         env = dict(os.environ, NPUHUB_STATE_DIR=str(self.state_dir))
         self.stdout = self.state_dir.parent / f"{self.prefix}-up.out"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "npuhub.hub.cli", "--config", str(self.config_file),
-             "up", "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "npuhub.hub.cli",
+                "--config",
+                str(self.config_file),
+                "up",
+                "--port",
+                str(self.port),
+            ],
             env=env,
             stdout=open(self.stdout, "ab"),  # noqa: SIM115
             stderr=subprocess.STDOUT,
@@ -83,7 +91,9 @@ class Hub:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"npuhub up exited {self.proc.returncode}: {self.stdout.read_text()}")
+                raise RuntimeError(
+                    f"npuhub up exited {self.proc.returncode}: {self.stdout.read_text()}"
+                )
             try:
                 if requests.get(f"{self.service}/health", timeout=2).status_code == 200:
                     return
@@ -109,7 +119,9 @@ class Hub:
 
     def request(self, method, path, token=None, base=None, **kw) -> requests.Response:
         headers = {"Authorization": f"token {token or self.admin_token}"}
-        return requests.request(method, (base or self.api) + path, headers=headers, timeout=60, **kw)
+        return requests.request(
+            method, (base or self.api) + path, headers=headers, timeout=60, **kw
+        )
 
     def create_user(self, name: str, groups=(), admin=False) -> None:
         r = self.request("POST", f"/users/{name}", json={"admin": admin})
@@ -190,13 +202,29 @@ def run_code(hub: Hub, user: str, token: str, code: str, timeout: float = 60) ->
         timeout=timeout,
     )
     msg_id = uuid.uuid4().hex
-    ws.send(json.dumps({
-        "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": user,
-                   "session": uuid.uuid4().hex, "version": "5.3"},
-        "parent_header": {}, "metadata": {}, "channel": "shell",
-        "content": {"code": code, "silent": False, "store_history": False,
-                    "user_expressions": {}, "allow_stdin": False},
-    }))
+    ws.send(
+        json.dumps(
+            {
+                "header": {
+                    "msg_id": msg_id,
+                    "msg_type": "execute_request",
+                    "username": user,
+                    "session": uuid.uuid4().hex,
+                    "version": "5.3",
+                },
+                "parent_header": {},
+                "metadata": {},
+                "channel": "shell",
+                "content": {
+                    "code": code,
+                    "silent": False,
+                    "store_history": False,
+                    "user_expressions": {},
+                    "allow_stdin": False,
+                },
+            }
+        )
+    )
     out = []
     deadline = time.monotonic() + timeout
     try:

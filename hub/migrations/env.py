@@ -9,8 +9,9 @@ Alembic advises, and are checked afterwards.
 from __future__ import annotations
 
 from alembic import context
-from npuhub.hub import db, orm
 from sqlalchemy import text
+
+from npuhub.hub import db, orm
 
 config = context.config
 target_metadata = orm.Base.metadata

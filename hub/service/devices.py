@@ -11,4 +11,6 @@ class DevicesHandler(APIHandler):
 
 
 default_handlers = [(r"/api/v1/devices", DevicesHandler)]
-openapi_paths = {"/devices": {"get": op("Devices: node, index, type, state, holder, since", admin=True)}}
+openapi_paths = {
+    "/devices": {"get": op("Devices: node, index, type, state, holder, since", admin=True)}
+}

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from npuhub.hub.jobs.sbatch import JobSpec, SlurmConfig
 from npuhub.hub.jobs.slurm import (
     SlurmBackend,
@@ -24,7 +25,6 @@ from npuhub.hub.jobs.slurm import (
     npu_indices,
     parse_details,
 )
-
 from tests.slurm_fixture import ROOT, slurm_env
 
 pytestmark = [pytest.mark.slurm, pytest.mark.integration]

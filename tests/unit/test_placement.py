@@ -3,6 +3,7 @@
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from npuhub.hub.placement import NodeView, best_fit, first_fit, place, stranded
 
 RINGS_910 = ((0, 1, 2, 3), (4, 5, 6, 7))

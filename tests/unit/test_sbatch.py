@@ -12,6 +12,7 @@ import subprocess
 import textwrap
 
 import pytest
+
 from npuhub.hub.jobs.sbatch import (
     InvalidJob,
     JobSpec,
