@@ -11,6 +11,7 @@ from tornado import web
 from tornado.log import enable_pretty_logging
 
 from npuhub.hub.platform import get_ledger
+from npuhub.hub.reconcile import start_reconciler
 from npuhub.hub.settings import load_settings
 
 from . import devices, health, me, quotas, usage
@@ -42,5 +43,6 @@ async def main() -> None:
     app = make_app(settings, hub_auth, prefix)
     port = int(os.environ["NPUHUB_SERVICE_PORT"])
     app.listen(port, address="127.0.0.1")
+    start_reconciler(app.settings["ledger"])
     log.info("npuhub service listening on 127.0.0.1:%s%s", port, prefix)
     await asyncio.Event().wait()
