@@ -161,7 +161,8 @@ def main() -> None:
         )
     base = {r["case"]: r for r in rows if r["spawner"].startswith("stock")}
     print(
-        f"\n{'spawner':<22}{'case':<17}{'ok':>5}{'failed':>8}{'p50 s':>8}{'p95 s':>8}{'max s':>8}{'p50 vs stock':>14}"
+        f"\n{'spawner':<22}{'case':<17}{'ok':>5}{'failed':>8}{'p50 s':>8}{'p95 s':>8}"
+        f"{'max s':>8}{'p50 vs stock':>14}"
     )
     for r in rows:
         t = r["times"]
