@@ -30,7 +30,7 @@ from docker.types import LogConfig, Ulimit
 
 RESULT_MARKER = "NPUHUB-AUTOGRADE-RESULT "  # as in npuhub.extensions.autograde
 HOME = "/home/jovyan"
-KILL_MARGIN = 30.0
+KILL_MARGIN = 20.0
 LOG_LIMIT = "32m"  # the executed notebook is capped at ~2 MB of outputs by the runner
 STATUSES = ("ok", "timeout", "crashed")
 

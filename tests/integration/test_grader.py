@@ -1,0 +1,201 @@
+"""The isolated grader against the real Docker daemon and the npuhub/base image.
+
+The image is overlaid with this checkout's extensions/autograde.py (one COPY layer, built
+offline), so the runner under test is the one in the tree even before images/build runs
+again. Containers are labelled with this session's prefix and must all be gone after.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from npuhub.hub.courses.assignment import release
+from npuhub.hub.courses.grader import grade_in_container
+from npuhub.hub.courses.grading import prepare_for_grading, score
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+COURSE = ROOT / "tests" / "data" / "course"
+BASE = "npuhub/base:latest"
+PREFIX = f"npuhub-test-grader-{uuid.uuid4().hex[:6]}-"
+LABEL = {"org.npuhub.test": PREFIX}
+ANSWERS = {
+    "squares": 'def squares(n):\n    """The first n squares."""\n'
+               "    return [i * i for i in range(1, n + 1)]",
+    "hypotenuse": "def hypotenuse(a, b):\n    return math.sqrt(a * a + b * b)",
+    "answer": "ANSWER = 42\nassert ANSWER == 42",
+    "explain": "Because the problem says so.",
+}
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    docker = pytest.importorskip("docker")
+    client = docker.from_env(version="auto")
+    deadline = time.monotonic() + 20 * 60  # another engineer's build may still be running
+    while True:
+        try:
+            client.images.get(BASE)
+            break
+        except docker.errors.ImageNotFound:
+            if time.monotonic() > deadline:
+                pytest.fail(f"{BASE} is not built (images/build base)")
+            time.sleep(30)
+    yield client
+    for c in client.containers.list(all=True, filters={"label": f"org.npuhub.test={PREFIX}"}):
+        c.remove(force=True)
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def image(docker_client):
+    """npuhub/base with this checkout's autograde runner."""
+    site = docker_client.containers.run(
+        BASE, entrypoint=["python", "-c", "import npuhub.extensions as e, os; "
+                          "print(os.path.dirname(e.__file__))"], remove=True,
+        network_mode="none").decode().strip()
+    source = (ROOT / "extensions" / "autograde.py").read_bytes()
+    dockerfile = f"FROM {BASE}\nCOPY autograde.py {site}/autograde.py\n".encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in (("Dockerfile", dockerfile), ("autograde.py", source)):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    buf.seek(0)
+    tag = f"{PREFIX}image:latest"
+    docker_client.images.build(fileobj=buf, custom_context=True, tag=tag, network_mode="none",
+                               rm=True, forcerm=True)
+    yield tag
+    docker_client.images.remove(tag, force=True)
+
+
+def submission(**sources):
+    """The released ps1 with the given answer sources (grade_id -> text)."""
+    student, _ = release(nbformat.read(str(COURSE / "ps1" / "problems.ipynb"), as_version=4))
+    for cell in student.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in sources:
+            cell.source = sources[gid]
+    return student
+
+
+def grade(submitted, tmp_path, image, docker_client, *, timeout=20, **kw):
+    source = nbformat.read(str(COURSE / "ps1" / "problems.ipynb"), as_version=4)
+    name = uuid.uuid4().hex[:6]
+    prepared = tmp_path / f"{name}-prepared.ipynb"
+    nbformat.write(prepare_for_grading(submitted, source), str(prepared))
+    out = tmp_path / f"{name}-graded.ipynb"
+    nb = grade_in_container(prepared, out, image=image, timeout=timeout, docker=docker_client,
+                            labels=LABEL, name_prefix=PREFIX, **kw)
+    assert out.exists()
+    return nb, score(nb)
+
+
+def points(result):
+    return {c["grade_id"]: c["points"] for c in result["cells"]}
+
+
+def test_correct_wrong_tampered_and_no_network(tmp_path, image, docker_client):
+    wrong = dict(ANSWERS, squares="def squares(n):\n    return [i * i for i in range(n)]")
+    tampered = submission(**ANSWERS)
+    for cell in tampered.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "test_hypotenuse":
+            cell.source = "pass  # tests removed"
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "hypotenuse":
+            cell.source = "def hypotenuse(a, b):\n    return 5"
+    network = submission(**dict(ANSWERS, answer=(
+        "import socket\nsocket.create_connection(('127.0.0.1', 8000), timeout=2)\n"
+        "ANSWER = 42")))
+    jobs = {"correct": submission(**ANSWERS), "wrong": submission(**wrong),
+            "tampered": tampered, "network": network}
+    with ThreadPoolExecutor(2) as pool:
+        futures = {k: pool.submit(grade, nb, tmp_path, image, docker_client)
+                   for k, nb in jobs.items()}
+        results = {k: f.result() for k, f in futures.items()}
+
+    nb, correct = results["correct"]
+    assert correct["status"] == "ok"
+    assert (correct["score"], correct["max_score"]) == (6.0, 7.0)  # 1 point is manual
+    assert correct["needs_manual_grading"] is True
+    assert nb.metadata.npuhub.autograde.status == "ok"
+
+    _, wrong_result = results["wrong"]
+    assert points(wrong_result) == {"test_squares": 0.0, "test_hypotenuse": 3.0, "answer": 1.0,
+                                    "explain": 0.0}
+    assert wrong_result["cells"][0]["error"].startswith("AssertionError")
+
+    nb, tampered_result = results["tampered"]
+    assert points(tampered_result)["test_hypotenuse"] == 0.0  # the original test ran
+    test = next(c for c in nb.cells if c.get("id") == "test_hypotenuse")
+    assert "hypotenuse(5, 12) == 13" in test.source
+
+    nb, network_result = results["network"]
+    cell = next(c for c in nb.cells if c.get("id") == "answer")
+    assert points(network_result)["answer"] == 0.0
+    assert network_result["cells"][2]["error"].split(":")[0] in {
+        "ConnectionRefusedError", "OSError", "TimeoutError"}
+    assert cell.outputs[0].output_type == "error"
+
+
+def test_infinite_loop_times_out_while_others_grade(tmp_path, image, docker_client):
+    loop = submission(**dict(ANSWERS, squares="while True:\n    pass"))
+    # the student's kernel stops the runner itself: only the host's hard limit is left
+    stopper = submission(**dict(ANSWERS, squares=(
+        "import os, signal\nos.kill(os.getppid(), signal.SIGSTOP)")))
+    started = time.monotonic()
+    with ThreadPoolExecutor(3) as pool:
+        looping = pool.submit(grade, loop, tmp_path, image, docker_client, timeout=10)
+        stopped = pool.submit(grade, stopper, tmp_path, image, docker_client, timeout=5,
+                              total_timeout=5)
+        other = pool.submit(grade, submission(**ANSWERS), tmp_path, image, docker_client)
+        (nb, result), (_, other_result) = looping.result(), other.result()
+        _, stopped_result = stopped.result()
+    assert other_result["score"] == 6.0
+    squares = next(c for c in nb.cells if c.get("id") == "squares")
+    assert squares.outputs[-1].ename == "CellTimeoutError"
+    assert points(result) == {"test_squares": 0.0, "test_hypotenuse": 3.0, "answer": 1.0,
+                              "explain": 0.0}
+    assert stopped_result["status"] == "timeout"
+    assert stopped_result["score"] == 0.0
+    assert {c["error"] for c in stopped_result["cells"] if not c["manual"]} == {
+        "not executed (timeout)"}
+    assert time.monotonic() - started < 60
+
+
+def test_huge_output_and_fork_bomb_are_contained(tmp_path, image, docker_client):
+    # gigabytes if let run: Python prints, and a child process writing to the kernel's fd 1
+    flood = submission(**dict(ANSWERS, squares='while True:\n    print("x" * 200)',
+                              answer='import os\nos.system("yes")'))
+    bomb = submission(**dict(ANSWERS, answer=(
+        "import os\nfor _ in range(10**4):\n    try:\n        os.fork()\n"
+        "    except OSError:\n        pass\nANSWER = 42")))
+    with ThreadPoolExecutor(2) as pool:
+        flooding = pool.submit(grade, flood, tmp_path, image, docker_client, timeout=10)
+        bombing = pool.submit(grade, bomb, tmp_path, image, docker_client, timeout=10,
+                              total_timeout=40)
+        (nb, _), (_, bomb_result) = flooding.result(), bombing.result()
+    for cell_id in ("squares", "answer"):
+        cell = next(c for c in nb.cells if c.get("id") == cell_id)
+        text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+        assert "output truncated by the autograder" in text
+        assert len(text) < 110_000
+        assert cell.outputs[-1].ename == "CellTimeoutError"
+    assert len(nbformat.writes(nb)) < 3_000_000
+    # the bomb hits the pid limit, its cell times out, the other cells are graded
+    assert points(bomb_result) == {"test_squares": 2.0, "test_hypotenuse": 3.0, "answer": 0.0,
+                                   "explain": 0.0}
+
+
+def test_containers_are_gone(docker_client, image):
+    left = docker_client.containers.list(all=True, filters={"label": f"org.npuhub.test={PREFIX}"})
+    assert left == []
