@@ -79,6 +79,19 @@ def image(docker_client):
     docker_client.images.remove(tag, force=True)
 
 
+PROBE = """import os, socket
+print("ENV", " ".join(sorted(os.environ)))
+print("UID", os.getuid(), os.getgid())
+print("CAPS", open("/proc/self/status").read().split("CapEff:")[1].split()[0])
+print("DEVS", " ".join(sorted(os.listdir("/dev"))))
+try:
+    open("/opt/npuhub/x", "w")
+except OSError as e:
+    print("ROOTFS", type(e).__name__)
+socket.create_connection(("127.0.0.1", 8000), timeout=2)
+ANSWER = 42"""
+
+
 def submission(**sources):
     """The released ps1 with the given answer sources (grade_id -> text)."""
     student, _ = release(nbformat.read(str(COURSE / "ps1" / "problems.ipynb"), as_version=4))
@@ -113,9 +126,7 @@ def test_correct_wrong_tampered_and_no_network(tmp_path, image, docker_client):
             cell.source = "pass  # tests removed"
         if cell.metadata.get("nbgrader", {}).get("grade_id") == "hypotenuse":
             cell.source = "def hypotenuse(a, b):\n    return 5"
-    network = submission(**dict(ANSWERS, answer=(
-        "import socket\nsocket.create_connection(('127.0.0.1', 8000), timeout=2)\n"
-        "ANSWER = 42")))
+    network = submission(**dict(ANSWERS, answer=PROBE))
     jobs = {"correct": submission(**ANSWERS), "wrong": submission(**wrong),
             "tampered": tampered, "network": network}
     with ThreadPoolExecutor(2) as pool:
@@ -144,7 +155,13 @@ def test_correct_wrong_tampered_and_no_network(tmp_path, image, docker_client):
     assert points(network_result)["answer"] == 0.0
     assert network_result["cells"][2]["error"].split(":")[0] in {
         "ConnectionRefusedError", "OSError", "TimeoutError"}
-    assert cell.outputs[0].output_type == "error"
+    probe = dict(line.split(" ", 1) for line in cell.outputs[0].text.splitlines())
+    assert not [k for k in probe["ENV"].split() if "TOKEN" in k or k.startswith(
+        ("JUPYTERHUB", "NPUHUB", "DOCKER"))]
+    assert (probe["UID"], probe["CAPS"], probe["ROOTFS"]) == (
+        "1000 100", "0000000000000000", "OSError")
+    assert not [d for d in probe["DEVS"].split() if d.startswith(("davinci", "nvidia"))]
+    assert cell.outputs[-1].output_type == "error"
 
 
 def test_infinite_loop_times_out_while_others_grade(tmp_path, image, docker_client):
@@ -169,7 +186,7 @@ def test_infinite_loop_times_out_while_others_grade(tmp_path, image, docker_clie
     assert stopped_result["score"] == 0.0
     assert {c["error"] for c in stopped_result["cells"] if not c["manual"]} == {
         "not executed (timeout)"}
-    assert time.monotonic() - started < 60
+    assert time.monotonic() - started < 90  # the stopped runner is killed at 5 + 20 s
 
 
 def test_huge_output_and_fork_bomb_are_contained(tmp_path, image, docker_client):

@@ -12,9 +12,11 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_output
+
 from npuhub.extensions.autograde import execute
 from npuhub.hub.courses.assignment import release
 from npuhub.hub.courses.feedback import feedback_html
+from npuhub.hub.courses.grader import container_config, merge_outputs
 from npuhub.hub.courses.grades import grades_csv
 from npuhub.hub.courses.grading import prepare_for_grading, score, tampered
 
@@ -202,3 +204,35 @@ def test_feedback_says_why_cells_did_not_run(status):
     nb = prepare_for_grading(submit(**ANSWERS), source())
     nb.metadata["npuhub"] = {"autograde": {"status": status}}
     assert f"not executed ({status})" in feedback_html(nb, score(nb))
+
+
+def test_grader_container_is_isolated():
+    config = container_config(image="img", timeout=10, total_timeout=40, memory="512m",
+                              cpus=1.0, pids=128, name="n", labels={"course": "c"})
+    assert config["command"] == [
+        "python", "-m", "npuhub.extensions.autograde", "/autograde/in.ipynb", "-",
+        "--timeout", "10", "--total-timeout", "40.0", "--files", "/autograde/files"]
+    expected = {
+        "network_mode": "none", "user": "1000:100", "environment": {}, "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"], "read_only": True, "devices": [],
+        "mem_limit": "512m", "memswap_limit": "512m", "nano_cpus": 1_000_000_000,
+        "pids_limit": 128, "labels": {"org.npuhub.role": "autograde", "course": "c"},
+    }
+    assert {k: config[k] for k in expected} == expected
+    assert set(config["tmpfs"]) == {"/tmp", "/home/jovyan"}
+    assert config["log_config"]["Config"] == {"max-size": "32m", "max-file": "1"}
+    assert "volumes" not in config and "privileged" not in config
+
+
+def test_outputs_come_back_only_onto_matching_cells():
+    prepared = prepare_for_grading(submit(**ANSWERS), source())
+    forged = copy.deepcopy(prepared)
+    for cell in forged.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [new_output("stream", text="ok")], 1
+    cell_of(forged, "test_squares").source = "pass"
+    cell_of(forged, "test_hypotenuse").metadata.nbgrader.points = 1000
+    nb = merge_outputs(prepared, forged)
+    assert cell_of(nb, "test_squares").execution_count is None
+    assert cell_of(nb, "test_hypotenuse").metadata.nbgrader.points == 3
+    assert score(nb)["score"] == 4.0  # test_squares not executed: 0 of 2
