@@ -169,11 +169,14 @@ def test_feedback_html_has_the_summary_and_the_tests():
 def test_feedback_html_escapes_student_text():
     nb = prepare_for_grading(submit(**dict(ANSWERS, explain="<script>alert(1)</script>")),
                              source())
-    nb.cells.append(new_markdown_cell("<img src=x onerror=alert(1)>"))
+    nb.cells.append(new_markdown_cell("# Title\n\n<img src=x onerror=alert(1)> [a](javascript:x)"))
+    cell_of(nb, "setup").outputs = [new_output("display_data", data={
+        "text/html": "<b>bold</b><script>alert(2)</script>", "application/javascript": "x()"})]
     html = feedback_html(nb, score(nb))
-    assert "<script>alert(1)</script>" not in html
-    assert "<img src=x onerror" not in html
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)" in html
+    assert "<script>alert(2)" not in html and "<b>bold</b>" in html
+    assert "onerror" not in html and "javascript:x" not in html
+    assert 'id="Title">Title' in html and "&lt;p&gt;" not in html and "&lt;h1" not in html
 
 
 def test_grades_csv_columns_and_order():
