@@ -141,6 +141,21 @@ class NPUHub(Configurable):
         10, min=1, help="Seconds between checks that each user container still runs."
     ).tag(config=True)
 
+    watch_interval = Integer(
+        60,
+        min=1,
+        help="""Seconds between the service's checks of running servers: the ledger is
+        reconciled with them, budgets and session limits are enforced.""",
+    ).tag(config=True)
+
+    budget_grace_seconds = Integer(
+        600,
+        min=0,
+        help="""When an account's NPU-hour budget is spent (or a session reaches
+        max_session_hours), its running servers are warned and stopped after this many
+        seconds. Their home data is kept.""",
+    ).tag(config=True)
+
     service_port = Integer(
         0,
         min=0,

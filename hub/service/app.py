@@ -10,8 +10,9 @@ from jupyterhub.services.auth import HubAuth
 from tornado import web
 from tornado.log import enable_pretty_logging
 
+from npuhub.hub.enforce import Enforcer
 from npuhub.hub.platform import get_ledger
-from npuhub.hub.reconcile import start_reconciler
+from npuhub.hub.reconcile import start_watch
 from npuhub.hub.settings import load_settings
 
 from . import devices, health, me, quotas, usage
@@ -43,6 +44,9 @@ async def main() -> None:
     app = make_app(settings, hub_auth, prefix)
     port = int(os.environ["NPUHUB_SERVICE_PORT"])
     app.listen(port, address="127.0.0.1")
-    start_reconciler(app.settings["ledger"])
+    hub_api, token = os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"]
+    enforcer = Enforcer(app.settings["ledger"], hub_api, token, settings.budget_grace_seconds)
+    app.settings["enforcer"] = enforcer
+    start_watch(app.settings["ledger"], enforcer, hub_api, token, settings.watch_interval)
     log.info("npuhub service listening on 127.0.0.1:%s%s", port, prefix)
     await asyncio.Event().wait()

@@ -13,6 +13,8 @@ class MeHandler(APIHandler):
             return
         info = await self.blocking(summary, self.ledger, self.user_name, self.groups)
         info.update(name=self.user_name, kind="user", admin=self.is_admin, groups=self.groups)
+        enforcer = self.settings.get("enforcer")
+        info["warnings"] = enforcer.warnings.get(self.user_name, []) if enforcer else []
         for extra in self.settings.get("me_extras", []):
             info.update(await extra(self))
         self.write_json(info)

@@ -199,3 +199,38 @@ def test_reconcile_releases_vanished_servers_and_keeps_running_ones(hub):
         assert held_by(hub, "ghost") == []
     finally:
         hub.stop_server(kim)
+
+
+def test_spent_budget_stops_running_server_after_grace(tmp_root):
+    """A group's budget runs out while its server runs: warned, then stopped; files kept."""
+    h = new_hub(tmp_root, extra_config="c.NPUHub.watch_interval = 1\nc.NPUHub.budget_grace_seconds = 4\n")
+    h.start()
+    try:
+        group = "budget" + uuid.uuid4().hex[:4]
+        (lee,) = users(h, 1, groups=[group])
+        # 0.01 NPU-hours = 36 NPU-seconds: spent some 18 s after a start with 2 NPUs
+        r = h.request("PUT", f"/quotas/{group}", base=h.service, json={"npu_hours": 0.01, "period": "day"})
+        assert r.status_code == 200, r.text
+        token = h.user_token(lee)
+        h.spawn(lee, options={"profile": "base", "npus": 2})
+        run_code(h, lee, token, "open('/home/jovyan/work.txt','w').write('mine')")
+        warned = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            me = h.request("GET", "/me", token=token, base=h.service).json()
+            if me.get("warnings"):
+                warned = warned or me["warnings"][0]
+            if "" not in h.request("GET", f"/users/{lee}").json()["servers"]:
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError("the server was not stopped")
+        assert warned and "NPU-hours" in warned and "will be stopped" in warned
+        assert held_by(h, lee) == []
+        r = h.spawn(lee, options={"profile": "base", "npus": 1}, wait=False)
+        assert r.status_code == 403 and "NPU-hours" in r.json()["message"]
+        h.spawn(lee, options={"profile": "base", "npus": 0})
+        assert run_code(h, lee, token, "print(open('/home/jovyan/work.txt').read())").strip() == "mine"
+    finally:
+        h.stop()
+        remove_prefixed(h.prefix)

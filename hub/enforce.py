@@ -1,0 +1,127 @@
+"""Budgets and session limits on running servers: when an account's NPU-hour budget is
+spent, or a server has run longer than `max_session_hours`, its user is warned and the
+server is stopped after a grace period (the home volume is kept).
+
+`decide` is pure (allocations, budgets, the first time each was seen over, now → what to
+do); `Enforcer` runs it in the service and stops servers through the hub's REST API."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import quote
+
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+
+from . import clock
+
+log = logging.getLogger("npuhub.enforce")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allocation_id: int
+    user: str
+    server: str
+    action: str  # "warn" or "stop"
+    message: str
+    deadline: datetime
+
+
+def decide(
+    allocations: list[dict],
+    budgets: dict[str, dict],
+    session_hours: dict[int, float | None],
+    first_over: dict[int, datetime],
+    now: datetime,
+    grace: timedelta,
+) -> list[Verdict]:
+    """allocations: active server allocations (ledger dicts); budgets: account → the
+    ledger's usage dict (with budget_npu_hours, npu_hours, period); session_hours:
+    allocation id → the user's max_session_hours (None: no limit). `first_over` is
+    updated in place: when each allocation was first seen over a limit."""
+    verdicts = []
+    for a in allocations:
+        if not a.get("npus"):
+            continue  # a server without NPUs costs no NPU-hours and holds nothing scarce
+        reason = None
+        b = budgets.get(a["account"]) or {}
+        if b.get("budget_npu_hours") is not None and b["npu_hours"] >= b["budget_npu_hours"]:
+            reason = (
+                f"Account {a['account']} has used {b['npu_hours']:.1f} of "
+                f"{b['budget_npu_hours']:g} NPU-hours this {b['period']}"
+            )
+        limit = session_hours.get(a["id"])
+        if reason is None and limit is not None and now - a["started"] >= timedelta(hours=limit):
+            reason = f"Your session has reached its limit of {limit:g} hours"
+        if reason is None:
+            first_over.pop(a["id"], None)
+            continue
+        since = first_over.setdefault(a["id"], now)
+        deadline = since + grace
+        action = "stop" if now >= deadline else "warn"
+        message = (
+            f"{reason}: your server is stopped; your files are kept."
+            if action == "stop"
+            else f"{reason}: your server will be stopped at {deadline:%H:%M} UTC; "
+            "save your work (your files are kept)."
+        )
+        verdicts.append(Verdict(a["id"], a["user"], a["holder"], action, message, deadline))
+    return verdicts
+
+
+class Enforcer:
+    def __init__(self, ledger, hub_api: str, token: str, grace_seconds: float):
+        self.ledger = ledger
+        self.hub_api = hub_api.rstrip("/")
+        self.token = token
+        self.grace = timedelta(seconds=grace_seconds)
+        self.first_over: dict[int, datetime] = {}
+        self.warnings: dict[str, list[str]] = {}  # user → messages, shown in /me
+
+    def _gather(self, groups_of: dict[str, list[str]]):
+        allocations = self.ledger.active(kind="server")
+        budgets, session = {}, {}
+        for a in allocations:
+            if a["account"] not in budgets:
+                _, limits, _ = self.ledger.limits_for(
+                    a["user"], groups_of.get(a["user"], []), a["account"]
+                )
+                budgets[a["account"]] = self.ledger.usage(
+                    account=a["account"], period=limits.period
+                )
+            _, limits, _ = self.ledger.limits_for(
+                a["user"], groups_of.get(a["user"], []), a["account"]
+            )
+            session[a["id"]] = limits.max_session_hours
+        return allocations, budgets, session
+
+    async def tick(self, groups_of: dict[str, list[str]]) -> list[Verdict]:
+        loop = asyncio.get_running_loop()
+        allocations, budgets, session = await loop.run_in_executor(None, self._gather, groups_of)
+        verdicts = decide(
+            allocations, budgets, session, self.first_over, clock.utcnow(), self.grace
+        )
+        warnings: dict[str, list[str]] = {}
+        for v in verdicts:
+            warnings.setdefault(v.user, []).append(v.message)
+            if v.action == "stop":
+                log.warning("Stopping server %r of %s: %s", v.server, v.user, v.message)
+                await self._stop(v.user, v.server)
+                self.first_over.pop(v.allocation_id, None)
+        self.warnings = warnings
+        return verdicts
+
+    async def _stop(self, user: str, server: str) -> None:
+        path = f"/users/{quote(user)}/server" + (f"s/{quote(server)}" if server else "")
+        req = HTTPRequest(
+            self.hub_api + path,
+            method="DELETE",
+            headers={"Authorization": f"token {self.token}"},
+        )
+        try:
+            await AsyncHTTPClient().fetch(req, raise_error=False)
+        except Exception:
+            log.exception("Stopping server %r of %s failed", server, user)

@@ -1,0 +1,48 @@
+from datetime import UTC, datetime, timedelta
+
+from npuhub.hub.enforce import Verdict, decide
+
+T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+ALLOC = {"id": 7, "user": "ann", "account": "cs101", "holder": "", "npus": 2, "started": T0}
+SPENT = {"cs101": {"budget_npu_hours": 40, "npu_hours": 40.2, "period": "week"}}
+FINE = {"cs101": {"budget_npu_hours": 40, "npu_hours": 12.0, "period": "week"}}
+
+
+def test_within_budget_nothing_happens():
+    seen = {}
+    assert decide([ALLOC], FINE, {7: None}, seen, T0 + timedelta(hours=1), timedelta(minutes=10)) == []
+    assert seen == {}
+
+
+def test_spent_budget_warns_then_stops_after_grace():
+    seen = {}
+    grace = timedelta(minutes=10)
+    now = T0 + timedelta(hours=1)
+    assert decide([ALLOC], SPENT, {7: None}, seen, now, grace) == [
+        Verdict(7, "ann", "", "warn",
+                "Account cs101 has used 40.2 of 40 NPU-hours this week: your server will be "
+                "stopped at 11:10 UTC; save your work (your files are kept).",
+                now + grace)
+    ]
+    later = decide([ALLOC], SPENT, {7: None}, seen, now + grace, grace)
+    assert [v.action for v in later] == ["stop"]
+    assert later[0].message.endswith("your server is stopped; your files are kept.")
+
+
+def test_session_limit():
+    seen = {}
+    grace = timedelta(0)
+    v = decide([ALLOC], FINE, {7: 8}, seen, T0 + timedelta(hours=8), grace)
+    assert v[0].action == "stop" and "limit of 8 hours" in v[0].message
+    assert decide([ALLOC], FINE, {7: 8}, {}, T0 + timedelta(hours=7), grace) == []
+
+
+def test_back_under_the_limit_forgets_the_warning():
+    seen = {7: T0}
+    decide([ALLOC], FINE, {7: None}, seen, T0 + timedelta(hours=1), timedelta(minutes=10))
+    assert seen == {}
+
+
+def test_servers_without_npus_are_left_alone():
+    cpu_only = {**ALLOC, "npus": 0}
+    assert decide([cpu_only], SPENT, {7: 1}, {}, T0 + timedelta(hours=5), timedelta(0)) == []
