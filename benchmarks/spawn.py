@@ -65,8 +65,11 @@ def spawn_and_wait(hub: Hub, user: str, options: dict | None, timeout: float) ->
     None if the spawn failed."""
     token = hub.admin_token
     t0 = time.monotonic()
-    r = hub.request("POST", f"/users/{user}/server", json=options or {})
-    if r.status_code >= 400:
+    try:
+        r = hub.request("POST", f"/users/{user}/server", json=options or {})
+    except requests.RequestException:
+        r = None  # the hub was too busy to answer in time; the spawn may still go on
+    if r is not None and r.status_code >= 400:
         return None
     url = f"{hub.url}/user/{user}/api"
     while time.monotonic() - t0 < timeout:
@@ -78,7 +81,10 @@ def spawn_and_wait(hub: Hub, user: str, options: dict | None, timeout: float) ->
                 return time.monotonic() - t0
         except requests.RequestException:
             pass
-        model = hub.request("GET", f"/users/{user}").json()
+        try:
+            model = hub.request("GET", f"/users/{user}").json()
+        except requests.RequestException:
+            continue
         if "" not in model.get("servers", {}):
             return None  # the spawn failed and the hub gave up on it
         time.sleep(0.1)
@@ -86,12 +92,21 @@ def spawn_and_wait(hub: Hub, user: str, options: dict | None, timeout: float) ->
 
 
 def stop_all(hub: Hub, users: list[str]) -> None:
+    def stop(u):
+        try:
+            hub.request("DELETE", f"/users/{u}/server")
+        except requests.RequestException:
+            pass
+
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda u: hub.request("DELETE", f"/users/{u}/server"), users))
-    deadline = time.monotonic() + 120
+        list(pool.map(stop, users))
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
-        if not any(hub.request("GET", f"/users/{u}").json().get("servers") for u in users):
-            return
+        try:
+            if not any(hub.request("GET", f"/users/{u}").json().get("servers") for u in users):
+                return
+        except requests.RequestException:
+            pass
         time.sleep(0.5)
 
 
