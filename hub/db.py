@@ -13,6 +13,7 @@ committed.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -84,6 +85,9 @@ def transaction(
         yield session
 
 
+_upgrade_lock = threading.Lock()
+
+
 def alembic_config(url: str):
     from alembic.config import Config
 
@@ -94,20 +98,32 @@ def alembic_config(url: str):
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database at `url` to `revision` (the hub, the service, the CLI and the
-    tests all call this; concurrent callers wait for each other)."""
+def upgrade(url: str, revision: str = "heads") -> None:
+    """Bring the database at `url` to `revision`, by default every head: features add
+    their tables in migrations of their own, which may branch from the same parent.
+    The hub, the service, the CLI and the tests all call this; concurrent callers wait
+    for each other (other processes at the database's lock; threads of this process
+    here, as Alembic's `op` and `context` are module globals)."""
     from alembic import command
 
-    command.upgrade(alembic_config(url), revision)
+    with _upgrade_lock:
+        command.upgrade(alembic_config(url), revision)
 
 
-def current_revision(url: str) -> str | None:
+def current_heads(url: str) -> tuple[str, ...]:
+    """The revisions the database at `url` is at (sorted; empty if never migrated)."""
     from alembic.runtime.migration import MigrationContext
 
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            return tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
     finally:
         engine.dispose()
+
+
+def script_heads() -> tuple[str, ...]:
+    """The head revisions of the migrations shipped with this package."""
+    from alembic.script import ScriptDirectory
+
+    return tuple(sorted(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()))

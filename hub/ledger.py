@@ -249,7 +249,11 @@ class Ledger:
         s.add(alloc)
         s.flush()
         if chosen:
-            ids = [by_ref[ref] for ref in chosen]
+            ids = [by_ref.get(ref) for ref in chosen]
+            if None in ids:  # placement proposed a device that is not free
+                raise CapacityError(
+                    self._capacity_text(s, alloc.npus, device_type, user=alloc.user)
+                )
             result = s.execute(
                 update(Device)
                 .where(

@@ -71,21 +71,24 @@ def upgrade() -> None:
         sa.UniqueConstraint("node_id", "index", name=op.f("uq_devices_node_id_index")),
     )
     op.create_index(op.f("ix_devices_allocation_id"), "devices", ["allocation_id"])
-    limit_columns = [
-        sa.Column("max_npus_per_server", sa.Integer(), nullable=True),
-        sa.Column("max_npus", sa.Integer(), nullable=True),
-        sa.Column("npu_hours", sa.Float(), nullable=True),
-        sa.Column("period", sa.String(length=16), nullable=True),
-        sa.Column("max_session_hours", sa.Float(), nullable=True),
-        sa.Column("profiles", sa.JSON(), nullable=True),
-        sa.Column("updated", sa.DateTime(), nullable=False),
-    ]
+
+    def limit_columns() -> list[sa.Column]:
+        return [
+            sa.Column("max_npus_per_server", sa.Integer(), nullable=True),
+            sa.Column("max_npus", sa.Integer(), nullable=True),
+            sa.Column("npu_hours", sa.Float(), nullable=True),
+            sa.Column("period", sa.String(length=16), nullable=True),
+            sa.Column("max_session_hours", sa.Float(), nullable=True),
+            sa.Column("profiles", sa.JSON(), nullable=True),
+            sa.Column("updated", sa.DateTime(), nullable=False),
+        ]
+
     op.create_table(
         "quota_policies",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("group", sa.String(length=255), nullable=False),
         sa.Column("group_max_npus", sa.Integer(), nullable=True),
-        *[c.copy() for c in limit_columns],
+        *limit_columns(),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_quota_policies")),
         sa.UniqueConstraint("group", name=op.f("uq_quota_policies_group")),
     )
@@ -93,7 +96,7 @@ def upgrade() -> None:
         "user_quotas",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("user", sa.String(length=255), nullable=False),
-        *[c.copy() for c in limit_columns],
+        *limit_columns(),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_user_quotas")),
         sa.UniqueConstraint("user", name=op.f("uq_user_quotas_user")),
     )
