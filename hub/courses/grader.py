@@ -116,10 +116,11 @@ def grade_in_container(prepared_nb_path, out_path, *, image: str, timeout: int,
         run.chmod(0o755)
         nbformat.write(prepared, str(run / "in.ipynb"))
         (run / "in.ipynb").chmod(0o644)
-        if files_dir:
+        if files_dir:  # links stay links: they lead nowhere inside the container
             shutil.copytree(files_dir, run / "files", symlinks=True)
         else:
             (run / "files").mkdir()
+        _readable(run / "files")
         name = f"{name_prefix}{uuid.uuid4().hex[:12]}"
         config = container_config(image=image, timeout=timeout, total_timeout=total,
                                   memory=memory, cpus=cpus, pids=pids, name=name, labels=labels)
@@ -158,6 +159,24 @@ def grade_in_container(prepared_nb_path, out_path, *, image: str, timeout: int,
                                                                   "status": "crashed"}})
     nbformat.write(nb, str(out_path))
     return nb
+
+
+def remove_stale(docker=None, labels: dict | None = None) -> int:
+    """Remove grading containers left by a hub that died mid-run (all those carrying
+    `labels` besides the autograde role); returns how many. Call it at service start."""
+    client = docker or dockersdk.from_env(version="auto")
+    wanted = [f"{k}={v}" for k, v in {"org.npuhub.role": "autograde", **(labels or {})}.items()]
+    stale = client.containers.list(all=True, filters={"label": wanted})
+    for container in stale:
+        _remove(container)
+    return len(stale)
+
+
+def _readable(folder: Path) -> None:
+    """Make the copied files readable by the container's uid 1000."""
+    for path in [folder, *folder.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 def _kill(container) -> None:

@@ -17,8 +17,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from npuhub.hub.courses.assignment import release
-from npuhub.hub.courses.grader import grade_in_container
+from npuhub.hub.courses.assignment import release, release_folder
+from npuhub.hub.courses.grader import grade_in_container, remove_stale
 from npuhub.hub.courses.grading import prepare_for_grading, score
 
 pytestmark = pytest.mark.integration
@@ -197,8 +197,8 @@ def test_huge_output_and_fork_bomb_are_contained(tmp_path, image, docker_client)
         "import os\nfor _ in range(10**4):\n    try:\n        os.fork()\n"
         "    except OSError:\n        pass\nANSWER = 42")))
     with ThreadPoolExecutor(2) as pool:
-        flooding = pool.submit(grade, flood, tmp_path, image, docker_client, timeout=10)
-        bombing = pool.submit(grade, bomb, tmp_path, image, docker_client, timeout=10,
+        flooding = pool.submit(grade, flood, tmp_path, image, docker_client, timeout=5)
+        bombing = pool.submit(grade, bomb, tmp_path, image, docker_client, timeout=5,
                               total_timeout=40)
         (nb, _), (_, bomb_result) = flooding.result(), bombing.result()
     for cell_id in ("squares", "answer"):
@@ -213,6 +213,25 @@ def test_huge_output_and_fork_bomb_are_contained(tmp_path, image, docker_client)
                                    "explain": 0.0}
 
 
-def test_containers_are_gone(docker_client, image):
+def test_assignment_files_are_beside_the_notebook(tmp_path, image, docker_client):
+    released = tmp_path / "release"
+    release_folder(COURSE / "ps2", released)
+    source = nbformat.read(str(COURSE / "ps2" / "fib.ipynb"), as_version=4)
+    student = nbformat.read(str(released / "fib.ipynb"), as_version=4)
+    student.cells[0].source = (
+        "def fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n"
+        "    return a\nopen('scratch.txt', 'w').write('the working folder is writable')")
+    prepared = tmp_path / "fib-prepared.ipynb"
+    nbformat.write(prepare_for_grading(student, source), str(prepared))
+    nb = grade_in_container(prepared, tmp_path / "fib-graded.ipynb", image=image, timeout=20,
+                            files_dir=released, docker=docker_client, labels=LABEL,
+                            name_prefix=PREFIX)
+    assert score(nb)["score"] == 2.0, nb.cells[1].outputs
+
+
+def test_stale_containers_are_removed_and_none_is_left(docker_client, image):
+    docker_client.containers.create(image, command=["true"], name=f"{PREFIX}stale",
+                                    labels={"org.npuhub.role": "autograde", **LABEL})
+    assert remove_stale(docker_client, labels=LABEL) == 1
     left = docker_client.containers.list(all=True, filters={"label": f"org.npuhub.test={PREFIX}"})
     assert left == []
