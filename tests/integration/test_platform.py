@@ -77,3 +77,37 @@ def test_home_survives_server_and_hub_restart(hub, username):
     assert hub.container(username).id == before
     assert hub.request("GET", f"/users/{username}").json()["servers"][""]["ready"]
     assert run_code(hub, username, token, "print(open('/home/jovyan/keep.txt').read())").strip() == "kept"
+
+
+def test_spawn_page_shows_profiles_free_npus_and_quota(hub, username):
+    hub.create_user(username)
+    session = hub.login(username, "first password!")
+    page = session.get(f"{hub.url}/hub/spawn/{username}", timeout=30)
+    assert page.status_code == 200
+    assert 'name="profile" value="base"' in page.text
+    assert "NPUs free now: " in page.text and "(simulated)" in page.text
+    assert "Your quota: 4 more NPUs" in page.text
+
+
+def test_spawn_progress_messages(hub, username):
+    import json
+
+    hub.create_user(username)
+    hub.spawn(username, options={"profile": "base", "npus": 1}, wait=False)
+    events = []
+    with requests.get(
+        f"{hub.api}/users/{username}/server/progress",
+        headers={"Authorization": f"token {hub.admin_token}"},
+        stream=True,
+        timeout=120,
+    ) as r:
+        for line in r.iter_lines(decode_unicode=True):
+            if line and line.startswith("data:"):
+                events.append(json.loads(line[5:]))
+                if events[-1].get("ready") or events[-1].get("failed"):
+                    break
+    messages = [e.get("message", "") for e in events]
+    assert any("Allocating NPUs" in m for m in messages), messages
+    assert any("Starting your container with 1 NPU" in m for m in messages), messages
+    assert events[-1].get("ready"), events[-1]
+    hub.stop_server(username)
