@@ -166,9 +166,13 @@ def remove_stale(docker=None, labels: dict | None = None) -> int:
     `labels` besides the autograde role); returns how many. Call it at service start."""
     client = docker or dockersdk.from_env(version="auto")
     wanted = [f"{k}={v}" for k, v in {"org.npuhub.role": "autograde", **(labels or {})}.items()]
-    stale = client.containers.list(all=True, filters={"label": wanted})
-    for container in stale:
-        _remove(container)
+    try:
+        stale = client.containers.list(all=True, filters={"label": wanted})
+        for container in stale:
+            _remove(container)
+    finally:
+        if docker is None:
+            client.close()
     return len(stale)
 
 
