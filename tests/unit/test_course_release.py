@@ -11,6 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
 from npuhub.hub.courses.assignment import compute_checksum, release, release_folder
 
 COURSE = Path(__file__).resolve().parents[1] / "data" / "course"
