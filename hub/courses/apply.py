@@ -1,0 +1,143 @@
+"""Apply a course, idempotently: the groups `course-{id}-students` and
+`course-{id}-instructors` with the roster (users created when `create_users`), the quota
+policy of the students group, the profile only members see, the dataset grants, the
+assignments and (from a course file) their source notebooks. Blocking (hub REST API,
+database): the service calls it from an executor.
+
+`npu_hours_per_student` becomes the students group's weekly budget, times the number of
+students: the ledger budgets accounts, not each member of one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from npuhub.hub.hubapi import HubAPI, HubAPIError
+
+from .course_file import CourseError, course_profile, instructors_group, students_group
+from .service_ops import check_files
+from .store import get_store
+
+SKIP = {"__pycache__", "feedback"}
+
+
+def base_profile(course: dict, profiles: list[dict]) -> dict | None:
+    if course["profile"] is None:
+        return None
+    found = next((p for p in profiles if p.get("slug") == course["profile"]), None)
+    if found is None:
+        known = ", ".join(p.get("slug", "?") for p in profiles) or "none"
+        raise CourseError(f"profile {course['profile']!r} is not configured; known: {known}")
+    return found
+
+
+def read_folder(folder: Path) -> dict[str, str]:
+    """The text files of a source folder (no hidden files, checkpoints or links)."""
+    if not folder.is_dir():
+        raise CourseError(f"source folder {folder} does not exist")
+    files = {}
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP)
+        for n in sorted(names):
+            p = Path(root, n)
+            if n.startswith(".") or p.is_symlink() or not p.is_file():
+                continue
+            try:
+                files[p.relative_to(folder).as_posix()] = p.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                raise CourseError(f"{p} is not a text file") from None
+    return files
+
+
+def group_members(api: HubAPI, group: str) -> list[str]:
+    try:
+        return sorted(api.request("GET", f"/groups/{group}").json().get("users") or [])
+    except HubAPIError as e:
+        if " 404 " in str(e):
+            return []
+        raise
+
+
+def existing_users(api: HubAPI, names: list[str]) -> set[str]:
+    have = set()
+    for name in names:
+        try:
+            api.request("GET", f"/users/{name}")
+            have.add(name)
+        except HubAPIError as e:
+            if " 404 " not in str(e):
+                raise
+    return have
+
+
+def sync_group(api: HubAPI, group: str, users: list[str]) -> None:
+    api.ensure_group(group)
+    current = set(group_members(api, group))
+    add, remove = sorted(set(users) - current), sorted(current - set(users))
+    if add:
+        api.request("POST", f"/groups/{group}/users", json={"users": add})
+    if remove:
+        api.request("DELETE", f"/groups/{group}/users", json={"users": remove})
+
+
+def grant_datasets(db_url: str, course: dict) -> None:
+    if not course["datasets"]:
+        return
+    from npuhub.hub.datasets.catalog import DatasetError, grant
+
+    for name in course["datasets"]:
+        for group in (students_group(course["id"]), instructors_group(course["id"])):
+            try:
+                grant(db_url, name, group)
+            except DatasetError as e:
+                raise CourseError(f"datasets: {e}") from None
+
+
+def apply_course(course: dict, *, api: HubAPI, ledger, db_url: str, profiles: list[dict],
+                 base_dir: Path | None = None, create_users: bool = True,
+                 created_by: str = "") -> dict:
+    """Apply a checked course (course_file.parse_course); returns the stored course."""
+    cid = course["id"]
+    profile = course_profile(course, base_profile(course, profiles))
+    if course["students_group"]:
+        course = {**course, "students": group_members(api, course["students_group"])}
+    everyone = sorted(set(course["students"]) | set(course["instructors"]))
+    missing = sorted(set(everyone) - existing_users(api, everyone))
+    if missing and not create_users:
+        raise CourseError(f"no such user(s): {', '.join(missing[:20])}; an administrator "
+                          "creates accounts")
+    if missing:
+        api.request("POST", "/users", json={"usernames": missing})
+    sync_group(api, students_group(cid), course["students"])
+    sync_group(api, instructors_group(cid), course["instructors"])
+    hours = course["npu_hours_per_student"]
+    n = course["npus_per_student"]
+    ledger.set_policy(students_group(cid), max_npus_per_server=n, max_npus=n, period="week",
+                      npu_hours=None if hours is None else hours * len(course["students"]),
+                      profiles=[profile["slug"]])
+    grant_datasets(db_url, course)
+    store = get_store(db_url)
+    stored = store.upsert(course, profile, created_by)
+    for a in course["assignments"]:
+        if a["source"] is not None:
+            folder = Path(a["source"])
+            folder = folder if folder.is_absolute() or base_dir is None else base_dir / folder
+            store.set_source(cid, a["name"], check_files(read_folder(folder), source=True))
+    return stored
+
+
+def apply_course_file(doc: dict, path: Path, settings) -> str:
+    """`npuhub apply -f` of a `kind: Course` document (admin, on the hub host)."""
+    from npuhub.hub.platform import get_ledger
+
+    from .course_file import parse_course
+
+    course = parse_course(doc)
+    stored = apply_course(course, api=HubAPI.from_settings(settings),
+                          ledger=get_ledger(settings.db_url), db_url=settings.db_url,
+                          profiles=settings.profiles, base_dir=path.resolve().parent,
+                          created_by="apply")
+    return (f"course {stored['id']} applied ({len(stored['students'])} students, "
+            f"{len(stored['instructors'])} instructors, {len(course['assignments'])} "
+            f"assignments, profile {stored['profile']['slug']})")

@@ -1,0 +1,182 @@
+"""The assignment cycle on file sets ({relative path: text}), shared by the service and
+the CLI: check uploaded files, release, grade one submission in its own container.
+
+Only `grade_files` does I/O (a temporary folder and Docker, through
+`grader.grade_in_container`); it blocks, so callers on an event loop use an executor.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import tempfile
+from pathlib import Path, PurePosixPath
+
+import nbformat
+
+from . import assignment, feedback, grader, grading
+from .course_file import CourseError
+
+PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._ +-]{0,127}$")
+TEXT_SUFFIXES = frozenset({".ipynb", ".py", ".txt", ".md", ".csv", ".tsv", ".json", ".yaml",
+                           ".yml", ".r", ".jl", ".sh", ".cfg", ".ini", ".toml"})
+MAX_FILES = 100
+MAX_DEPTH = 4
+MAX_TOTAL = 20 * 1024 * 1024      # as the in-container client (MAX_SUBMISSION_BYTES)
+MAX_NOTEBOOK = 10 * 1024 * 1024
+MAX_TEXT = 1024 * 1024
+log = logging.getLogger(__name__)
+
+
+def check_path(rel) -> str:
+    """A relative path of plain parts (no '..', no hidden files, no backslash)."""
+    parts = rel.split("/") if isinstance(rel, str) else []
+    if not parts or len(parts) > MAX_DEPTH or not all(PART.match(p) for p in parts):
+        raise CourseError(f"file name {str(rel)[:100]!r} is not allowed: use letters, digits "
+                          f"and . _ - + in at most {MAX_DEPTH} folder levels, no hidden files")
+    if PurePosixPath(rel).suffix.lower() not in TEXT_SUFFIXES:
+        raise CourseError(f"{rel}: only notebooks and small text files "
+                          f"({', '.join(sorted(TEXT_SUFFIXES))}) can be sent")
+    return rel
+
+
+def check_files(files, *, source: bool = False) -> dict[str, str]:
+    """Validate an uploaded file set; notebooks must be nbformat 4 (and, for a source,
+    gradable nbgrader metadata). CourseError(400/413) names the file."""
+    if not isinstance(files, dict) or not files:
+        raise CourseError('send {"files": {"name.ipynb": "<notebook text>", ...}}')
+    if len(files) > MAX_FILES:
+        raise CourseError(f"{len(files)} files: at most {MAX_FILES}", 413)
+    total, out = 0, {}
+    for rel, text in files.items():
+        rel = check_path(rel)
+        if not isinstance(text, str):
+            raise CourseError(f"{rel}: the content must be text")
+        size = len(text.encode("utf-8", "surrogatepass"))
+        total += size
+        limit = MAX_NOTEBOOK if rel.endswith(".ipynb") else MAX_TEXT
+        if size > limit or total > MAX_TOTAL:
+            raise CourseError(f"{rel}: too large (at most {limit // 1024 // 1024} MiB a file, "
+                              f"{MAX_TOTAL // 1024 // 1024} MiB in all)", 413)
+        if rel.endswith(".ipynb"):
+            nb = read_notebook(rel, text)
+            if source:
+                try:
+                    assignment.check_source(nb)
+                except ValueError as e:
+                    raise CourseError(f"{rel}: {e}") from None
+        out[rel] = text
+    return out
+
+
+def read_notebook(rel: str, text: str):
+    try:
+        nb = nbformat.reads(text, as_version=4)
+        nbformat.validate(nb)
+    except Exception:  # any parse or schema error: not a notebook we can grade
+        raise CourseError(f"{rel} is not a valid Jupyter notebook (nbformat 4)") from None
+    return nb
+
+
+def release_files(source: dict[str, str]) -> tuple[dict[str, str], dict[str, dict]]:
+    """The student version of an assignment's files and {notebook: {grade_id: checksum}}."""
+    if not any(rel.endswith(".ipynb") for rel in source):
+        raise CourseError("the assignment has no source notebook: upload its sources first",
+                          409)
+    released, checksums = {}, {}
+    for rel, text in sorted(source.items()):
+        if rel.endswith(".ipynb"):
+            try:
+                student, sums = assignment.release(read_notebook(rel, text))
+            except ValueError as e:
+                raise CourseError(f"{rel}: {e}") from None
+            released[rel] = nbformat.writes(student)
+            checksums[rel] = sums
+        else:
+            released[rel] = text
+    return released, checksums
+
+
+def _submitted(rel: str, files: dict, released: dict):
+    text = files.get(rel)
+    if text is not None:
+        try:
+            return read_notebook(rel, text)
+        except CourseError:
+            pass  # graded as the unanswered student version
+    return nbformat.reads(released[rel], as_version=4)
+
+
+def grade_files(files: dict[str, str], source: dict[str, str], released: dict[str, str],
+                checksums: dict[str, dict], *, image: str, autograde: dict,
+                labels: dict | None = None, docker=None) -> dict:
+    """Grade one submission: each source notebook restored from the source and run in its
+    own container (course image, no network, limits); the student's extra files are not
+    used, the released data files are. Returns {score, max_score, result, feedback}."""
+    notebooks: dict[str, dict] = {}
+    pages: dict[str, str] = {}
+    work = Path(tempfile.mkdtemp(prefix="npuhub-course-"))
+    try:
+        data = work / "files"
+        data.mkdir()
+        for rel, text in released.items():
+            if not rel.endswith(".ipynb"):
+                (data / rel).parent.mkdir(parents=True, exist_ok=True)
+                (data / rel).write_text(text, encoding="utf-8")
+        for i, rel in enumerate(sorted(r for r in source if r.endswith(".ipynb"))):
+            submitted = _submitted(rel, files, released)
+            src = nbformat.reads(source[rel], as_version=4)
+            prepared_path = work / f"{i}-prepared.ipynb"
+            nbformat.write(grading.prepare_for_grading(submitted, src), str(prepared_path))
+            executed = grader.grade_in_container(
+                prepared_path, work / f"{i}-graded.ipynb", image=image,
+                timeout=int(autograde["timeout"]), memory=autograde["memory"],
+                cpus=float(autograde["cpus"]), files_dir=data, labels=labels, docker=docker)
+            result = grading.score(executed)
+            result["tampered"] = grading.tampered(submitted, checksums.get(rel, {}))
+            result["submitted"] = rel in files
+            notebooks[rel] = result
+            pages[PurePosixPath(rel).with_suffix(".html").as_posix()] = feedback.feedback_html(
+                executed, result)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {
+        "score": sum(r["score"] for r in notebooks.values()),
+        "max_score": sum(r["max_score"] for r in notebooks.values()),
+        "result": {"notebooks": notebooks,
+                   "status": next((r["status"] for r in notebooks.values()
+                                   if r["status"] != "ok"), "ok")},
+        "feedback": pages,
+    }
+
+
+def release_assignment(store, cid: str, name: str) -> dict:
+    """Release an assignment from its stored sources: {released_at, files}."""
+    src = store.source(cid, name)
+    released, checksums = release_files(src["source"])
+    return store.set_released(cid, name, released, checksums)
+
+
+def grade_one(store, course: dict, src: dict, sub: dict) -> dict:
+    """Grade one collected submission and store its score and feedback (blocking)."""
+    graded = grade_files(
+        sub["files"], src["source"], src["released"], src["checksums"], image=course["image"],
+        autograde=course["autograde"], labels={"org.npuhub.course": course["id"]})
+    store.save_grade(sub["id"], graded)
+    notebooks = graded["result"]["notebooks"]
+    return {"student": sub["user"], "attempt": sub["attempt"], "score": graded["score"],
+            "max_score": graded["max_score"], "status": graded["result"]["status"],
+            "tampered": sorted({g for r in notebooks.values() for g in r["tampered"]})}
+
+
+def autograde_assignment(store, cid: str, name: str, workers: int = 2) -> list[dict]:
+    """Grade every collected submission, `workers` containers at a time (blocking)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    course, src = store.get(cid), store.source(cid, name)
+    if src["released_at"] is None:
+        raise CourseError(f"Assignment {name} is not released yet", 409)
+    subs = store.collected(cid, name)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda sub: grade_one(store, course, src, sub), subs))

@@ -1,0 +1,259 @@
+"""Courses: GET|POST /api/v1/courses, GET /api/v1/courses/{id}, GET .../grades
+(?format=csv), and per assignment PUT .../source, POST .../release, GET .../fetch,
+POST .../submit, GET .../feedback, POST .../collect, POST .../autograde.
+
+Students fetch what is released, submit, and read their own feedback once the due date
+has passed; they never see sources, hidden tests or anyone else's submission.
+Instructors act on their own courses only, administrators on all. Course state lives in
+the platform database (npuhub.hub.courses.store). Each submission is graded in its own
+isolated container, a few at a time, off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+
+from tornado import web
+
+from npuhub.hub.courses import service_ops
+from npuhub.hub.courses.apply import apply_course
+from npuhub.hub.courses.course_file import (
+    CourseError,
+    check_assignment,
+    check_id,
+    parse_course,
+)
+from npuhub.hub.courses.grades import grades_csv
+from npuhub.hub.courses.store import get_store
+from npuhub.hub.hubapi import HubAPI, HubAPIError
+
+from .base import APIHandler
+from .openapi import op
+
+COURSE = r"(?P<cid>[^/]+)"
+ASSIGNMENT = r"(?P<name>[^/]+)"
+CREATORS_GROUP = "instructors"  # members may create courses of their own
+GRADERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="npuhub-autograde")
+QUOTA_FIELDS = ("npus_per_student", "npu_hours_per_student", "datasets", "profile", "image")
+log = logging.getLogger("npuhub.service.courses")
+
+
+class CourseHandler(APIHandler):
+    @property
+    def store(self):
+        return get_store(self.npuhub.db_url)
+
+    async def call(self, fn, *args, **kwargs):
+        """Run store work off the loop; CourseError becomes its HTTP refusal."""
+        try:
+            return await self.blocking(fn, *args, **kwargs)
+        except CourseError as e:
+            raise web.HTTPError(e.status, str(e)) from None
+        except HubAPIError as e:
+            raise web.HTTPError(502, f"The hub refused: {e}") from None
+
+    async def role(self, cid: str) -> str | None:
+        try:
+            check_id(cid)
+        except CourseError:
+            raise web.HTTPError(404, f"No course {cid[:64]}") from None
+        return await self.call(self.store.role, cid, self.user_name, self.groups, self.is_admin)
+
+    async def member(self, cid: str, name: str | None = None) -> str:
+        role = await self.role(cid)
+        if role is None:
+            raise web.HTTPError(404, f"No course {cid} of yours")
+        if name is not None:
+            try:
+                check_assignment(name)
+            except CourseError as e:
+                raise web.HTTPError(400, str(e)) from None
+        return role
+
+    async def instructor(self, cid: str, name: str | None = None) -> None:
+        if await self.member(cid, name) != "instructor":
+            raise web.HTTPError(403, f"Only the instructors of {cid} may do this")
+
+    def files_body(self, *, source: bool = False) -> dict[str, str]:
+        try:
+            return service_ops.check_files(self.json_body().get("files"), source=source)
+        except CourseError as e:
+            raise web.HTTPError(e.status, str(e)) from None
+
+
+class CourseListHandler(CourseHandler):
+    async def get(self):
+        self.write_json(await self.call(self.store.courses_of, self.user_name, self.groups,
+                                        self.is_admin))
+
+    async def post(self):
+        try:
+            course = parse_course(self.json_body(), allow_source=False)
+        except CourseError as e:
+            raise web.HTTPError(e.status, str(e)) from None
+        cid = course["id"]
+        try:
+            old = await self.blocking(self.store.get, cid)
+        except CourseError:
+            old = None
+        if not self.is_admin:
+            await self.check_creator(course, old)
+        api = HubAPI(os.environ["JUPYTERHUB_API_URL"].rstrip("/"),
+                     os.environ["JUPYTERHUB_API_TOKEN"])
+        stored = await self.call(apply_course, course, api=api, ledger=self.ledger,
+                                 db_url=self.npuhub.db_url, profiles=self.npuhub.profiles,
+                                 create_users=self.is_admin, created_by=self.user_name)
+        self.write_json(stored, 200 if old else 201)
+
+    async def check_creator(self, course: dict, old: dict | None) -> None:
+        """Instructors who are not administrators: their own courses, no more NPUs,
+        datasets or images than an administrator gave the course."""
+        if old is None and CREATORS_GROUP not in self.groups:
+            raise web.HTTPError(403, f"Only administrators and members of the group "
+                                f"{CREATORS_GROUP!r} may create courses")
+        if old is not None and await self.role(course["id"]) != "instructor":
+            raise web.HTTPError(403, f"Only the instructors of {course['id']} may change it")
+        if self.user_name not in course["instructors"]:
+            course["instructors"] = sorted({*course["instructors"], self.user_name})
+        had = {"npus_per_student": 0, "npu_hours_per_student": None, "datasets": [],
+               "profile": None, "image": "npuhub/base:latest"}
+        if old is not None:
+            had.update({k: old.get(k) for k in ("npus_per_student", "npu_hours_per_student",
+                                                "datasets")},
+                       profile=old.get("profile_name"),
+                       image=None if old.get("profile_name") else old["image"])
+        changed = [k for k in QUOTA_FIELDS if course[k] != had[k]]
+        if changed:
+            raise web.HTTPError(403, f"Only administrators may set {', '.join(changed)} of a "
+                                "course")
+
+
+class CourseItemHandler(CourseHandler):
+    async def get(self, cid):
+        await self.instructor(cid)
+        self.write_json(await self.call(self.store.get, cid))
+
+
+class SourceHandler(CourseHandler):
+    async def put(self, cid, name):
+        await self.instructor(cid, name)
+        files = self.files_body(source=True)
+        self.write_json(await self.call(self.store.set_source, cid, name, files))
+
+
+class ReleaseHandler(CourseHandler):
+    async def post(self, cid, name):
+        await self.instructor(cid, name)
+        self.write_json(await self.call(service_ops.release_assignment, self.store, cid,
+                                        name))
+
+
+def _preview(store, cid: str, name: str) -> dict[str, str]:
+    src = store.source(cid, name)
+    if src["released_at"] is None:
+        raise CourseError(f"Assignment {name} is not released yet: release it first", 409)
+    return src["released"]
+
+
+class FetchHandler(CourseHandler):
+    async def get(self, cid, name):
+        role = await self.member(cid, name)
+        if role == "instructor":
+            files = await self.call(_preview, self.store, cid, name)
+        else:
+            files = await self.call(self.store.released_for_student, cid, name)
+        self.write_json({"files": files})
+
+
+class SubmitHandler(CourseHandler):
+    async def post(self, cid, name):
+        await self.member(cid, name)
+        files = self.files_body()
+        self.write_json(await self.call(self.store.submit, cid, name, self.user_name, files))
+
+
+class FeedbackHandler(CourseHandler):
+    async def get(self, cid, name):
+        await self.member(cid, name)
+        files = await self.call(self.store.feedback, cid, name, self.user_name)
+        self.write_json({"files": files})
+
+
+class CollectHandler(CourseHandler):
+    async def post(self, cid, name):
+        await self.instructor(cid, name)
+        self.write_json({"submissions": await self.call(self.store.collect, cid, name)})
+
+
+class AutogradeHandler(CourseHandler):
+    running: set[tuple[str, str]] = set()
+
+    async def post(self, cid, name):
+        await self.instructor(cid, name)
+        key = (cid, name)
+        if key in self.running:
+            raise web.HTTPError(409, f"{name} of {cid} is being graded already")
+        self.running.add(key)
+        try:
+            course = await self.call(self.store.get, cid)
+            src = await self.call(self.store.source, cid, name)
+            if src["released_at"] is None:
+                raise web.HTTPError(409, f"Assignment {name} is not released yet")
+            subs = await self.call(self.store.collected, cid, name)
+            loop = asyncio.get_running_loop()
+            grade = partial(service_ops.grade_one, self.store, course, src)
+            results = await asyncio.gather(*(
+                loop.run_in_executor(GRADERS, grade, s) for s in subs))
+        finally:
+            self.running.discard(key)
+        log.info("Autograded %s/%s: %d submissions", cid, name, len(results))
+        self.write_json({"graded": len(results), "results": list(results)})
+
+
+class GradesHandler(CourseHandler):
+    async def get(self, cid):
+        await self.instructor(cid)
+        rows = await self.call(self.store.grades, cid)
+        if self.get_query_argument("format", "json") == "csv":
+            self.set_header("Content-Type", "text/csv; charset=utf-8")
+            self.set_header("Content-Disposition", f'attachment; filename="{cid}-grades.csv"')
+            self.finish(grades_csv(rows))
+            return
+        self.write_json(rows)
+
+
+_A = rf"/api/v1/courses/{COURSE}/assignments/{ASSIGNMENT}"
+default_handlers = [
+    (r"/api/v1/courses", CourseListHandler),
+    (rf"/api/v1/courses/{COURSE}", CourseItemHandler),
+    (rf"/api/v1/courses/{COURSE}/grades", GradesHandler),
+    (_A + "/source", SourceHandler),
+    (_A + "/release", ReleaseHandler),
+    (_A + "/fetch", FetchHandler),
+    (_A + "/submit", SubmitHandler),
+    (_A + "/feedback", FeedbackHandler),
+    (_A + "/collect", CollectHandler),
+    (_A + "/autograde", AutogradeHandler),
+]
+_P, _FILES = ["id", "a"], 'files: {"relative/path.ipynb": "<text>"}'
+_AP = "/courses/{id}/assignments/{a}"
+openapi_paths = {
+    "/courses": {"get": op("Your courses, your role, assignments and their state"),
+                 "post": op("Create or update a course (as in a course file; instructors)",
+                            body="id, title, term, instructors, students, assignments, ...")},
+    "/courses/{id}": {"get": op("A course as applied (its instructors)", params=["id"])},
+    "/courses/{id}/grades": {"get": op("Grades (instructors); ?format=csv for CSV",
+                                       params=["id", "format"])},
+    _AP + "/source": {"put": op("Upload the source notebooks (instructors)", params=_P,
+                                body=_FILES)},
+    _AP + "/release": {"post": op("Release the student version (instructors)", params=_P)},
+    _AP + "/fetch": {"get": op("The released student version", params=_P)},
+    _AP + "/submit": {"post": op("Submit your files", params=_P, body=_FILES)},
+    _AP + "/feedback": {"get": op("Your feedback (HTML), after the due date", params=_P)},
+    _AP + "/collect": {"post": op("Collect the latest submissions (instructors)", params=_P)},
+    _AP + "/autograde": {"post": op("Grade collected submissions (instructors)", params=_P)},
+}
