@@ -138,6 +138,46 @@ def cmd_apply(args) -> int:
     return 0
 
 
+def cmd_course(args) -> int:
+    from . import db
+    from .courses import service_ops
+    from .courses.course_file import CourseError
+    from .courses.grades import grades_csv
+    from .courses.store import get_store
+
+    settings = _settings(args)
+    db.upgrade(settings.db_url)
+    store = get_store(settings.db_url)
+    need = {"release": 2, "collect": 2, "autograde": 2, "grades": 1}.get(args.action, 0)
+    if len(args.names) != need:
+        usage = " ".join(["COURSE", "ASSIGNMENT"][:need])
+        raise SystemExit(f"npuhub course {args.action} {usage}".rstrip())
+    try:
+        if args.action == "list":
+            rows = [[c["id"], c["title"], c["term"], ", ".join(a["name"] for a in c["assignments"])]
+                    for c in store.courses_of("", [], admin=True)]
+            print(tabulate(rows, headers=["course", "title", "term", "assignments"]))
+        elif args.action == "release":
+            r = service_ops.release_assignment(store, *args.names)
+            print(f"released {args.names[1]} at {r['released_at']}: {', '.join(r['files'])}")
+        elif args.action == "collect":
+            print(f"{store.collect(*args.names)} submissions collected")
+        elif args.action == "autograde":
+            results = service_ops.autograde_assignment(store, *args.names)
+            rows = [[r["student"], r["attempt"], r["score"], r["max_score"], r["status"],
+                     ",".join(r["tampered"]) or "-"] for r in results]
+            print(tabulate(rows, headers=["student", "attempt", "score", "max", "status",
+                                          "tampered"]))
+        elif args.csv:
+            sys.stdout.write(grades_csv(store.grades(args.names[0])))
+        else:
+            print(tabulate(store.grades(args.names[0]), headers="keys"))
+    except CourseError as e:
+        print(f"npuhub course {args.action}: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="npuhub", description=__doc__)
     p.add_argument("--config", "-c", help="deployment config file (traitlets, Python)")
@@ -179,6 +219,12 @@ def parser() -> argparse.ArgumentParser:
     ap = sub.add_parser("apply", help="apply a file of declared resources (kubectl-style)")
     ap.add_argument("-f", "--file", required=True)
     ap.set_defaults(func=cmd_apply)
+
+    co = sub.add_parser("course", help="courses: list, release, collect, autograde, grades")
+    co.add_argument("action", choices=["list", "release", "collect", "autograde", "grades"])
+    co.add_argument("names", nargs="*", help="COURSE [ASSIGNMENT]")
+    co.add_argument("--csv", action="store_true", help="grades as CSV")
+    co.set_defaults(func=cmd_course)
     return p
 
 
