@@ -47,9 +47,20 @@ def _node(doc: dict, path: Path, settings: NPUHub) -> str:
     return f"node {spec.name} applied ({sum(len(r) for r in spec.rings)} devices)"
 
 
+def _dataset(doc: dict, path: Path, settings: NPUHub) -> str:
+    from .datasets.catalog import DatasetError
+    from .datasets.store import apply_dataset
+
+    try:
+        return apply_dataset(doc, settings.db_url, settings.state_dir)
+    except DatasetError as e:
+        raise ApplyError(f"{path}: Dataset: {e}") from None
+
+
 KINDS: dict[str, Callable[[dict, Path, NPUHub], str]] = {
     "QuotaPolicy": _quota,
     "Node": _node,
+    "Dataset": _dataset,
 }
 
 

@@ -89,6 +89,7 @@ c.NPUSpawner.cpu_limit = float(settings.cpu_limit)
 c.NPUSpawner.pids_limit = settings.pids_limit
 c.NPUSpawner.prefix = "npuhub"
 c.NPUSpawner.api_url = f"{public_url}/services/npuhub/api/v1"
+c.NPUSpawner.mounts_root = str(state / "mounts")
 c.NPUSpawner.debug = settings.debug
 c.JupyterHub.log_level = "DEBUG" if settings.debug else "INFO"
 

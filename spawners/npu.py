@@ -12,11 +12,15 @@ import copy
 import re
 from functools import partial
 
+from docker.types import Mount
 from dockerspawner import DockerSpawner
 from jupyterhub.utils import random_port, wait_for_http_server
 from tornado import web
 from traitlets import Dict, Integer, List, Unicode, default
 
+from npuhub.hub.datasets.catalog import DatasetError
+from npuhub.hub.datasets.mounter import MountError
+from npuhub.hub.datasets.store import restore_user
 from npuhub.hub.ledger import LedgerError
 from npuhub.hub.platform import get_ledger
 
@@ -49,6 +53,12 @@ class NPUSpawner(DockerSpawner):
     ).tag(config=True)
     pids_limit = Integer(512, help="Process limit of each container.").tag(config=True)
     api_url = Unicode(help="NPUHUB_API_URL given to the container.").tag(config=True)
+    mounts_root = Unicode(
+        "",
+        help="""Host folder of the per-user dataset folders: <mounts_root>/<user> is
+        bind-mounted at /home/jovyan/datasets (rslave, so datasets mounted later appear
+        live) and the user's remembered datasets are mounted at start. Empty: none.""",
+    ).tag(config=True)
 
     allocation_id = Integer(None, allow_none=True)
     npus = Integer(0)
@@ -239,12 +249,34 @@ class NPUSpawner(DockerSpawner):
         host_config = copy.deepcopy(self._eval_if_callable(base_host_config) or {})
         host_config.update(hardening(pids_limit=self.pids_limit))
         host_config.update(b["host_config"])
+        datasets = await self._datasets_mount()
+        if datasets:
+            host_config["mounts"] = [*self.mount_binds, *datasets]
         self.extra_host_config = host_config
         self.volumes = {**base_volumes, **b["binds"]}
         try:
             return await super().create_object()
         finally:
             self.extra_host_config, self.volumes = base_host_config, base_volumes
+
+    async def _datasets_mount(self) -> list[Mount]:
+        """Prepare the user's datasets folder and restore their remembered mounts; the
+        Docker mount of that folder (none if it cannot be prepared: the server starts)."""
+        if not self.mounts_root:
+            return []
+        groups = [g.name for g in self.user.groups]
+        try:
+            done = await self._in_executor(
+                restore_user, self.db_url, self.mounts_root, self.user.name, groups,
+                bool(self.user.admin),
+            )
+        except (DatasetError, MountError, OSError) as e:
+            self.log.warning("No datasets folder for %s: %s", self._log_name, e)
+            return []
+        if done["mounted"]:
+            self.log.info("Restored datasets of %s: %s", self._log_name, done["mounted"])
+        target = "/home/jovyan/datasets"
+        return [Mount(target, done["folder"], type="bind", propagation="rslave")]
 
     async def stop(self, now=False):
         try:

@@ -5,11 +5,10 @@ container at ~/datasets with `rslave` propagation.
 How a dataset is mounted, and why not `mount --bind` + `mount -o remount,bind,ro`: a
 remount changes only the host's mount; the copy already propagated into a running
 container stays read-write (checked on this kernel). So the mount is built detached with
-the new mount API — `open_tree(OPEN_TREE_CLONE|AT_RECURSIVE)` of the source,
-`mount_setattr` read-only, nosuid, nodev, nosymfollow, then `move_mount` onto the
-target — and it propagates already read-only. Both ends are opened with O_NOFOLLOW and
-used as file descriptors: the source must be exactly its recorded real path (no symlink
-anywhere), the target folders must be real directories owned by root. No user string
+the new mount API (Linux >= 5.12): `open_tree(OPEN_TREE_CLONE|AT_RECURSIVE)` of the
+source, `mount_setattr` ro, nosuid, nodev, nosymfollow, `move_mount` onto the target.
+Both ends are opened with O_NOFOLLOW and used as file descriptors: the source must be
+its recorded real path exactly, the target folders root-owned directories. No user string
 reaches a shell; names are checked by the catalog before they become path components.
 
 Operations take an exclusive lock (`<root>.lock`), shared by the hub and the service.
@@ -287,3 +286,13 @@ def restore(root: str | os.PathLike, user: str, wanted: Mapping[str, str]) -> di
     for name, err in done["errors"].items():
         log.warning("Dataset %s of %s: %s", name, user, err)
     return done
+
+
+def unmount_all(root: str | os.PathLike) -> int:
+    """Detach every mount at or below `root`, deepest first (removing a state dir, e.g.
+    at the end of a test session); returns how many."""
+    root = os.path.realpath(root)
+    below = [mp for mp, _ in mountinfo() if mp == root or mp.startswith(root + "/")]
+    for mp in reversed(below):
+        _libc.umount2(mp.encode(), MNT_DETACH)
+    return len(below)

@@ -15,9 +15,9 @@ from npuhub.hub.platform import get_ledger
 from npuhub.hub.reconcile import start_watch
 from npuhub.hub.settings import load_settings
 
-from . import devices, health, me, quotas, usage
+from . import datasets, devices, health, me, quotas, usage
 
-RESOURCES = [health, me, devices, quotas, usage]
+RESOURCES = [health, me, devices, quotas, usage, datasets]
 log = logging.getLogger("npuhub.service")
 
 
@@ -32,6 +32,7 @@ def make_app(settings, hub_auth: HubAuth, prefix: str) -> web.Application:
         npuhub=settings,
         ledger=get_ledger(settings.db_url),
         base_url=prefix,
+        me_extras=[datasets.me_extra],
     )
 
 
@@ -48,5 +49,6 @@ async def main() -> None:
     enforcer = Enforcer(app.settings["ledger"], hub_api, token, settings.budget_grace_seconds)
     app.settings["enforcer"] = enforcer
     start_watch(app.settings["ledger"], enforcer, hub_api, token, settings.watch_interval)
+    datasets.start_restore(app)
     log.info("npuhub service listening on 127.0.0.1:%s%s", port, prefix)
     await asyncio.Event().wait()

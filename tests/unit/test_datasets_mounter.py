@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 
@@ -24,10 +23,7 @@ def setup(tmp_path):
     (src / "escape").symlink_to("/etc/hostname")
     root = tmp_path / "mounts"
     yield str(src), root
-    libc = ctypes.CDLL(None, use_errno=True)
-    for mp, _ in reversed(mounter.mountinfo()):
-        if mp.startswith(str(tmp_path)):
-            libc.umount2(mp.encode(), mounter.MNT_DETACH)
+    mounter.unmount_all(tmp_path)
 
 
 def test_mount_is_read_only_nosymfollow_and_idempotent(setup):
@@ -88,3 +84,5 @@ def test_restore_makes_the_host_match(setup, tmp_path):
     assert mounter.mounted(root, "alice") == {"a", "b"}
     assert sorted(os.listdir(root / "alice")) == ["a", "b"]
     assert mounter.restore(root, "alice", {"a": src})["unmounted"] == ["b"]
+    assert mounter.unmount_all(root) == 2  # the shared root and "a"
+    assert not any(mp.startswith(str(root)) for mp, _ in mounter.mountinfo())

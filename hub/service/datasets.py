@@ -1,0 +1,285 @@
+"""Datasets: GET|POST /api/v1/datasets, GET|PUT|DELETE /api/v1/datasets/{name} (writes:
+admin), POST|DELETE /api/v1/datasets/{name}/mount (the caller's own mounts)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from datetime import UTC, datetime, timedelta
+
+from tornado import web
+from tornado.escape import url_escape
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+
+from npuhub.hub import clock
+from npuhub.hub.datasets import catalog, mounter
+from npuhub.hub.datasets.catalog import DatasetError, may_mount, public_view
+from npuhub.hub.datasets.store import get_store, restore_user
+
+from .base import APIHandler
+from .openapi import op
+
+NAME = r"(?P<name>[^/]+)"
+SCAN_MAX_AGE = timedelta(days=1)
+log = logging.getLogger("npuhub.service.datasets")
+
+
+def _root(settings) -> str:
+    return str(settings["npuhub"].path("mounts"))
+
+
+def schedule_scan(settings, d: dict) -> None:
+    """Compute size and file count of `d` in the background, once at a time."""
+    running = settings.setdefault("dataset_scans", set())
+    if d["name"] in running:
+        return
+    running.add(d["name"])
+    store = get_store(settings["npuhub"].db_url)
+
+    def work():
+        try:
+            size, files = catalog.scan(d["source"])
+            store.set_scan(d["name"], size, files, d["source"])
+        finally:
+            running.discard(d["name"])
+
+    fut = asyncio.get_running_loop().run_in_executor(None, work)
+    fut.add_done_callback(lambda f: f.exception() and log.error("Scan failed: %s", f.exception()))
+
+
+def stale(d: dict) -> bool:
+    if not d.get("scanned"):
+        return True
+    return clock.utcnow() - datetime.fromisoformat(d["scanned"]).replace(tzinfo=UTC) > SCAN_MAX_AGE
+
+
+class DatasetBase(APIHandler):
+    @property
+    def store(self):
+        return get_store(self.npuhub.db_url)
+
+    @property
+    def root(self) -> str:
+        return _root(self.settings)
+
+    async def run(self, fn, *args):
+        """Catalog and mount work off the event loop; refusals become HTTP errors."""
+        try:
+            return await self.blocking(fn, *args)
+        except DatasetError as e:
+            raise web.HTTPError(e.status, str(e)) from None
+        except mounter.MountError as e:
+            raise web.HTTPError(409, str(e)) from None
+
+    def spec(self, partial: bool = False) -> dict:
+        try:
+            return catalog.validate_spec(self.json_body(), partial=partial)
+        except DatasetError as e:
+            raise web.HTTPError(400, str(e)) from None
+
+    def check(self, name: str) -> str:
+        try:
+            return catalog.check_name(name)
+        except DatasetError as e:
+            raise web.HTTPError(400, str(e)) from None
+
+    async def fresh_user(self, user: str) -> dict | None:
+        """The user's model from the hub now (the token's model may be a minute old)."""
+        req = HTTPRequest(
+            f"{self.hub_auth.api_url.rstrip('/')}/users/{url_escape(user, plus=False)}",
+            headers={"Authorization": f"token {self.hub_auth.api_token}"},
+        )
+        try:
+            return json.loads((await AsyncHTTPClient().fetch(req)).body)
+        except Exception as e:
+            log.warning("Could not read user %s from the hub: %s", user, e)
+            return None
+
+    async def allowed(self, d: dict, fresh: bool = True) -> bool:
+        if may_mount(d["access"], d["grants"], self.groups, self.is_admin):
+            return True
+        model = await self.fresh_user(self.user_name) if fresh else None
+        return bool(model) and may_mount(
+            d["access"], d["grants"], model.get("groups") or [], bool(model.get("admin"))
+        )
+
+    async def dataset(self, name: str) -> dict:
+        d = await self.run(self.store.get, self.check(name))
+        if d is None:
+            raise web.HTTPError(404, f"there is no dataset {name!r}")
+        return d
+
+    async def source(self, spec: dict) -> dict:
+        if "source" in spec:
+            state = self.npuhub.state_dir
+            spec["source"] = await self.run(catalog.resolve_source, spec["source"], [state])
+        return spec
+
+
+class DatasetListHandler(DatasetBase):
+    async def get(self):
+        items = await self.run(self.store.all)
+        mine = {d["name"] for d in await self.run(self.store.mounted, self.user_name)}
+        out = []
+        for d in items:
+            if may_mount(d["access"], d["grants"], self.groups, self.is_admin):
+                out.append(public_view(d, mounted=d["name"] in mine, admin=self.is_admin))
+                if stale(d):
+                    schedule_scan(self.settings, d)
+        self.write_json(out)
+
+    async def post(self):
+        self.require_admin()
+        spec = await self.source(self.spec())
+        d = await self.run(self.store.create, spec)
+        schedule_scan(self.settings, d)
+        self.write_json(public_view(d, mounted=False, admin=True), 201)
+
+
+class DatasetHandler(DatasetBase):
+    async def get(self, name):
+        d = await self.dataset(name)
+        if not await self.allowed(d):
+            raise web.HTTPError(403, f"you may not use dataset {name!r}")
+        mine = {m["name"] for m in await self.run(self.store.mounted, self.user_name)}
+        self.write_json(public_view(d, mounted=name in mine, admin=self.is_admin))
+
+    async def put(self, name):
+        self.require_admin()
+        name = self.check(name)
+        spec = self.spec(partial=True)
+        if spec.setdefault("name", name) != name:
+            raise web.HTTPError(400, f"name {spec['name']!r} differs from the URL's {name!r}")
+        new, old = await self.run(self.store.update, name, await self.source(spec))
+        if old is None or old["source"] != new["source"]:
+            schedule_scan(self.settings, new)
+        if old is not None:
+            await self.refresh_mounts(new, moved=old["source"] != new["source"])
+        self.write_json(public_view(new, mounted=False, admin=True), 201 if old is None else 200)
+
+    async def refresh_mounts(self, d: dict, moved: bool) -> None:
+        """Users who lost access lose the mount; a moved source is mounted anew."""
+        for user in await self.run(self.store.users_of, d["name"]):
+            model = await self.fresh_user(user)
+            groups, admin = (
+                (model.get("groups") or [], bool(model.get("admin"))) if model else ([], False)
+            )
+            if not may_mount(d["access"], d["grants"], groups, admin):
+                await self.run(mounter.unmount, self.root, user, d["name"])
+                await self.run(self.store.forget, user, d["name"])
+            elif moved:
+                await self.run(mounter.unmount, self.root, user, d["name"])
+                await self.run(mounter.mount, d["source"], self.root, user, d["name"])
+
+    async def delete(self, name):
+        self.require_admin()
+        users = await self.run(self.store.delete, self.check(name))
+        for user in users:
+            await self.run(mounter.unmount, self.root, user, name)
+        self.set_status(204)
+        self.finish()
+
+
+class MountHandler(DatasetBase):
+    def answer(self, name: str, mounted: bool) -> None:
+        self.write_json({"name": name, "mounted": mounted, "path": catalog.container_path(name)})
+
+    def check_user(self) -> str:
+        if self.model.get("kind") != "user":
+            raise web.HTTPError(400, "only users mount datasets (use a user's token)")
+        try:
+            return catalog.check_user(self.user_name)
+        except DatasetError as e:
+            raise web.HTTPError(400, str(e)) from None
+
+    async def post(self, name):
+        user, d = self.check_user(), await self.dataset(name)
+        if not await self.allowed(d):
+            raise web.HTTPError(403, f"you may not use dataset {name!r}")
+        await self.run(mounter.mount, d["source"], self.root, user, name)
+        await self.run(self.store.remember, user, name)
+        self.answer(name, True)
+
+    async def delete(self, name):
+        user, name = self.check_user(), self.check(name)
+        await self.run(mounter.unmount, self.root, user, name)
+        await self.run(self.store.forget, user, name)
+        self.answer(name, False)
+
+
+async def me_extra(handler: APIHandler) -> dict:
+    """`datasets` of GET /api/v1/me: the caller's mounted datasets and their paths."""
+    mounted = await handler.blocking(get_store(handler.npuhub.db_url).mounted, handler.user_name)
+    return {
+        "datasets": [
+            {"name": d["name"], "path": catalog.container_path(d["name"])} for d in mounted
+        ]
+    }
+
+
+async def restore_running(settings, users: list[dict]) -> None:
+    """Make the host mounts of every user with a running server match the database (at
+    service start: the host mounts survive a restart, the database is the truth)."""
+    npuhub = settings["npuhub"]
+    loop = asyncio.get_running_loop()
+    for u in users:
+        if not any(s.get("ready") or s.get("pending") for s in (u.get("servers") or {}).values()):
+            continue
+        try:
+            await loop.run_in_executor(
+                None,
+                restore_user,
+                npuhub.db_url,
+                _root(settings),
+                u["name"],
+                u.get("groups") or [],
+                bool(u.get("admin")),
+            )
+        except (DatasetError, mounter.MountError, OSError) as e:
+            log.warning("Restoring the datasets of %s failed: %s", u["name"], e)
+
+
+def start_restore(app) -> None:
+    """Schedule `restore_running` once the service runs (called by the service's main)."""
+    from npuhub.hub.reconcile import active_users
+
+    async def run():
+        try:
+            users = await active_users(
+                os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"]
+            )
+            await restore_running(app.settings, users)
+        except Exception:
+            log.exception("Restoring dataset mounts at start failed")
+
+    asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(run()))
+
+
+default_handlers = [
+    (r"/api/v1/datasets", DatasetListHandler),
+    (rf"/api/v1/datasets/{NAME}", DatasetHandler),
+    (rf"/api/v1/datasets/{NAME}/mount", MountHandler),
+]
+_fields = "name, title, description, source (a folder on the host), version, license, access"
+openapi_paths = {
+    "/datasets": {
+        "get": op("Datasets the caller may mount, with size, file count and mounted state"),
+        "post": op("Declare a dataset", admin=True, body=_fields),
+    },
+    "/datasets/{name}": {
+        "get": op("One dataset", params=["name"]),
+        "put": op("Create or change a dataset", admin=True, params=["name"], body=_fields),
+        "delete": op(
+            "Remove a dataset (and every user's mount of it)", admin=True, params=["name"]
+        ),
+    },
+    "/datasets/{name}/mount": {
+        "post": op(
+            "Mount the dataset read-only at ~/datasets/{name} in the caller's server",
+            params=["name"],
+        ),
+        "delete": op("Unmount the dataset from the caller's server", params=["name"]),
+    },
+}
