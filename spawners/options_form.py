@@ -8,6 +8,8 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from . import i18n
+
 _env = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(["html"]),
@@ -24,6 +26,7 @@ def form_context(spawner) -> dict:
             free_by_type[None] += 1
             free_by_type[d["type"]] = free_by_type.get(d["type"], 0) + 1
     me = ledger.summary(spawner.user.name, [g.name for g in spawner.user.groups])
+    first = (me.get("quotas") or [{}])[0]
     cards = []
     for p in spawner.visible_profiles():
         free = (
@@ -36,12 +39,31 @@ def form_context(spawner) -> dict:
         "profiles": cards,
         "accounts": me.get("accounts", []),
         "remaining": me.get("remaining_npus"),
-        "budget": me.get("budget"),
+        "budget": first if first.get("npu_hours_budget") is not None else None,
         "simulated": any(d["type"] == "simulated" for d in devices),
     }
 
 
+PERIODS = {"day": "today", "week": "this week", "month": "this month"}
+
+
+def budget_text(_, quota: dict | None) -> str:
+    """"13.5 / 40 NPU-hours this week", in the user's language."""
+    if not quota:
+        return ""
+    period = PERIODS.get(quota.get("period"), "this period")
+    return _("{used} / {budget} NPU-hours {period}").format(
+        used=f"{quota['npu_hours_used']:.1f}", budget=f"{quota['npu_hours_budget']:g}",
+        period=_(period),
+    )
+
+
 async def render_options_form(spawner) -> str:
+    t = i18n.for_spawner(spawner)  # before the executor: spawner.handler is read here
+    lang = i18n.language_of(spawner)
     loop = asyncio.get_running_loop()
     ctx = await loop.run_in_executor(None, form_context, spawner)
-    return _env.get_template("options_form.html").render(**ctx)
+    ctx["budget"] = budget_text(t.gettext, ctx["budget"])
+    return _env.get_template("options_form.html").render(
+        _=t.gettext, lang=lang.replace("_", "-"), **ctx
+    )

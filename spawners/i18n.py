@@ -1,0 +1,132 @@
+"""Translations of the hub's pages: the spawn form, the spawn pages' own text, progress
+messages and refusals, in English and Simplified Chinese.
+
+The catalog is GNU gettext (`locale/<lang>/LC_MESSAGES/npuhub.po`, compiled to `.mo`
+with `pybabel compile -d spawners/locale -D npuhub`; both are committed). The language
+is the best match of the browser's `Accept-Language` among SUPPORTED. JupyterHub gives
+the spawner the handler of the request that renders the form or starts the server
+(`spawner.handler`); the language found there is remembered on the spawner for the
+moments when JupyterHub has already cleared it (a refused form shown again).
+"""
+
+from __future__ import annotations
+
+import gettext
+import re
+from functools import cache
+from pathlib import Path
+
+DOMAIN = "npuhub"
+LOCALE_DIR = Path(__file__).parent / "locale"
+TEMPLATES_DIR = Path(__file__).parent / "templates" / "hub"  # overrides of hub pages
+SUPPORTED = ("en", "zh_CN")
+DEFAULT = "en"
+
+_TAG = re.compile(r"^[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8})*$")
+
+
+def negotiate(accept_language: str | None) -> str:
+    """The supported language that best matches an `Accept-Language` header."""
+    ranked = []
+    for i, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        tag = tag.strip()
+        if not _TAG.match(tag):
+            continue
+        q = 1.0
+        m = re.search(r"q\s*=\s*([0-9.]+)", params)
+        if m:
+            try:
+                q = float(m.group(1))
+            except ValueError:
+                continue
+        if q > 0:
+            ranked.append((-q, i, tag.replace("_", "-").lower()))
+    for _, _, tag in sorted(ranked):
+        if tag == "zh" or tag.startswith(("zh-cn", "zh-hans", "zh-sg")):
+            return "zh_CN"
+        if tag == "en" or tag.startswith("en-"):
+            return "en"
+    return DEFAULT
+
+
+@cache
+def translation(lang: str) -> gettext.NullTranslations:
+    if lang == DEFAULT:
+        return gettext.NullTranslations()
+    return gettext.translation(DOMAIN, LOCALE_DIR, languages=[lang], fallback=True)
+
+
+def language_of(spawner) -> str:
+    """The language of the person using this spawner's pages right now."""
+    handler = getattr(spawner, "handler", None)
+    request = getattr(handler, "request", None)
+    if request is not None:
+        lang = negotiate(request.headers.get("Accept-Language"))
+        try:
+            spawner._npuhub_lang = lang
+        except AttributeError:
+            pass
+        return lang
+    return getattr(spawner, "_npuhub_lang", DEFAULT)
+
+
+def for_spawner(spawner) -> gettext.NullTranslations:
+    return translation(language_of(spawner))
+
+
+class TemplateI18n:
+    """Given to JupyterHub's templates (c.JupyterHub.template_vars["npuhub_i18n"]):
+    `{% set _ = npuhub_i18n.gettext(spawner) %}` then `{{ _("Start") }}`."""
+
+    def gettext(self, spawner):
+        return for_spawner(spawner).gettext
+
+    def lang(self, spawner) -> str:
+        return language_of(spawner).replace("_", "-")
+
+
+# Refusals of the ledger (hub/ledger.py, hub/quota.py) are English sentences: the common
+# ones are recognised here and said again in the user's language; others keep their text
+# behind a translated lead.
+N_ = str  # marks a msgid for extraction without translating it here
+REFUSALS = [
+    (
+        re.compile(r"^All (?P<total>\d+) (?P<what>.*?NPUs) are in use(?P<queue>.*)$"),
+        N_("All {total} {what} are in use{queue}"),
+    ),
+    (
+        re.compile(
+            r"^Only (?P<free>\d+) of (?P<total>\d+) (?P<what>.*?NPUs) are free; "
+            r"you asked for (?P<npus>\d+)(?P<queue>.*)$"
+        ),
+        N_("Only {free} of {total} {what} are free; you asked for {npus}{queue}"),
+    ),
+    (
+        re.compile(r"^You already hold (?P<held>\d+) of your (?P<cap>\d+) NPUs?$"),
+        N_("You already hold {held} of your {cap} NPUs"),
+    ),
+    (
+        re.compile(
+            r"^You hold (?P<held>\d+) of your (?P<cap>\d+) NPUs? and asked for "
+            r"(?P<npus>\d+): at most (?P<more>\d+) more$"
+        ),
+        N_("You hold {held} of your {cap} NPUs and asked for {npus}: at most {more} more"),
+    ),
+]
+
+
+def refusal(spawner, message: str) -> str:
+    """A ledger refusal in the user's language."""
+    t = for_spawner(spawner)
+    if language_of(spawner) == DEFAULT:
+        return message
+    for pattern, msgid in REFUSALS:
+        m = pattern.match(message)
+        if m:
+            return t.gettext(msgid).format(**m.groupdict())
+    return t.gettext("Cannot start: {detail}").format(detail=message)
+
+
+def ngettext(spawner, singular: str, plural: str, n: int) -> str:
+    return for_spawner(spawner).ngettext(singular, plural, n)

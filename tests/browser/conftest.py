@@ -1,0 +1,82 @@
+"""Browser fixtures: Debian's chromium driven by Playwright (its own browser download is
+blocked here). A page that fails its test leaves a screenshot in tests/artifacts/."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def _save_screenshots(request, pages) -> None:
+    rep = getattr(request.node, "rep_call", None)
+    if rep is None or not rep.failed:
+        return
+    ARTIFACTS.mkdir(exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid)
+    for i, p in enumerate(pages):
+        try:
+            path = ARTIFACTS / f"{name}-{i}.png"
+            p.screenshot(path=str(path), full_page=True)
+            (ARTIFACTS / f"{name}-{i}.html").write_text(p.content())
+            print(f"screenshot: {path}")
+        except Exception as e:  # a closed page must not hide the test's own failure
+            print(f"no screenshot of page {i}: {e}")
+
+
+@pytest.fixture
+def page_factory(request, browser):
+    """new(locale) -> a fresh page in its own context (own cookies), for several users or
+    languages. Pages of a failed test are saved as screenshots before they close."""
+    contexts, pages = [], []
+
+    def new(locale: str = "en-US"):
+        context = browser.new_context(locale=locale, viewport={"width": 1400, "height": 900})
+        context.set_default_timeout(30_000)
+        contexts.append(context)
+        pages.append(context.new_page())
+        return pages[-1]
+
+    yield new
+    _save_screenshots(request, pages)
+    for c in contexts:
+        c.close()
+
+
+@pytest.fixture
+def page(page_factory):
+    """A fresh English page."""
+    return page_factory("en-US")
+
+
+def login(page, hub, name: str, password: str = "correct horse battery") -> None:
+    """Sign in through the hub's login form (first use sets the password)."""
+    page.goto(f"{hub.url}/hub/login")
+    page.fill("#username_input", name)
+    page.fill("#password_input", password)
+    page.click("#login_submit")
+    page.wait_for_url(lambda url: "/hub/login" not in url)

@@ -1,0 +1,60 @@
+"""The hub's translation catalog: language negotiation and a complete zh_CN catalog."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+
+from npuhub.spawners import i18n
+
+
+@pytest.mark.parametrize(
+    "header, lang",
+    [
+        ("zh-CN,zh;q=0.9,en;q=0.8", "zh_CN"),
+        ("zh-Hans", "zh_CN"),
+        ("en-US,en;q=0.9,zh-CN;q=0.8", "en"),
+        ("fr-FR, zh;q=0.5", "zh_CN"),
+        ("zh-CN;q=0, en", "en"),
+        ("", "en"),
+        (None, "en"),
+        ("<script>", "en"),
+    ],
+)
+def test_negotiate(header, lang):
+    assert i18n.negotiate(header) == lang
+
+
+def spawner(header):
+    request = types.SimpleNamespace(headers={"Accept-Language": header})
+    return types.SimpleNamespace(handler=types.SimpleNamespace(request=request))
+
+
+def test_language_is_remembered_when_the_handler_is_gone():
+    s = spawner("zh-CN")
+    assert i18n.language_of(s) == "zh_CN"
+    s.handler = None
+    assert i18n.language_of(s) == "zh_CN"
+
+
+def test_refusals_in_chinese_and_untouched_in_english():
+    msg = "Only 1 of 8 simulated NPUs are free; you asked for 2 (3 users waiting)"
+    assert i18n.refusal(spawner("en"), msg) == msg
+    zh = i18n.refusal(spawner("zh-CN"), msg)
+    assert "只有 1 个空闲" in zh and "申请了 2 个" in zh
+    assert i18n.refusal(spawner("zh-CN"), "Something new").startswith("无法启动：")
+
+
+def test_zh_catalog_translates_every_message():
+    from babel.messages.pofile import read_po
+
+    po = i18n.LOCALE_DIR / "zh_CN" / "LC_MESSAGES" / "npuhub.po"
+    catalog = read_po(po.open("rb"))
+    missing = [m.id for m in catalog if m.id and not (m.string and all(m.string))]
+    assert not missing
+    t = i18n.translation("zh_CN")
+    assert t.gettext("Start") == "启动"  # the committed .mo matches the .po
+    for m in catalog:
+        if m.id and not m.pluralizable:
+            assert t.gettext(m.id) == m.string, f".mo is stale for {m.id!r}: pybabel compile"
