@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from npuhub.hub.settings import load_settings
+from npuhub.spawners import i18n
 
 config_file = os.environ.get("NPUHUB_CONFIG") or None
 settings = load_settings(config_file)
@@ -92,6 +93,10 @@ c.NPUSpawner.api_url = f"{public_url}/services/npuhub/api/v1"
 c.NPUSpawner.mounts_root = str(state / "mounts")
 c.NPUSpawner.debug = settings.debug
 c.JupyterHub.log_level = "DEBUG" if settings.debug else "INFO"
+
+# --- the hub's pages in the browser's language (Accept-Language): spawn and spawn-pending
+c.JupyterHub.template_paths = [str(i18n.TEMPLATES_DIR)]
+c.JupyterHub.template_vars = {"npuhub_i18n": i18n.TemplateI18n()}
 
 if config_file:
     load_subconfig(config_file)

@@ -18,12 +18,14 @@ from jupyterhub.utils import random_port, wait_for_http_server
 from tornado import web
 from traitlets import Dict, Integer, List, Unicode, default
 
+from npuhub.hub.courses.store import course_profiles
 from npuhub.hub.datasets.catalog import DatasetError
 from npuhub.hub.datasets.mounter import MountError
 from npuhub.hub.datasets.store import restore_user
 from npuhub.hub.ledger import LedgerError
 from npuhub.hub.platform import get_ledger
 
+from . import i18n
 from .admission import Admission
 from .binding import DEFAULT_DRIVER_PATHS, MODES, Device, binding, hardening
 from .options_form import render_options_form
@@ -144,12 +146,20 @@ class NPUSpawner(DockerSpawner):
             cls._admission = Admission(self.spawn_concurrency)
         return cls._admission
 
+    def all_profiles(self) -> list[dict]:
+        """The configured profiles, then those of the courses (one small query)."""
+        slugs = {p["slug"] for p in self.profiles}
+        extra = course_profiles(self.db_url) if self.db_url else []
+        return [*self.profiles, *(p for p in extra if p["slug"] not in slugs)]
+
     def profile(self, slug: str) -> dict | None:
-        return next((p for p in self.profiles if p["slug"] == slug), None)
+        return next((p for p in self.all_profiles() if p["slug"] == slug), None)
 
     def visible_profiles(self) -> list[dict]:
         groups = {g.name for g in self.user.groups}
-        return [p for p in self.profiles if not p.get("groups") or groups & set(p["groups"])]
+        return [
+            p for p in self.all_profiles() if not p.get("groups") or groups & set(p["groups"])
+        ]
 
     # ---------------------------------------------------------------- state
 
@@ -192,7 +202,7 @@ class NPUSpawner(DockerSpawner):
         except LedgerError as e:
             # a refusal a person reads on the spawn page and in the REST answer
             raise web.HTTPError(
-                403 if "quota" in type(e).__name__.lower() else 503, str(e)
+                403 if "quota" in type(e).__name__.lower() else 503, i18n.refusal(self, str(e))
             ) from None
         self.allocation_id = grant.allocation_id
         self.account = grant.account
@@ -292,20 +302,28 @@ class NPUSpawner(DockerSpawner):
 
     async def progress(self):
         key = f"{self.user.name}/{self.name}"
-        yield {"progress": 10, "message": "Allocating NPUs…"}
+        _ = i18n.for_spawner(self).gettext
+        yield {"progress": 10, "message": _("Allocating NPUs…")}
         last = None
         while self._spawn_pending:
             pos = self.admission.position(key)
             if pos is not None and pos != last:
                 yield {
                     "progress": 20,
-                    "message": f"Waiting to start: {pos} ahead of you in line"
+                    "message": _("Waiting to start: {n} ahead of you in line").format(n=pos)
                     if pos > 1
-                    else "Waiting to start: you are next",
+                    else _("Waiting to start: you are next"),
                 }
             elif pos is None and last != "started":
-                npus = f" with {self.npus} NPU{'s' if self.npus != 1 else ''}" if self.npus else ""
-                yield {"progress": 50, "message": f"Starting your container{npus}…"}
+                yield {
+                    "progress": 50,
+                    "message": i18n.ngettext(
+                        self, "Starting your container with {n} NPU…",
+                        "Starting your container with {n} NPUs…", self.npus,
+                    ).format(n=self.npus)
+                    if self.npus
+                    else _("Starting your container…"),
+                }
                 last = "started"
                 continue
             last = pos if pos is not None else last
@@ -327,11 +345,15 @@ def options_from_form(formdata: dict) -> dict:
 def apply_user_options(spawner: NPUSpawner, options: dict) -> None:
     """Validate `profile`, `npus`, `account` (and a legacy `image`): refuse with an
     HTTP 400 that names the field."""
+    _ = i18n.for_spawner(spawner).gettext
     known = {"profile", "npus", "account", "image"}
     unknown = sorted(set(options) - known)
     if unknown:
         raise web.HTTPError(
-            400, f"Unknown option(s) {', '.join(unknown)}; use profile, npus, account"
+            400,
+            _("Unknown option(s) {names}; use profile, npus, account").format(
+                names=", ".join(unknown)
+            ),
         )
     visible = spawner.visible_profiles()
     slugs = [p["slug"] for p in visible]
@@ -340,8 +362,9 @@ def apply_user_options(spawner: NPUSpawner, options: dict) -> None:
         if options["image"] not in allowed:
             raise web.HTTPError(
                 400,
-                f"image {str(options['image'])[:100]!r} is not allowed; choose a profile: "
-                + ", ".join(slugs),
+                _("image {image} is not allowed; choose a profile: {profiles}").format(
+                    image=repr(str(options["image"])[:100]), profiles=", ".join(slugs)
+                ),
             )
         options.setdefault(
             "profile", next(p["slug"] for p in visible if p["image"] == options["image"])
@@ -350,22 +373,32 @@ def apply_user_options(spawner: NPUSpawner, options: dict) -> None:
     profile = spawner.profile(slug) if slug in slugs else None
     if profile is None:
         raise web.HTTPError(
-            400, f"profile {str(slug)[:64]!r} is not one of yours: {', '.join(slugs) or 'none'}"
+            400,
+            _("profile {profile} is not one of yours: {profiles}").format(
+                profile=repr(str(slug)[:64]), profiles=", ".join(slugs) or _("none")
+            ),
         )
     try:
         npus = int(options.get("npus", 0))
     except (TypeError, ValueError):
-        raise web.HTTPError(400, "npus must be a whole number") from None
+        raise web.HTTPError(400, _("npus must be a whole number")) from None
     if npus not in profile["npus"]:
         choices = ", ".join(str(n) for n in profile["npus"])
-        raise web.HTTPError(400, f"npus={npus} is not offered by profile {slug!r}: {choices}")
+        raise web.HTTPError(
+            400,
+            _("npus={npus} is not offered by profile {profile}: {choices}").format(
+                npus=npus, profile=repr(slug), choices=choices
+            ),
+        )
     account = options.get("account")
     if account is not None:
         groups = sorted(g.name for g in spawner.user.groups)
         if not isinstance(account, str) or not ACCOUNT.match(account) or account not in groups:
             raise web.HTTPError(
                 400,
-                "account must be one of your groups: " + (", ".join(groups) or "you have none"),
+                _("account must be one of your groups: {groups}").format(
+                    groups=", ".join(groups) or _("you have none")
+                ),
             )
     spawner.image = profile["image"]
     options.pop("image", None)
