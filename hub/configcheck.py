@@ -21,6 +21,7 @@ def _configurables() -> dict[str, type]:
     import jupyterhub.proxy  # noqa: F401
 
     import npuhub.hub.auth  # noqa: F401
+    import npuhub.hub.jobs.config  # noqa: F401
     import npuhub.hub.settings  # noqa: F401
     import npuhub.spawners.npu  # noqa: F401
 

@@ -11,13 +11,14 @@ from tornado import web
 from tornado.log import enable_pretty_logging
 
 from npuhub.hub.enforce import Enforcer
+from npuhub.hub.jobs.backend import start_jobs
 from npuhub.hub.platform import get_ledger
 from npuhub.hub.reconcile import start_watch
 from npuhub.hub.settings import load_settings
 
-from . import datasets, devices, health, me, quotas, usage
+from . import datasets, devices, health, jobs, me, quotas, usage
 
-RESOURCES = [health, me, devices, quotas, usage, datasets]
+RESOURCES = [health, me, devices, quotas, usage, datasets, jobs]
 log = logging.getLogger("npuhub.service")
 
 
@@ -50,5 +51,6 @@ async def main() -> None:
     app.settings["enforcer"] = enforcer
     start_watch(app.settings["ledger"], enforcer, hub_api, token, settings.watch_interval)
     datasets.start_restore(app)
+    start_jobs(app, settings)
     log.info("npuhub service listening on 127.0.0.1:%s%s", port, prefix)
     await asyncio.Event().wait()

@@ -1,0 +1,219 @@
+"""The batch job runner, inside the job's container:
+
+    python -m npuhub.extensions.jobrunner SOURCE PARAMETERS_JSON
+
+SOURCE is a path relative to the home. A notebook (.ipynb) gets the parameters as a cell
+injected after the cell tagged ``parameters`` (papermill's convention; at the top when
+there is none), runs with nbclient, and its executed copy and HTML report are written to
+``$NPUHUB_OUTPUT_DIR`` (``~/jobs/{id}/``) even when a cell fails. A script (.py) runs with
+the parameters as ``--key value`` arguments. Everything the job prints goes to stdout and
+to ``log.txt`` there; a failure exits non-zero, its last line ``npuhub-runner: failed:
+<why>``, which the platform shows as the job's reason.
+
+Imports nothing of npuhub.hub: this runs in the user's image.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+FAILED = "npuhub-runner: failed: "
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class JobFailed(Exception):
+    """The job failed; the message says why, for people."""
+
+
+class Log:
+    """Lines to stdout and to log.txt, flushed at once (the platform follows them)."""
+
+    def __init__(self, path: Path | None):
+        self.file = open(path, "w", encoding="utf-8") if path else None  # noqa: SIM115
+
+    def write(self, text: str) -> None:
+        if not text:
+            return
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        if self.file:
+            self.file.write(text)
+            self.file.flush()
+
+    def line(self, text: str) -> None:
+        self.write(text.rstrip("\n") + "\n")
+
+
+def home() -> Path:
+    return Path(os.environ.get("HOME") or "/home/jovyan")
+
+
+def resolve_source(source: str) -> Path:
+    root = home().resolve()
+    path = (root / source).resolve()
+    if source.startswith("/") or ".." in Path(source).parts or not path.is_relative_to(root):
+        raise JobFailed(f"{source} is not inside your home")
+    if not path.is_file():
+        raise JobFailed(f"no such file in your home: {source}")
+    return path
+
+
+def parameter_source(parameters: dict) -> str:
+    """The injected cell: `name = value` lines (Python literals)."""
+    lines = ["# Parameters (injected by npuhub)"]
+    lines += [f"{key} = {value!r}" for key, value in parameters.items()]
+    return "\n".join(lines) + "\n"
+
+
+def inject_parameters(nb, parameters: dict) -> int:
+    """Insert the parameters cell after the cell tagged `parameters` (else at the top);
+    returns its index."""
+    import nbformat
+
+    cell = nbformat.v4.new_code_cell(parameter_source(parameters))
+    cell.metadata["tags"] = ["injected-parameters"]
+    index = 0
+    for i, c in enumerate(nb.cells):
+        if "parameters" in (c.get("metadata", {}).get("tags") or []):
+            index = i + 1
+            break
+    nb.cells.insert(index, cell)
+    return index
+
+
+def _outputs_text(cell) -> str:
+    parts = []
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream":
+            parts.append(out.get("text", ""))
+        elif out.get("output_type") in ("execute_result", "display_data"):
+            parts.append(out.get("data", {}).get("text/plain", "") + "\n")
+        elif out.get("output_type") == "error":
+            parts.append(ANSI.sub("", "\n".join(out.get("traceback", []))) + "\n")
+    return "".join(parts)
+
+
+def run_notebook(path: Path, parameters: dict, out: Path, log: Log) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(path, as_version=4)
+    if parameters:
+        at = inject_parameters(nb, parameters)
+        log.line(f"npuhub-runner: parameters injected as cell {at + 1}: {parameters}")
+    code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+
+    def on_start(cell, cell_index):
+        if cell_index in code:
+            log.line(f"--- cell {cell_index + 1} ({code.index(cell_index) + 1}/{len(code)})")
+
+    def on_executed(cell, cell_index, execute_reply):
+        log.write(_outputs_text(cell))
+
+    kernel = (nb.metadata.get("kernelspec") or {}).get("name") or "python3"
+    client = NotebookClient(
+        nb,
+        timeout=None,
+        kernel_name=kernel,
+        resources={"metadata": {"path": str(path.parent)}},
+        on_cell_start=on_start,
+        on_cell_executed=on_executed,
+    )
+    error = None
+    try:
+        client.execute()
+    except CellExecutionError as e:
+        error = e
+    except Exception as e:  # no such kernel, a kernel that died, …
+        error = e
+    finally:
+        target = out / path.name
+        nbformat.write(nb, target)
+        try:
+            html, _ = HTMLExporter().from_notebook_node(nb)
+            target.with_suffix(".html").write_text(html, encoding="utf-8")
+        except Exception as e:
+            log.line(f"npuhub-runner: no HTML report: {type(e).__name__}: {e}")
+        log.line(f"npuhub-runner: executed notebook in {target}")
+    if isinstance(error, CellExecutionError):
+        raise JobFailed(f"{error.ename}: {error.evalue}".strip(": ")[:300])
+    if error is not None:
+        raise JobFailed(f"{type(error).__name__}: {error}"[:300])
+
+
+def script_args(parameters: dict) -> list[str]:
+    args = []
+    for key, value in parameters.items():
+        args += [f"--{key}", value if isinstance(value, str) else json.dumps(value)]
+    return args
+
+
+def run_script(path: Path, parameters: dict, log: Log) -> None:
+    argv = [sys.executable, "-u", str(path), *script_args(parameters)]
+    proc = subprocess.Popen(
+        argv,
+        cwd=path.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+    )
+    for line in proc.stdout:
+        log.write(line)
+    code = proc.wait()
+    if code != 0:
+        raise JobFailed(f"{path.name} exited with code {code}")
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    out = Path(os.environ.get("NPUHUB_OUTPUT_DIR") or Path.cwd() / "job-output")
+    out.mkdir(parents=True, exist_ok=True)
+    log = Log(out / "log.txt")
+    signal.signal(signal.SIGTERM, _interrupt)
+    t0 = time.monotonic()
+    try:
+        if len(argv) != 2:
+            raise JobFailed("usage: python -m npuhub.extensions.jobrunner SOURCE PARAMETERS_JSON")
+        source, params = argv
+        try:
+            parameters = json.loads(params)
+        except ValueError:
+            raise JobFailed("the parameters are not valid JSON") from None
+        if not isinstance(parameters, dict):
+            raise JobFailed("the parameters must be a JSON object")
+        path = resolve_source(source)
+        job = os.environ.get("NPUHUB_JOB_ID", "?")
+        npus = os.environ.get("ASCEND_VISIBLE_DEVICES") or "none"
+        log.line(f"npuhub-runner: job {job}: {source}, NPUs {npus}, outputs in {out}")
+        if path.suffix == ".ipynb":
+            run_notebook(path, parameters, out, log)
+        elif path.suffix == ".py":
+            run_script(path, parameters, log)
+        else:
+            raise JobFailed(f"{source} is neither a notebook (.ipynb) nor a script (.py)")
+    except JobFailed as e:
+        log.line(f"{FAILED}{e}")
+        return 1
+    except KeyboardInterrupt:
+        log.line(f"{FAILED}stopped (cancelled or out of time)")
+        return 143
+    log.line(f"npuhub-runner: succeeded in {time.monotonic() - t0:.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

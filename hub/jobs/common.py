@@ -1,0 +1,235 @@
+"""Pure pieces both backends and the REST resource share: validation of a job request,
+names of things on the host, the runner's command, reading logs in chunks."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import PurePosixPath
+from typing import Any
+
+from npuhub.spawners.binding import Device, binding, hardening
+
+from .sbatch import DEFAULT_RUNNER, HOME, SLUG, parameters_json
+
+__all__ = [
+    "HOME",
+    "InvalidRequest",
+    "LABEL",
+    "container_name",
+    "container_spec",
+    "exit_reason",
+    "home_volume",
+    "log_chunk",
+    "parameters_json",
+    "parse_request",
+    "runner_command",
+]
+
+FIELDS = (
+    "source",
+    "npus",
+    "account",
+    "image",
+    "datasets",
+    "time_limit",
+    "parameters",
+    "name",
+    "priority",
+)
+PARAM_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+MAX_PARAMETERS = 64
+MAX_VALUE = 4096
+FAILED_PREFIX = "npuhub-runner: failed: "
+LABEL = "npuhub.job"  # container label: the job id
+_ESCAPE_SAFE = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+
+
+class InvalidRequest(ValueError):
+    """A job request refused before it is queued; the message names the field."""
+
+
+def runner_command() -> list[str]:
+    return list(DEFAULT_RUNNER)
+
+
+def home_volume(prefix: str, user: str) -> str:
+    """The user's home volume, named as NPUSpawner (DockerSpawner's escaping) names it."""
+    escaped = "".join(
+        ch if ch in _ESCAPE_SAFE else "".join(f"-{b:02x}" for b in ch.encode()) for ch in user
+    )
+    return f"{prefix}-home-{escaped.lower()}"
+
+
+def _fail(message: str) -> None:
+    raise InvalidRequest(message)
+
+
+def check_source(source: Any) -> str:
+    ok = isinstance(source, str) and 0 < len(source) <= 1024
+    if ok:
+        p = PurePosixPath(source)
+        ok = (
+            not p.is_absolute()
+            and ".." not in p.parts
+            and not source.startswith(("-", "~"))
+            and "\\" not in source
+            and not any(ord(c) < 32 or c == "\x7f" for c in source)
+        )
+    if not ok:
+        _fail(f"source must be a path relative to your home, without '..', got {source!r:.100}")
+    if not source.endswith((".ipynb", ".py")):
+        _fail(f"source must be a notebook (.ipynb) or a script (.py), got {source!r:.100}")
+    return str(PurePosixPath(source))
+
+
+def check_parameters(parameters: Any) -> dict:
+    if parameters is None:
+        return {}
+    if not isinstance(parameters, dict):
+        _fail('parameters must be a JSON object, e.g. {"lr": 0.01}')
+    if len(parameters) > MAX_PARAMETERS:
+        _fail(f"at most {MAX_PARAMETERS} parameters")
+    for key, value in parameters.items():
+        if not PARAM_KEY.match(key):
+            _fail(f"parameter name {key!r:.70} must be a Python identifier (letters, digits, _)")
+        if value is not None and not isinstance(value, str | int | float | bool):
+            _fail(f"parameter {key} must be a string, number, true, false or null")
+        if isinstance(value, str) and len(value) > MAX_VALUE:
+            _fail(f"parameter {key} is longer than {MAX_VALUE} characters")
+        if isinstance(value, float) and not math.isfinite(value):
+            _fail(f"parameter {key} must be a finite number")
+    return dict(parameters)
+
+
+def _whole(body: dict, key: str, lo: int, hi: int, default: int) -> int:
+    value = body.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        _fail(f"{key} must be a whole number from {lo} to {hi}, got {value!r:.40}")
+    return value
+
+
+def parse_request(
+    body: dict, *, max_time_limit: int, default_time_limit: int, is_admin: bool = False
+) -> dict:
+    """A POST /jobs body → the validated fields (source, npus, account, image,
+    datasets, time_limit, parameters, name, priority)."""
+    unknown = sorted(set(body) - set(FIELDS))
+    if unknown:
+        _fail(f"Unknown field(s) {', '.join(unknown)}; allowed: {', '.join(FIELDS)}")
+    source = check_source(body.get("source"))
+    name = body.get("name")
+    if name is None:
+        stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", PurePosixPath(source).stem).strip("-._")
+        name = (stem or "job")[:64]
+    if not isinstance(name, str) or not SLUG.match(name):
+        _fail(
+            f"name must be 1-64 letters, digits or _.-, starting with a letter or digit, "
+            f"got {name!r:.80}"
+        )
+    account = body.get("account")
+    if account is not None and (not isinstance(account, str) or not SLUG.match(account)):
+        _fail("account must be the name of one of your groups")
+    image = body.get("image")
+    if image is not None and (not isinstance(image, str) or not 0 < len(image) <= 255):
+        _fail("image must be an image name, like npuhub/base:latest")
+    datasets = body.get("datasets")
+    if datasets is not None:
+        if not isinstance(datasets, list) or not all(
+            isinstance(d, str) and SLUG.match(d) for d in datasets
+        ):
+            _fail("datasets must be a list of dataset names")
+        if len(set(datasets)) != len(datasets):
+            _fail("datasets lists a name twice")
+    if "priority" in body and not is_admin:
+        _fail("only administrators may set a job's priority")
+    return {
+        "source": source,
+        "npus": _whole(body, "npus", 0, 64, 0),
+        "account": account,
+        "image": image,
+        "datasets": datasets,
+        "time_limit": _whole(body, "time_limit", 1, max_time_limit, default_time_limit),
+        "parameters": check_parameters(body.get("parameters")),
+        "name": name,
+        "priority": _whole(body, "priority", -1000, 1000, 0),
+    }
+
+
+def hms(seconds: int) -> str:
+    """3725 → "1:02:05"."""
+    h, rest = divmod(int(seconds), 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+def exit_reason(log: bytes, code: int) -> str:
+    """Why a job failed, for people: the runner's last `failed:` line, else the code."""
+    for line in reversed(log.decode(errors="replace").splitlines()[-50:]):
+        if line.startswith(FAILED_PREFIX):
+            return line[len(FAILED_PREFIX) :].strip()[:500] or f"exited with code {code}"
+    if code > 128:
+        return f"killed by signal {code - 128}"
+    return f"exited with code {code}; see the log"
+
+
+def log_chunk(data: bytes, offset: int, final: bool, limit: int = 256 * 1024) -> dict:
+    """{"text", "offset", "done"} of `data` from byte `offset`: at most `limit` bytes,
+    ending at a line end unless the log is complete (so no character is ever cut)."""
+    offset = min(max(int(offset), 0), len(data))
+    piece = data[offset : offset + limit]
+    complete = final and offset + len(piece) == len(data)
+    if not complete and b"\n" in piece:
+        piece = piece[: piece.rindex(b"\n") + 1]
+    elif not complete and len(piece) < limit:
+        piece = b""  # a line still being written
+    elif not complete:  # one very long line: cut before a partial UTF-8 character
+        cut = len(piece)
+        while cut > len(piece) - 4 and cut > 0 and piece[cut - 1] & 0xC0 == 0x80:
+            cut -= 1
+        if cut > 0 and piece[cut - 1] >= 0xC0:
+            cut -= 1
+        piece = piece[:cut]
+    end = offset + len(piece)
+    return {
+        "text": piece.decode(errors="replace"),
+        "offset": end,
+        "done": final and end == len(data),
+    }
+
+
+def container_name(prefix: str, job_id: int) -> str:
+    return f"{prefix}-job-{job_id}"
+
+
+def container_spec(job, devices: list[Device], cfg) -> dict:
+    """Keyword arguments of ``docker.containers.create`` for `job` holding `devices`."""
+    b = binding(devices, account=job.account, mode=cfg.binding_mode)
+    out = f"{HOME}/jobs/{job.id}"
+    env = {
+        **b["env"],
+        "HOME": HOME,
+        "NPUHUB_JOB_ID": str(job.id),
+        "NPUHUB_OUTPUT_DIR": out,
+    }
+    volumes = {home_volume(cfg.prefix, job.user): {"bind": HOME, "mode": "rw"}}
+    for src, name in job.datasets or []:
+        volumes[src] = {"bind": f"{HOME}/datasets/{name}", "mode": "ro"}
+    volumes.update(b["binds"])
+    return {
+        "image": job.image,
+        "command": [*runner_command(), job.source, parameters_json(job.parameters)],
+        "name": container_name(cfg.prefix, job.id),
+        "labels": {LABEL: str(job.id), "npuhub.prefix": cfg.prefix, "npuhub.user": job.user},
+        "user": "1000:100",
+        "working_dir": HOME,
+        "environment": env,
+        "volumes": volumes,
+        "network_mode": cfg.network,
+        "mem_limit": cfg.memory,
+        "memswap_limit": cfg.memory,
+        "nano_cpus": int(cfg.cpu_limit * 1e9),
+        **hardening(pids_limit=cfg.pids_limit),
+        **b["host_config"],
+    }

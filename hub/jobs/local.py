@@ -1,0 +1,301 @@
+"""The local backend: jobs as containers on this host, NPUs from the same ledger as
+notebooks.
+
+Each tick of the service's scheduler (:class:`npuhub.hub.jobs.backend.Jobs`):
+
+1. **watch** the jobs that run here: a container that exited is recorded as
+   ``succeeded``/``failed`` (its log kept in the state dir, its NPUs released); one past
+   its time limit is recorded ``timed_out`` and stopped. A job left ``starting`` by a
+   service that died is put back in the queue, or adopted if its container runs. Jobs
+   are found again by container name and labels, so a restarted service adopts them.
+2. **schedule** the queue (:func:`run_pass`): by priority then submission time; a job
+   whose NPUs the ledger cannot grant waits and smaller ones may start past it, until it
+   has waited ``starvation_minutes``: then nothing overtakes it.
+
+The container (:func:`container_spec`, pure) is hardened like a notebook's: uid
+1000:100, no capabilities, no privilege gain, memory/CPU/process limits, no network
+(``c.JobsConfig.network``), the granted devices only, no hub token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from functools import partial
+from pathlib import Path
+
+import docker
+from docker.errors import APIError, ImageNotFound, NotFound
+
+from npuhub.hub import clock
+from npuhub.hub.ledger import CapacityError, LedgerError
+from npuhub.spawners.binding import Device
+
+from .common import LABEL, container_name, container_spec, exit_reason, hms
+from .models import TERMINAL, Job
+
+log = logging.getLogger("npuhub.jobs.local")
+
+
+async def run_pass(
+    jobs: list[Job],
+    now: datetime,
+    starve_after: timedelta,
+    try_start: Callable[[Job], Awaitable[str]],
+) -> dict[int, str]:
+    """Try `jobs` (in queue order); `try_start` answers "started", "capacity", "quota" or
+    "skip". Once a job needing N NPUs is refused for capacity, larger ones are not tried
+    ("capacity" without asking); once a job that has waited `starve_after` is refused,
+    later jobs needing NPUs are "blocked". Returns job id → outcome."""
+    outcome: dict[int, str] = {}
+    refused: int | None = None
+    blocker: Job | None = None
+    for job in jobs:
+        if blocker is not None and job.npus > 0:
+            outcome[job.id] = "blocked"
+            continue
+        if refused is not None and job.npus >= refused:
+            outcome[job.id] = "capacity"
+        else:
+            outcome[job.id] = await try_start(job)
+        if outcome[job.id] == "capacity":
+            refused = job.npus if refused is None else min(refused, job.npus)
+            if now - job.created >= starve_after:
+                blocker = job
+    return outcome
+
+
+class LocalBackend:
+    name = "local"
+
+    def __init__(self, queue, ledger, cfg, log_dir: Path, client=None):
+        self.queue, self.ledger, self.cfg = queue, ledger, cfg
+        self.log_dir = Path(log_dir)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.client = client or docker.from_env(timeout=60)
+        self._starting: set[int] = set()  # jobs this process is starting now
+        self._busy: set[int] = set()  # jobs whose container is being stopped
+        self._full = ""  # the ledger's last capacity refusal in this pass
+
+    async def _run(self, fn, *args, **kwargs):
+        return await asyncio.get_running_loop().run_in_executor(None, partial(fn, *args, **kwargs))
+
+    async def _move(self, job: Job, to: str, **values) -> bool:
+        """starting → `to` (reason "running" unless given), if still starting."""
+        values.setdefault("reason", to)
+        return await self._run(self.queue.move, job.id, ["starting"], to, **values)
+
+    def _container(self, job_id: int):
+        return self.client.containers.get(container_name(self.cfg.prefix, job_id))
+
+    def log_file(self, job_id: int) -> Path:
+        return self.log_dir / f"{job_id}.log"
+
+    # ---------------------------------------------------------------- watch
+
+    def _containers(self) -> dict[int, object]:
+        found = self.client.containers.list(
+            all=True, filters={"label": [LABEL, f"npuhub.prefix={self.cfg.prefix}"]}
+        )
+        return {int(c.labels[LABEL]): c for c in found if c.labels.get(LABEL, "").isdigit()}
+
+    async def watch(self) -> None:
+        containers = await self._run(self._containers)
+        active = await self._run(self.queue.in_state, ["starting", "running"], self.name)
+        ids = {j.id for j in active}
+        now = clock.utcnow()
+        for job in active:
+            c = containers.get(job.id)
+            if job.id in self._starting or job.id in self._busy:
+                continue
+            if job.state == "starting":
+                await self._recover(job, c)
+            elif c is None:
+                if await self._run(self.queue.finish, job.id, "failed", "its container vanished"):
+                    await self._release(job)
+            elif c.status in ("exited", "dead"):
+                await self._ended(job, c)
+            elif job.started and now - job.started >= timedelta(seconds=job.time_limit):
+                reason = f"time limit of {hms(job.time_limit)} reached"
+                if await self._run(self.queue.finish, job.id, "timed_out", reason):
+                    await self.stop(job)
+        for job_id, c in containers.items():
+            if job_id not in ids and job_id not in self._busy and c.status != "running":
+                await self._save_log(job_id, c)
+                await self._remove(c)  # a job ended elsewhere (cancelled) or long gone
+
+    async def _ended(self, job: Job, c) -> None:
+        await self._run(c.reload)
+        state = c.attrs.get("State", {})
+        code = int(state.get("ExitCode", -1))
+        text = await self._save_log(job.id, c)
+        if state.get("OOMKilled"):
+            verdict, reason = "failed", f"ran out of memory (limit {self.cfg.memory})"
+        elif code == 0:
+            verdict, reason = "succeeded", "completed"
+        else:
+            verdict, reason = "failed", exit_reason(text, code)
+        if await self._run(self.queue.finish, job.id, verdict, reason, code):
+            await self._release(job)
+        await self._remove(c)
+
+    async def _recover(self, job: Job, c) -> None:
+        """A job a previous service left `starting`: adopt its container if it runs, else
+        queue it again (its devices back in the ledger first)."""
+        if c is not None and c.status == "running":
+            await self._move(job, "running", started=clock.utcnow(), backend_id=c.id)
+            return
+        if c is not None:
+            await self._remove(c)
+        await self._release(job)
+        await self._move(job, "queued", reason="queued again")
+
+    # ---------------------------------------------------------------- schedule
+
+    async def schedule(self) -> None:
+        queued = await self._run(self.queue.in_state, ["queued"], self.name)
+        if not queued:
+            return
+        starve = timedelta(minutes=self.cfg.starvation_minutes)
+        self._full = ""
+        outcome = await run_pass(queued, clock.utcnow(), starve, self._try_start)
+        blocker = next((j for j in queued if outcome[j.id] == "capacity"), None)
+        for job in queued:
+            if outcome[job.id] == "capacity" and job.reason != self._full:
+                await self._wait(job, self._full or "waiting for free NPUs")
+            elif outcome[job.id] == "blocked" and blocker is not None:
+                await self._wait(job, f"waiting behind job {blocker.id}, queued longest")
+
+    async def _wait(self, job: Job, reason: str) -> None:
+        if job.reason != reason:
+            await self._run(self.queue.note, job.id, "queued", reason)
+
+    async def _try_start(self, job: Job) -> str:
+        if not await self._run(self.queue.claim, job.id):
+            return "skip"
+        self._starting.add(job.id)
+        try:
+            return await self._start(job)
+        finally:
+            self._starting.discard(job.id)
+
+    async def _start(self, job: Job) -> str:
+        try:
+            grant = await self._run(
+                self.ledger.allocate,
+                user=job.user,
+                groups=job.groups,
+                account=job.account,
+                kind="job",
+                holder=str(job.id),
+                npus=job.npus,
+                profile=job.profile,
+                device_type=job.device_type,
+            )
+        except LedgerError as e:
+            capacity = isinstance(e, CapacityError)
+            reason = str(e) if capacity else f"waiting for quota: {e}"
+            if capacity:
+                self._full = reason
+            await self._move(job, "queued", reason=reason)
+            job.reason = reason
+            return "capacity" if capacity else "quota"
+        devices = [Device(n, i, p) for n, i, p in grant.devices]
+        try:
+            c = await self._run(self._create_and_start, container_spec(job, devices, self.cfg))
+        except (APIError, ImageNotFound) as e:
+            await self._run(self.ledger.release, grant.allocation_id, reason="failed")
+            why = getattr(e, "explanation", None) or str(e)
+            await self._run(self.queue.finish, job.id, "failed", f"could not start: {why}")
+            return "started"  # it left the queue
+        ok = await self._move(
+            job,
+            "running",
+            started=clock.utcnow(),
+            backend_id=c.id,
+            allocation_id=grant.allocation_id,
+            devices=[i for _, i, _ in grant.devices],
+        )
+        if not ok:  # cancelled while it started
+            await self.stop(job)
+        else:
+            log.info("Started job %s of %s on NPUs %s", job.id, job.user, grant.devices)
+        return "started"
+
+    def _create_and_start(self, spec: dict):
+        try:
+            c = self.client.containers.create(**spec)
+        except APIError as e:
+            if e.status_code != 409:
+                raise
+            old = self.client.containers.get(spec["name"])  # never two of one job
+            if old.status == "running":
+                return old
+            old.remove(force=True)
+            c = self.client.containers.create(**spec)
+        c.start()
+        return c
+
+    # ---------------------------------------------------------------- stop, logs
+
+    async def stop(self, job: Job) -> None:
+        """Stop and remove a job's container (its end is already recorded), keep its
+        log, release its NPUs."""
+        self._busy.add(job.id)
+        try:
+            try:
+                c = await self._run(self._container, job.id)
+            except NotFound:
+                c = None
+            if c is not None:
+                try:
+                    await self._run(c.stop, timeout=self.cfg.stop_timeout)
+                except NotFound:
+                    pass
+                await self._save_log(job.id, c)
+                await self._remove(c)
+            await self._release(job)
+        finally:
+            self._busy.discard(job.id)
+
+    async def cancel(self, job: Job, by: str) -> bool:
+        if not await self._run(self.queue.finish, job.id, "cancelled", f"cancelled by {by}"):
+            return False
+        await self.stop(job)
+        return True
+
+    async def _release(self, job: Job) -> None:
+        alloc = await self._run(self.queue.allocation_of, job)
+        if alloc is not None:
+            await self._run(self.ledger.release, alloc, reason="job ended")
+
+    async def _save_log(self, job_id: int, c) -> bytes:
+        path = self.log_file(job_id)
+        try:
+            data = await self._run(c.logs, stdout=True, stderr=True)
+        except NotFound:
+            return path.read_bytes() if path.exists() else b""
+        await self._run(path.write_bytes, data)
+        return data
+
+    async def _remove(self, c) -> None:
+        try:
+            await self._run(c.remove, force=True)
+        except NotFound:
+            pass
+        except APIError as e:
+            if e.status_code != 409:  # removal already in progress
+                raise
+
+    async def log_bytes(self, job: Job) -> tuple[bytes, bool]:
+        """The job's output so far and whether it is complete."""
+        path = self.log_file(job.id)
+        if path.exists():
+            return await self._run(path.read_bytes), job.state in TERMINAL
+        try:
+            c = await self._run(self._container, job.id)
+            return await self._run(c.logs, stdout=True, stderr=True), False
+        except NotFound:
+            return b"", job.state in TERMINAL

@@ -1,0 +1,162 @@
+"""The batch queue in the platform database: submit, list, get, and state changes.
+
+Every state change is one compare-and-set update (``UPDATE … WHERE state IN (…)``) in a
+short write transaction, and says whether it happened: two callers that race (the
+scheduler starting a job, a user cancelling it, a restarted service adopting it) cannot
+both win, so a job is started once and its end is recorded once. The NPU-hour charge of
+a job is its ledger allocation (kind "job", holder the job id); whoever records the end
+releases it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from npuhub.hub import clock, db
+from npuhub.hub.orm import Allocation
+
+from .models import ACTIVE, TERMINAL, Job
+
+LIST_LIMIT = 500
+
+
+class JobQueue:
+    def __init__(self, session_factory: sessionmaker[Session]):
+        self.session_factory = session_factory
+
+    def _write(self):
+        return db.transaction(self.session_factory, write=True)
+
+    def _read(self):
+        return db.transaction(self.session_factory)
+
+    # ---------------------------------------------------------------- submit and read
+
+    def submit(self, **fields: Any) -> dict:
+        """Queue a job (fields as in :class:`Job`); returns it."""
+        fields.setdefault("groups", [])
+        fields.setdefault("datasets", [])
+        fields.setdefault("parameters", {})
+        fields.setdefault("devices", [])
+        fields.setdefault("priority", 0)
+        with self._write() as s:
+            job = Job(
+                state="queued", reason="waiting to be scheduled", created=clock.utcnow(), **fields
+            )
+            s.add(job)
+            s.flush()
+            return job.as_dict()
+
+    def get(self, job_id: int) -> Job | None:
+        with self._read() as s:
+            return s.get(Job, job_id)
+
+    def list(self, user: str | None = None, limit: int = LIST_LIMIT) -> list[dict]:
+        """Jobs, newest first (one user's, or everyone's)."""
+        with self._read() as s:
+            q = select(Job).order_by(Job.id.desc()).limit(limit)
+            if user is not None:
+                q = q.where(Job.user == user)
+            return [j.as_dict() for j in s.scalars(q)]
+
+    def active_count(self, user: str) -> int:
+        with self._read() as s:
+            return (
+                s.scalar(select(func.count(Job.id)).where(Job.user == user, Job.state.in_(ACTIVE)))
+                or 0
+            )
+
+    def in_state(self, states: Iterable[str], backend: str | None = None) -> list[Job]:
+        """Jobs in `states`, in the scheduler's order: priority, then submission."""
+        with self._read() as s:
+            q = select(Job).where(Job.state.in_(list(states)))
+            if backend is not None:
+                q = q.where(Job.backend == backend)
+            return list(s.scalars(q.order_by(Job.priority.desc(), Job.created, Job.id)))
+
+    # ---------------------------------------------------------------- state changes
+
+    def move(self, job_id: int, from_states: Iterable[str], to: str, **values: Any) -> bool:
+        """Set state `to` (and `values`) if the job is in one of `from_states`; True if
+        this call made the change."""
+        values["state"] = to
+        if to in TERMINAL:
+            values.setdefault("finished", clock.utcnow())
+        with self._write() as s:
+            result = s.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state.in_(list(from_states)))
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            return result.rowcount == 1
+
+    def claim(self, job_id: int) -> bool:
+        """queued → starting: the one scheduler that wins may start the job."""
+        return self.move(job_id, ["queued"], "starting", reason="starting")
+
+    def finish(
+        self,
+        job_id: int,
+        state: str,
+        reason: str,
+        exit_code: int | None = None,
+        finished: datetime | None = None,
+    ) -> bool:
+        """Record the end of a job that has not ended yet; True if this call recorded it."""
+        if state not in TERMINAL:
+            raise ValueError(f"{state!r} is not a final state")
+        return self.move(
+            job_id,
+            ACTIVE,
+            state,
+            reason=reason,
+            exit_code=exit_code,
+            finished=finished or clock.utcnow(),
+        )
+
+    def note(self, job_id: int, state: str, reason: str) -> bool:
+        """Change the reason a waiting or running job shows, if it is still in `state`."""
+        return self.move(job_id, [state], state, reason=reason)
+
+    # ---------------------------------------------------------------- charges
+
+    def open_charge(self, job: Job, started: datetime | None = None) -> int:
+        """A usage record of `job.npus` NPUs with no local devices (a Slurm job runs on
+        the cluster's): NPU-hours are charged to the job's account from `started` until
+        the record is released. Idempotent: an open record of this job is reused."""
+        with db.transaction(self.session_factory, write=True, lock=db.LEDGER_LOCK) as s:
+            open_ = Allocation.find_active(s, job.user, "job", str(job.id))
+            if open_:
+                return open_[0].id
+            alloc = Allocation(
+                user=job.user,
+                account=job.account,
+                kind="job",
+                holder=str(job.id),
+                profile=job.profile,
+                npus=job.npus,
+                devices=[],
+                started=started or clock.utcnow(),
+                state="active",
+            )
+            s.add(alloc)
+            s.flush()
+            s.execute(
+                update(Job)
+                .where(Job.id == job.id)
+                .values(allocation_id=alloc.id)
+                .execution_options(synchronize_session=False)
+            )
+            return alloc.id
+
+    def allocation_of(self, job: Job) -> int | None:
+        """The open ledger allocation of a job (None: it holds nothing)."""
+        with self._read() as s:
+            found = Allocation.find_active(s, job.user, "job", str(job.id))
+            return found[0].id if found else None
