@@ -1,0 +1,55 @@
+// Status-bar item: NPUs held and the budget meter, from /me, e.g.
+// "NPU 2 · 13.5 / 40 h this week"; a warning at 80% of the budget.
+import { TranslationBundle } from '@jupyterlab/translation';
+import { Widget } from '@lumino/widgets';
+
+import { api } from './api';
+
+export function statusText(me: any, trans: TranslationBundle): { text: string; level: string } {
+  const held = (me.allocations || []).reduce((n: number, a: any) => n + (a.npus || 0), 0);
+  const q = (me.quotas || [])[0];
+  let text = trans.__('NPU %1', held);
+  let level = '';
+  if (q && q.npu_hours_budget !== null && q.npu_hours_budget !== undefined) {
+    const periods: { [p: string]: string } = {
+      day: trans.__('today'), week: trans.__('this week'), month: trans.__('this month')
+    };
+    const used = Number(q.npu_hours_used || 0);
+    text += ' · ' + trans.__('%1 / %2 h %3', used.toFixed(1), q.npu_hours_budget,
+      periods[q.period] || q.period);
+    const share = q.npu_hours_budget > 0 ? used / q.npu_hours_budget : 1;
+    level = share >= 1 ? 'npuhub-over' : share >= 0.8 ? 'npuhub-warning' : '';
+  }
+  return { text, level };
+}
+
+export class NPUStatus extends Widget {
+  constructor(private trans: TranslationBundle) {
+    super();
+    this.addClass('npuhub-status');
+    this.node.textContent = 'NPU …';
+    void this.update_();
+    this.timer = window.setInterval(() => void this.update_(), 60_000);
+  }
+
+  dispose(): void {
+    window.clearInterval(this.timer);
+    super.dispose();
+  }
+
+  async update_(): Promise<void> {
+    try {
+      const { text, level } = statusText(await api('me'), this.trans);
+      this.node.textContent = text;
+      this.node.title = level ? this.trans.__('Your NPU budget is running low') : '';
+      this.node.classList.remove('npuhub-warning', 'npuhub-over');
+      if (level) {
+        this.node.classList.add(level);
+      }
+    } catch {
+      this.node.textContent = this.trans.__('NPU: unavailable');
+    }
+  }
+
+  private timer: number;
+}
