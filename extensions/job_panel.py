@@ -229,8 +229,8 @@ class JobPanel(w.VBox):
             await asyncio.sleep(self.interval)
             try:  # the HTTP calls block: run them off the kernel's loop
                 await loop.run_in_executor(None, self._poll)
-            except NPUHubError as e:
-                self.status.show(str(e), "error")
+            except Exception as e:  # shown in the panel; the refresh goes on
+                self.status.show(str(e) or type(e).__name__, "error")
             self.render()
 
     def _poll(self) -> None:
