@@ -7,6 +7,7 @@ import json
 
 import pytest
 import requests
+
 from npuhub.extensions import client, courses, datasets, jobs
 from npuhub.extensions.client import Client, NPUHubError, _refusal
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from npuhub.extensions import client, magics
 from npuhub.extensions.client import NPUHubError
 from npuhub.extensions.magics import UsageError, parse

@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from npuhub.extensions.serverext import allowed
 from tornado import httpserver, netutil, web
 from tornado.httpclient import HTTPClientError
+
+from npuhub.extensions.serverext import allowed
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 

@@ -6,6 +6,7 @@ import os
 from datetime import UTC, datetime
 
 import pytest
+
 from npuhub.extensions.client import NPUHubError
 from npuhub.extensions.util import (
     check_name,

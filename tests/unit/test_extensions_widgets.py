@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+
 from npuhub.extensions import client
 from npuhub.extensions.client import NPUHubError
 from npuhub.extensions.course_panel import student_rows
