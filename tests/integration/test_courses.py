@@ -1,0 +1,211 @@
+"""Courses through the real stack: a course file applied with the CLI, then the whole
+assignment cycle over the service's REST API of a real `npuhub up`, with grading in
+isolated containers of npuhub/base (which must hold extensions/autograde.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import nbformat
+import pytest
+import requests
+
+from npuhub.hub.courses.grades import grades_csv
+from tests.hubclient import Hub
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURE = ROOT / "tests" / "data" / "course"
+ANSWERS = {
+    "squares": "def squares(n):\n    return [i * i for i in range(1, n + 1)]",
+    "hypotenuse": "def hypotenuse(a, b):\n    return math.sqrt(a * a + b * b)",
+    "answer": "ANSWER = 42\nassert ANSWER == 42",
+    "explain": "Because the problem says so.",
+    "fib": "def fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n"
+           "    return a",
+}
+COURSE_FILE = """kind: Course
+id: {cid}
+title: Test course
+term: 2026 spring
+instructors: [{teacher}]
+students: [{s1}, {s2}, {s3}]
+image: npuhub/base:latest
+npus_per_student: 1
+npu_hours_per_student: 5
+autograde: {{timeout: 20, memory: 512m}}
+assignments:
+  - {{name: ps1, source: ps1, release: "2020-01-01T00:00:00Z", due: "2099-01-01T00:00:00Z"}}
+  - {{name: ps2, source: ps2, release: "2020-01-01T00:00:00Z", due: "2020-01-02T00:00:00Z"}}
+"""
+
+
+def cli(hub: Hub, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, NPUHUB_STATE_DIR=str(hub.state_dir), NPUHUB_PORT=str(hub.port))
+    return subprocess.run(
+        [sys.executable, "-m", "npuhub.hub.cli", "--config", str(hub.config_file),
+         "--state-dir", str(hub.state_dir), *args],
+        env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def course(hub, tmp_path_factory):
+    p = "c" + uuid.uuid4().hex[:6]
+    names = {"cid": p, "teacher": f"{p}t", "s1": f"{p}s1", "s2": f"{p}s2", "s3": f"{p}s3"}
+    folder = tmp_path_factory.mktemp("course")
+    for a in ("ps1", "ps2"):
+        shutil.copytree(FIXTURE / a, folder / a)
+    (folder / "course.yaml").write_text(COURSE_FILE.format(**names))
+    for _ in range(2):  # applying twice changes nothing
+        r = cli(hub, "apply", "-f", str(folder / "course.yaml"))
+        assert r.returncode == 0, r.stderr
+        assert f"course {p} applied (3 students, 1 instructors, 2 assignments" in r.stdout
+    tokens = {k: hub.user_token(v) for k, v in names.items() if k != "cid"}
+    return {**names, "tokens": tokens, "folder": folder}
+
+
+def api(hub, course, who, method, path, timeout=60, **kw):
+    headers = {"Authorization": f"token {course['tokens'][who]}"}
+    url = f"{hub.service}/courses/{course['cid']}{path}"
+    return requests.request(method, url, headers=headers, timeout=timeout, **kw)
+
+
+def fill(text: str, **sources) -> str:
+    """A released notebook with answers filled in (grade_id -> source)."""
+    nb = nbformat.reads(text, as_version=4)
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in sources:
+            cell.source = sources[gid]
+    return nbformat.writes(nb)
+
+
+def test_groups_quota_and_profile(hub, course):
+    cid = course["cid"]
+    group = hub.request("GET", f"/groups/course-{cid}-students").json()
+    assert sorted(group["users"]) == [course["s1"], course["s2"], course["s3"]]
+    assert hub.request("GET", f"/groups/course-{cid}-instructors").json()["users"] == [
+        course["teacher"]]
+    quotas = hub.request("GET", "/quotas", base=hub.service).json()
+    text = json.dumps(quotas)
+    assert f"course-{cid}-students" in text and f"course-{cid}" in text
+    mine = api(hub, course, "s1", "GET", "").status_code  # students don't read the course
+    assert mine == 403
+
+
+def test_full_cycle(hub, course):
+    t, ps1, ps2 = "teacher", "/assignments/ps1", "/assignments/ps2"
+    assert api(hub, course, "s1", "GET", ps1 + "/fetch").status_code == 403  # not released
+    for path in (ps1, ps2):
+        r = api(hub, course, t, "POST", path + "/release")
+        assert r.status_code == 200, r.text
+    assert api(hub, course, t, "POST", ps2 + "/release").json()["files"] == ["data.txt",
+                                                                            "fib.ipynb"]
+    listing = hub.request("GET", "/courses", token=course["tokens"]["s1"],
+                          base=hub.service).json()
+    mine = next(c for c in listing if c["id"] == course["cid"])
+    assert mine["role"] == "student"
+    assert [(a["name"], a["released"]) for a in mine["assignments"]] == [("ps1", True),
+                                                                         ("ps2", True)]
+    # hidden tests and solutions never reach students
+    fetched = api(hub, course, "s1", "GET", ps1 + "/fetch").json()["files"]
+    text = fetched["problems.ipynb"]
+    assert "hidden-squares" not in text and "BEGIN HIDDEN" not in text
+    assert "range(1, n + 1)" not in text and "raise NotImplementedError()" in text
+    fib = api(hub, course, "s2", "GET", ps2 + "/fetch").json()["files"]
+    assert "6765" not in fib["fib.ipynb"] and fib["data.txt"] == "55\n"
+
+    # submissions: s1 resubmits (graded on its latest), s2 wrong, s3 tampers with a test
+    wrong = dict(ANSWERS, squares="def squares(n):\n    return [i * i for i in range(n)]")
+    tampered = fill(text, **dict(ANSWERS, hypotenuse="def hypotenuse(a, b):\n    return 5",
+                                 test_hypotenuse="pass  # no more tests"))
+    submitted = {}
+    for who, nb in (("s1", text), ("s1", fill(text, **ANSWERS)), ("s2", fill(text, **wrong)),
+                    ("s3", tampered)):
+        r = api(hub, course, who, "POST", ps1 + "/submit", json={"files": {"problems.ipynb": nb}})
+        assert r.status_code == 200, r.text
+        submitted[(who, "ps1")] = r.json()
+    assert submitted[("s1", "ps1")]["attempt"] == 2 and not submitted[("s1", "ps1")]["late"]
+    hostile = {  # an infinite loop, and a flood of output
+        "s2": "def fib(n):\n    while True:\n        pass",
+        "s3": "def fib(n):\n    return 0\nwhile True:\n    print('x' * 100000)",
+        "s1": ANSWERS["fib"],
+    }
+    for who, source in hostile.items():
+        r = api(hub, course, who, "POST", ps2 + "/submit",
+                json={"files": {"fib.ipynb": fill(fib["fib.ipynb"], fib=source)}})
+        assert r.status_code == 200, r.text
+        submitted[(who, "ps2")] = r.json()
+        assert r.json()["late"] is True  # ps2 was due in 2020
+
+    # students may not collect, grade or read grades
+    for method, path in (("POST", ps1 + "/collect"), ("POST", ps1 + "/autograde"),
+                         ("GET", "/grades"), ("POST", ps1 + "/release")):
+        assert api(hub, course, "s1", method, path).status_code == 403
+    for path in (ps1, ps2):
+        r = api(hub, course, t, "POST", path + "/collect")
+        assert r.json() == {"submissions": 3}, r.text
+    r = api(hub, course, t, "POST", ps1 + "/autograde", timeout=600)
+    assert r.status_code == 200, r.text
+    results = {x["student"]: x for x in r.json()["results"]}
+    assert {k: v["score"] for k, v in results.items()} == {
+        course["s1"]: 6, course["s2"]: 4, course["s3"]: 3}, r.text  # 1 point: by hand
+    assert results[course["s3"]]["tampered"] == ["test_hypotenuse"]
+    assert results[course["s1"]]["attempt"] == 2
+    r = api(hub, course, t, "POST", ps2 + "/autograde", timeout=600)
+    assert r.status_code == 200, r.text
+    results = {x["student"]: x for x in r.json()["results"]}
+    assert results[course["s1"]]["score"] == 2 and results[course["s1"]]["status"] == "ok"
+    assert results[course["s2"]]["score"] == 0 and results[course["s3"]]["score"] == 0
+    looped = api(hub, course, "s2", "GET", ps2 + "/feedback").json()["files"]["fib.html"]
+    assert "CellTimeoutError" in looped and "did not finish within" in looped
+    flood = api(hub, course, "s3", "GET", ps2 + "/feedback").json()["files"]["fib.html"]
+    assert len(flood) < 8 * 1024 * 1024  # the flood was cut
+
+    # feedback: ps2 is past due, ps1 is not (its feedback shows hidden tests)
+    r = api(hub, course, "s1", "GET", ps2 + "/feedback")
+    assert r.status_code == 200, r.text
+    assert list(r.json()["files"]) == ["fib.html"]
+    assert "Score: 2 / 2" in r.json()["files"]["fib.html"]
+    assert api(hub, course, "s1", "GET", ps1 + "/feedback").status_code == 403
+
+    # grades, JSON and CSV
+    rows = []
+    for (who, a), sub in sorted(submitted.items()):
+        score = {("s1", "ps1"): 6, ("s2", "ps1"): 4, ("s3", "ps1"): 3, ("s1", "ps2"): 2}
+        rows.append({"student": course[who], "assignment": a, "score": score.get((who, a), 0),
+                     "max_score": 7 if a == "ps1" else 2, "submitted_at": sub["submitted_at"],
+                     "late": sub["late"], "attempt": sub["attempt"]})
+    got = api(hub, course, t, "GET", "/grades").json()
+    assert got == sorted(rows, key=lambda r: (r["student"], r["assignment"]))
+    r = api(hub, course, t, "GET", "/grades", params={"format": "csv"})
+    assert r.headers["Content-Type"].startswith("text/csv")
+    assert r.text == grades_csv([{**x, "score": float(x["score"]),
+                                  "max_score": float(x["max_score"])} for x in rows])
+    assert r.text.splitlines()[0] == "student,assignment,score,max_score,submitted_at,late,attempt"
+    assert f"{course['s1']},ps1,6,7," in r.text and ",false,2" in r.text
+
+
+def test_no_reading_across_students_or_courses(hub, course):
+    outsider = "o" + uuid.uuid4().hex[:8]
+    hub.create_user(outsider)
+    token = hub.user_token(outsider)
+    r = hub.request("GET", f"/courses/{course['cid']}/assignments/ps1/fetch", token=token,
+                    base=hub.service)
+    assert r.status_code == 404
+    r = hub.request("POST", "/courses", token=token, base=hub.service,
+                    json={"id": course["cid"], "students": [outsider]})
+    assert r.status_code == 403
+    r = api(hub, course, "s1", "PUT", "/assignments/ps1/source",
+            json={"files": {"problems.ipynb": "{}"}})
+    assert r.status_code == 403
+    r = api(hub, course, "s1", "POST", "/assignments/ps1/submit",
+            json={"files": {"../../etc/x.ipynb": "{}"}})
+    assert r.status_code == 400 and "not allowed" in r.json()["message"]
