@@ -57,10 +57,22 @@ def _dataset(doc: dict, path: Path, settings: NPUHub) -> str:
         raise ApplyError(f"{path}: Dataset: {e}") from None
 
 
+def _course(doc: dict, path: Path, settings: NPUHub) -> str:
+    from .courses.apply import apply_course_file
+    from .courses.course_file import CourseError
+    from .hubapi import HubAPIError
+
+    try:
+        return apply_course_file(doc, path, settings)
+    except (CourseError, HubAPIError) as e:
+        raise ApplyError(f"{path}: Course: {e}") from None
+
+
 KINDS: dict[str, Callable[[dict, Path, NPUHub], str]] = {
     "QuotaPolicy": _quota,
     "Node": _node,
     "Dataset": _dataset,
+    "Course": _course,
 }
 
 
