@@ -80,3 +80,24 @@ def login(page, hub, name: str, password: str = "correct horse battery") -> None
     page.fill("#password_input", password)
     page.click("#login_submit")
     page.wait_for_url(lambda url: "/hub/login" not in url)
+
+
+def start_lab(page, hub, name: str, npus: int = 0, profile: str | None = None) -> None:
+    """Sign in, choose a profile card and the NPUs on the spawn page, start, wait for
+    JupyterLab."""
+    login(page, hub, name)
+    page.goto(f"{hub.url}/hub/spawn")
+    if profile:
+        page.click(f".npuhub-card[data-profile={profile}]")
+    page.select_option("#npus", str(npus))
+    page.click("#spawn_form button[type=submit]")
+    page.wait_for_url(re.compile(rf".*/user/{name}/lab.*"), timeout=180_000)
+    page.locator("#jp-main-dock-panel").wait_for(state="visible", timeout=60_000)
+
+
+def open_sidebar(page):
+    """The npuhub sidebar, opened from its tab in the left side bar."""
+    page.click('.lm-TabBar-tab[data-id="npuhub-sidebar"]')
+    panel = page.locator("#npuhub-sidebar")
+    panel.wait_for(state="visible")
+    return panel

@@ -1,0 +1,143 @@
+"""Journeys in JupyterLab with the npuhub sidebar, in a real browser against the real
+stack: a researcher mounts a dataset and runs the open notebook as a batch job; a student
+fetches and submits an assignment."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+from playwright.sync_api import expect
+
+from npuhub.hub.datasets import mounter
+from tests.browser.conftest import open_sidebar, start_lab
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURE = ROOT / "tests" / "data" / "course"
+
+NOTEBOOK = {
+    "cells": [{"cell_type": "code", "execution_count": None, "id": "c1", "metadata": {},
+               "outputs": [], "source": "print('trained', 6 * 7)"}],
+    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                "language": "python"}},
+    "nbformat": 4, "nbformat_minor": 5,
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _unmount_at_end(hub):
+    yield
+    mounter.unmount_all(hub.state_dir)
+
+
+def put_file(hub, user, token, path, content, kind="notebook"):
+    r = requests.put(f"{hub.url}/user/{user}/api/contents/{path}",
+                     headers={"Authorization": f"token {token}"},
+                     json={"type": kind, "format": "json" if kind == "notebook" else "text",
+                           "content": content}, timeout=30)
+    assert r.status_code in (200, 201), r.text
+
+
+def dataset(hub) -> str:
+    name = "d" + uuid.uuid4().hex[:8]
+    src = hub.state_dir.parent / f"{hub.prefix}-src-{name}"
+    src.mkdir()
+    (src / "hello.txt").write_text("hello from the dataset\n")
+    os.chmod(src, 0o755)
+    r = hub.request("POST", "/datasets", base=hub.service,
+                    json={"name": name, "source": str(src), "access": "public",
+                          "title": f"Greetings {name}"})
+    assert r.status_code == 201, r.text
+    return name
+
+
+def test_researcher_mounts_a_dataset_and_runs_the_notebook_as_a_job(hub, page, username):
+    name = dataset(hub)
+    hub.create_user(username)
+    start_lab(page, hub, username, npus=2)
+    expect(page.locator(".npuhub-status")).to_contain_text("NPU 2")
+
+    panel = open_sidebar(page)
+    panel.locator(".npuhub-search").fill(name)
+    row = panel.locator(f"[data-dataset={name}]")
+    expect(row).to_contain_text(f"Greetings {name}")
+    row.get_by_role("button", name="Mount").click()
+    expect(row).to_contain_text("mounted", timeout=30_000)
+    row.get_by_role("button", name="Open").click()
+    listing = page.locator(".jp-FileBrowser .jp-DirListing-content")
+    expect(listing).to_contain_text("hello.txt")
+
+    token = hub.user_token(username)
+    put_file(hub, username, token, "train.ipynb", NOTEBOOK)
+    page.goto(f"{hub.url}/user/{username}/lab/tree/train.ipynb")
+    page.locator(".jp-Notebook").wait_for(state="visible", timeout=60_000)
+    panel = open_sidebar(page)
+    panel.locator(".npuhub-npus").fill("1")
+    panel.locator(".npuhub-time").fill("0:10:00")
+    panel.locator(".npuhub-params").fill("epochs=3")
+    panel.get_by_role("button", name="Submit current notebook").click()
+    job = panel.locator(".npuhub-jobs [data-job]").first
+    expect(job).to_contain_text("train", timeout=30_000)
+    expect(job.locator(".npuhub-state")).to_have_text("succeeded", timeout=240_000)
+    job_id = job.get_attribute("data-job")
+    job.get_by_role("button", name="Outputs").click()
+    expect(page.locator(".jp-FileBrowser .jp-BreadCrumbs")).to_contain_text(job_id)
+    expect(listing.locator(".jp-DirListing-item").first).to_be_visible(timeout=30_000)
+    hub.stop_server(username)
+
+
+COURSE = """kind: Course
+id: {cid}
+title: Browser course
+instructors: [{teacher}]
+students: [{student}]
+image: npuhub/base:latest
+npus_per_student: 1
+assignments:
+  - {{name: ps1, source: ps1, release: "2020-01-01T00:00:00Z", due: "2099-01-01T00:00:00Z"}}
+"""
+
+
+def test_student_fetches_and_submits_an_assignment(hub, page, tmp_path):
+    cid = "c" + uuid.uuid4().hex[:6]
+    names = {"cid": cid, "teacher": f"{cid}t", "student": f"{cid}s"}
+    shutil.copytree(FIXTURE / "ps1", tmp_path / "ps1")
+    (tmp_path / "course.yaml").write_text(COURSE.format(**names))
+    env = dict(os.environ, NPUHUB_STATE_DIR=str(hub.state_dir), NPUHUB_PORT=str(hub.port))
+    r = subprocess.run([sys.executable, "-m", "npuhub.hub.cli", "--config", str(hub.config_file),
+                        "--state-dir", str(hub.state_dir), "apply", "-f",
+                        str(tmp_path / "course.yaml")],
+                       env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    teacher = hub.user_token(names["teacher"])
+    base = f"{hub.service}/courses/{cid}/assignments/ps1"
+    r = requests.post(f"{base}/release", headers={"Authorization": f"token {teacher}"},
+                      json={}, timeout=120)
+    assert r.status_code in (200, 201), r.text
+
+    student = names["student"]
+    start_lab(page, hub, student, profile=f"course-{cid}")
+    panel = open_sidebar(page)
+    row = panel.locator(f'[data-assignment="{cid}/ps1"]')
+    expect(row).to_contain_text("ps1", timeout=30_000)
+    row.get_by_role("button", name="Fetch").click()
+    listing = page.locator(".jp-FileBrowser .jp-DirListing-content")
+    expect(listing).to_contain_text("problems.ipynb", timeout=30_000)
+    expect(page.locator(".jp-FileBrowser .jp-BreadCrumbs")).to_contain_text("ps1")
+
+    row.get_by_role("button", name="Submit").click()
+    expect(row).to_contain_text("submitted", timeout=30_000)
+    r = requests.post(f"{base}/collect", headers={"Authorization": f"token {teacher}"},
+                      json={}, timeout=120)
+    assert r.status_code == 200, r.text
+    assert student in json.dumps(r.json()["submissions"])
+    hub.stop_server(student)
