@@ -209,3 +209,46 @@ def test_no_reading_across_students_or_courses(hub, course):
     r = api(hub, course, "s1", "POST", "/assignments/ps1/submit",
             json={"files": {"../../etc/x.ipynb": "{}"}})
     assert r.status_code == 400 and "not allowed" in r.json()["message"]
+
+
+def test_journey_in_the_students_server(hub, course):
+    """fetch -> edit -> submit -> feedback with npuhub.extensions.courses in the kernel of
+    a server started with the course profile (only course members see it)."""
+    from tests.hubclient import run_code
+
+    cid, student = course["cid"], course["s1"]
+    token = course["tokens"]["s1"]
+    r = hub.spawn(student, token=token, options={"profile": f"course-{cid}", "npus": 0})
+    assert r.status_code in (201, 202), r.text
+    try:
+        answer = json.dumps(ANSWERS["fib"])
+        code = (
+            "import json, nbformat\n"
+            "from npuhub.extensions import courses\n"
+            f"p = courses.fetch({cid!r}, 'ps2')\n"
+            "nb = nbformat.read(p + 'fib.ipynb', as_version=4)\n"
+            "cell = next(c for c in nb.cells if c.metadata.get('nbgrader', {}).get('grade_id') == 'fib')\n"
+            f"cell.source = {answer}\n"
+            "nbformat.write(nb, p + 'fib.ipynb')\n"
+            "again = courses.fetch({cid!r}, 'ps2')\n"
+            f"r = courses.submit({cid!r}, 'ps2')\n"
+            "print(json.dumps([p, sorted(again.skipped), r['attempt'], r['late']]))\n"
+        ).replace("{cid!r}", repr(cid))
+        out = run_code(hub, student, token, code, timeout=120)
+        path, skipped, attempt, late = json.loads(out.strip().splitlines()[-1])
+        assert path == f"/home/jovyan/courses/{cid}/ps2/"
+        assert skipped == ["data.txt", "fib.ipynb"]  # never overwrites the student's work
+        assert attempt == 2 and late is True  # after the hostile-free first attempt
+        assert api(hub, course, "teacher", "POST", "/assignments/ps2/collect").status_code == 200
+        r = api(hub, course, "teacher", "POST", "/assignments/ps2/autograde", timeout=600)
+        assert r.status_code == 200, r.text
+        mine = next(x for x in r.json()["results"] if x["student"] == student)
+        assert (mine["score"], mine["attempt"]) == (2, 2)
+        out = run_code(hub, student, token, (
+            "import os\nfrom npuhub.extensions import courses\n"
+            f"f = courses.feedback({cid!r}, 'ps2')\n"
+            "html = open(os.path.join(f, 'fib.html')).read()\n"
+            "print(f, 'Score: 2 / 2' in html)\n"), timeout=120)
+        assert out.split() == [f"/home/jovyan/courses/{cid}/ps2/feedback/", "True"]
+    finally:
+        hub.stop_server(student)
