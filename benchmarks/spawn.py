@@ -22,7 +22,7 @@ import requests
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.conftest import new_hub, remove_prefixed  # noqa: E402
+from tests.conftest import cleanup, new_hub  # noqa: E402
 from tests.hubclient import Hub  # noqa: E402
 
 # Stock DockerSpawner with only the two overrides that host networking needs here
@@ -151,7 +151,7 @@ def with_hub(root: Path, config: str, fn):
         return fn(hub)
     finally:
         hub.stop()
-        remove_prefixed(hub.prefix)
+        cleanup(hub)
 
 
 def main() -> None:

@@ -30,6 +30,14 @@ def docker_client():
     return docker.from_env()
 
 
+def cleanup(hub: Hub) -> None:
+    """Everything a test hub left: its containers and volumes, and its dataset mounts."""
+    from npuhub.hub.datasets.mounter import unmount_all
+
+    remove_prefixed(hub.prefix)
+    unmount_all(hub.state_dir)
+
+
 def remove_prefixed(prefix: str) -> None:
     client = docker_client()
     for c in client.containers.list(all=True, filters={"name": prefix}):
@@ -74,7 +82,7 @@ def hub(tmp_root):
     if h.failed:
         dump(h, "session hub")
     h.stop()
-    remove_prefixed(h.prefix)
+    cleanup(h)
 
 
 @pytest.fixture(autouse=True)

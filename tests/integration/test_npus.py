@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.conftest import new_hub, remove_prefixed
+from tests.conftest import cleanup, new_hub
 from tests.hubclient import Hub, run_code
 
 pytestmark = pytest.mark.integration
@@ -162,7 +162,7 @@ def test_twelve_spawns_for_eight_npus_postgres(tmp_root, postgres_url):
             twelve_for_eight(h)
         finally:
             h.stop()
-            remove_prefixed(h.prefix)
+            cleanup(h)
 
 
 def test_hub_restart_keeps_running_servers_and_their_devices(hub):
@@ -233,4 +233,4 @@ def test_spent_budget_stops_running_server_after_grace(tmp_root):
         assert run_code(h, lee, token, "print(open('/home/jovyan/work.txt').read())").strip() == "mine"
     finally:
         h.stop()
-        remove_prefixed(h.prefix)
+        cleanup(h)
