@@ -50,13 +50,15 @@ def read_folder(folder: Path) -> dict[str, str]:
     return files
 
 
-def group_members(api: HubAPI, group: str) -> list[str]:
+def group_members(api: HubAPI, group: str, must_exist: bool = False) -> list[str]:
     try:
         return sorted(api.request("GET", f"/groups/{group}").json().get("users") or [])
     except HubAPIError as e:
-        if " 404 " in str(e):
-            return []
-        raise
+        if " 404 " not in str(e):
+            raise
+        if must_exist:
+            raise CourseError(f"students: there is no group {group!r}") from None
+        return []
 
 
 def existing_users(api: HubAPI, names: list[str]) -> set[str]:
@@ -101,7 +103,7 @@ def apply_course(course: dict, *, api: HubAPI, ledger, db_url: str, profiles: li
     cid = course["id"]
     profile = course_profile(course, base_profile(course, profiles))
     if course["students_group"]:
-        course = {**course, "students": group_members(api, course["students_group"])}
+        course = {**course, "students": group_members(api, course["students_group"], True)}
     everyone = sorted(set(course["students"]) | set(course["instructors"]))
     missing = sorted(set(everyone) - existing_users(api, everyone))
     if missing and not create_users:

@@ -252,3 +252,46 @@ def test_journey_in_the_students_server(hub, course):
         assert out.split() == [f"/home/jovyan/courses/{cid}/ps2/feedback/", "True"]
     finally:
         hub.stop_server(student)
+
+
+def test_instructor_creates_a_course_over_the_api(hub, course):
+    p = "a" + uuid.uuid4().hex[:6]
+    teacher, student, cohort = f"{p}t", f"{p}s", f"{p}-cohort"
+    hub.create_user(teacher, groups=["instructors"])
+    hub.create_user(student, groups=[cohort])
+    token = hub.user_token(teacher)
+
+    def call(method, path, **kw):
+        return requests.request(method, f"{hub.service}/courses{path}", timeout=60,
+                                headers={"Authorization": f"token {token}"}, **kw)
+
+    body = {"id": p, "title": "API course", "students": cohort,
+            "assignments": [{"name": "hw", "due": "2099-01-01T00:00:00Z"}]}
+    r = call("POST", "", json={**body, "npus_per_student": 4})
+    assert r.status_code == 403 and "npus_per_student" in r.json()["message"]
+    r = call("POST", "", json={**body, "assignments": [{"name": "hw", "source": "/etc"}]})
+    assert r.status_code == 400 and "upload the notebooks" in r.json()["message"]
+    r = call("POST", "", json=body)
+    assert r.status_code == 201, r.text
+    assert r.json()["students"] == [student] and r.json()["instructors"] == [teacher]
+    # a course of someone else's is not theirs to change
+    r = call("POST", "", json={"id": course["cid"], "students": [student]})
+    assert r.status_code == 403
+    source = {"fib.ipynb": (FIXTURE / "ps2" / "fib.ipynb").read_text(), "data.txt": "55\n"}
+    assert call("PUT", f"/{p}/assignments/hw/source", json={"files": source}).status_code == 200
+    r = call("POST", f"/{p}/assignments/hw/release")
+    assert r.status_code == 200 and r.json()["files"] == ["data.txt", "fib.ipynb"], r.text
+    r = hub.request("GET", f"/courses/{p}/assignments/hw/fetch", token=hub.user_token(student),
+                    base=hub.service)
+    assert r.status_code == 200 and "6765" not in r.json()["files"]["fib.ipynb"]
+
+
+def test_cli_course_commands(hub, course):
+    r = cli(hub, "course", "grades", course["cid"], "--csv")
+    assert r.returncode == 0, r.stderr
+    csv_text = api(hub, course, "teacher", "GET", "/grades", params={"format": "csv"}).text
+    assert r.stdout == csv_text.replace("\r\n", "\n")  # text mode reads CRLF as LF
+    r = cli(hub, "course", "list")
+    assert r.returncode == 0 and course["cid"] in r.stdout and "ps1, ps2" in r.stdout
+    r = cli(hub, "course", "release", course["cid"], "nope")
+    assert r.returncode == 1 and "No assignment nope" in r.stderr
