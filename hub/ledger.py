@@ -457,6 +457,13 @@ class Ledger:
             limits = self._limits(s, user, groups, charged)
             return charged, limits, self._holdings(s, user, groups, charged, limits, now)
 
+    def summary(self, user: str, groups: Iterable[str]) -> dict:
+        """The user's standing (accounts, limits, usage, allocations): see
+        :func:`npuhub.hub.summary.summary`."""
+        from .summary import summary
+
+        return summary(self, user, sorted(set(groups)))
+
     @staticmethod
     def _hours(
         s: Session,
