@@ -34,12 +34,12 @@ async function call(base: string, path: string, method = 'GET', body?: unknown):
 export const api = (path: string, method = 'GET', body?: unknown) =>
   call('npuhub/api', path, method, body);
 
-const contents = (path: string, method = 'GET', body?: unknown) =>
-  call('api/contents', path.split('/').map(encodeURIComponent).join('/'), method, body);
+const contents = (path: string, method = 'GET', body?: unknown, query = '') =>
+  call('api/contents', path.split('/').map(encodeURIComponent).join('/') + query, method, body);
 
 async function exists(path: string): Promise<boolean> {
   try {
-    await contents(path + '?content=0');
+    await contents(path, 'GET', undefined, '?content=0');
     return true;
   } catch {
     return false;
@@ -79,7 +79,7 @@ export async function writeFiles(
 /** The text files under folder ({relative name: text}), without feedback/ and hidden. */
 export async function readFiles(folder: string, prefix = ''): Promise<{ [rel: string]: string }> {
   const out: { [rel: string]: string } = {};
-  const listing = await contents(folder + '?content=1');
+  const listing = await contents(folder, 'GET', undefined, '?content=1');
   for (const item of listing.content || []) {
     const rel = prefix ? `${prefix}/${item.name}` : item.name;
     if (item.name.startsWith('.') || (!prefix && item.name === 'feedback')) {
@@ -88,7 +88,8 @@ export async function readFiles(folder: string, prefix = ''): Promise<{ [rel: st
     if (item.type === 'directory') {
       Object.assign(out, await readFiles(`${folder}/${item.name}`, rel));
     } else {
-      const f = await contents(`${folder}/${item.name}?type=file&format=text&content=1`);
+      const f = await contents(`${folder}/${item.name}`, 'GET', undefined,
+        '?type=file&format=text&content=1');
       out[rel] = f.content;
     }
   }
