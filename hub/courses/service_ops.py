@@ -159,10 +159,20 @@ def release_assignment(store, cid: str, name: str) -> dict:
 
 
 def grade_one(store, course: dict, src: dict, sub: dict) -> dict:
-    """Grade one collected submission and store its score and feedback (blocking)."""
-    graded = grade_files(
-        sub["files"], src["source"], src["released"], src["checksums"], image=course["image"],
-        autograde=course["autograde"], labels={"org.npuhub.course": course["id"]})
+    """Grade one collected submission and store its score and feedback (blocking). A
+    grader that cannot run (Docker down, image missing) fails this one, not the batch."""
+    from docker.errors import DockerException
+
+    try:
+        graded = grade_files(
+            sub["files"], src["source"], src["released"], src["checksums"],
+            image=course["image"], autograde=course["autograde"],
+            labels={"org.npuhub.course": course["id"]})
+    except (DockerException, OSError) as e:
+        log.error("autograde %s/%s of %s failed: %s", course["id"], sub["id"], sub["user"], e)
+        return {"student": sub["user"], "attempt": sub["attempt"], "score": None,
+                "max_score": None, "status": "error", "tampered": [],
+                "error": f"the grader could not run: {e}"[:500]}
     store.save_grade(sub["id"], graded)
     notebooks = graded["result"]["notebooks"]
     return {"student": sub["user"], "attempt": sub["attempt"], "score": graded["score"],

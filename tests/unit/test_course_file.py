@@ -111,3 +111,75 @@ def test_release_hides_solutions_and_hidden_tests():
     assert "hidden-squares" not in text and "BEGIN SOLUTION" not in text
     assert "raise NotImplementedError()" in text
     assert set(checksums["problems.ipynb"]) == {"setup", "test_squares", "test_hypotenuse"}
+
+
+# ---------------------------------------------------------------- the store (SQLite)
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    from npuhub.hub import db
+    from npuhub.hub.courses.store import CourseStore
+
+    url = f"sqlite:///{tmp_path / 'p.sqlite'}"
+    db.upgrade(url)
+    s = CourseStore(db.session_factory(db.make_engine(url)))
+    c = parse_course(course(assignments=[
+        {"name": "ps1", "release": "2026-03-01T00:00:00Z", "due": "2026-03-08T00:00:00Z"}]))
+    s.upsert(c, course_profile(c), "admin")
+    return s
+
+
+def at(monkeypatch, when: str):
+    from npuhub.hub import clock
+
+    monkeypatch.setattr(clock, "utcnow", lambda: datetime.fromisoformat(when))
+
+
+def test_store_cycle(store, monkeypatch):
+    nb = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
+    assert store.role("ai101", "s1", []) == "student"
+    assert store.role("ai101", "alice", []) == "instructor"
+    assert store.role("ai101", "eve", ["course-ai101-students"]) == "student"
+    assert store.role("ai101", "eve", []) is None
+    assert store.role("ai101", "root", [], admin=True) == "instructor"
+    store.set_source("ai101", "ps1", {"a.ipynb": nb})
+    store.set_released("ai101", "ps1", {"a.ipynb": nb}, {})
+    at(monkeypatch, "2026-02-01T00:00:00+00:00")
+    with pytest.raises(CourseError, match="not released yet"):
+        store.released_for_student("ai101", "ps1")
+    at(monkeypatch, "2026-03-02T00:00:00+00:00")
+    assert store.released_for_student("ai101", "ps1") == {"a.ipynb": nb}
+    assert store.submit("ai101", "ps1", "s1", {"a.ipynb": "1"})["attempt"] == 1
+    at(monkeypatch, "2026-03-09T00:00:00+00:00")
+    late = store.submit("ai101", "ps1", "s1", {"a.ipynb": "2"})
+    assert (late["attempt"], late["late"]) == (2, True)
+    store.submit("ai101", "ps1", "s2", {"a.ipynb": "3"})
+    assert store.collect("ai101", "ps1") == 2
+    collected = {x["user"]: x for x in store.collected("ai101", "ps1")}
+    assert collected["s1"]["files"] == {"a.ipynb": "2"} and collected["s1"]["attempt"] == 2
+    store.save_grade(collected["s1"]["id"], {"score": 1.0, "max_score": 2.0, "result": {},
+                                             "feedback": {"a.html": "<p>ok</p>"}})
+    assert store.feedback("ai101", "ps1", "s1") == {"a.html": "<p>ok</p>"}
+    with pytest.raises(CourseError, match="No feedback yet"):
+        store.feedback("ai101", "ps1", "s2")
+    assert store.grades("ai101") == [{
+        "student": "s1", "assignment": "ps1", "score": 1.0, "max_score": 2.0,
+        "submitted_at": "2026-03-09T00:00:00+00:00", "late": True, "attempt": 2}]
+    mine = store.courses_of("s1", [])[0]
+    assert mine["role"] == "student" and mine["assignments"][0]["score"] == 1.0
+    assert store.courses_of("eve", []) == []
+    assert [p["slug"] for p in store.profiles()] == ["course-ai101"]
+
+
+def test_feedback_waits_for_the_due_date(store, monkeypatch):
+    nb = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
+    store.set_released("ai101", "ps1", {"a.ipynb": nb}, {})
+    at(monkeypatch, "2026-03-02T00:00:00+00:00")
+    store.submit("ai101", "ps1", "s1", {"a.ipynb": nb})
+    store.collect("ai101", "ps1")
+    sub = store.collected("ai101", "ps1")[0]
+    store.save_grade(sub["id"], {"score": 0.0, "max_score": 1.0, "result": {}, "feedback": {}})
+    with pytest.raises(CourseError, match="after its due date"):
+        store.feedback("ai101", "ps1", "s1")
+    assert store.courses_of("s1", [])[0]["assignments"][0]["score"] is None
