@@ -181,8 +181,12 @@ def _interrupt(signum, frame):
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     out = Path(os.environ.get("NPUHUB_OUTPUT_DIR") or Path.cwd() / "job-output")
-    out.mkdir(parents=True, exist_ok=True)
-    log = Log(out / "log.txt")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        log = Log(out / "log.txt")
+    except OSError as e:
+        print(f"{FAILED}cannot write the job's outputs to {out}: {e.strerror}", flush=True)
+        return 1
     signal.signal(signal.SIGTERM, _interrupt)
     t0 = time.monotonic()
     try:

@@ -1,16 +1,22 @@
 """Pure pieces both backends and the REST resource share: validation of a job request,
-names of things on the host, the runner's command, reading logs in chunks."""
+names of things on the host, the job container's spec, the scheduling pass, reading
+logs in chunks."""
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from npuhub.spawners.binding import Device, binding, hardening
 
 from .sbatch import DEFAULT_RUNNER, HOME, SLUG, parameters_json
+
+if TYPE_CHECKING:
+    from .models import Job
 
 __all__ = [
     "HOME",
@@ -23,6 +29,7 @@ __all__ = [
     "log_chunk",
     "parameters_json",
     "parse_request",
+    "run_pass",
     "runner_command",
 ]
 
@@ -37,6 +44,7 @@ FIELDS = (
     "name",
     "priority",
 )
+ACCOUNT = re.compile(r"^[A-Za-z0-9][\w.@+-]{0,254}$")
 PARAM_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MAX_PARAMETERS = 64
 MAX_VALUE = 4096
@@ -130,8 +138,8 @@ def parse_request(
             f"got {name!r:.80}"
         )
     account = body.get("account")
-    if account is not None and (not isinstance(account, str) or not SLUG.match(account)):
-        _fail("account must be the name of one of your groups")
+    if account is not None and (not isinstance(account, str) or not ACCOUNT.match(account)):
+        _fail("account must be the name of one of your groups (or your own name)")
     image = body.get("image")
     if image is not None and (not isinstance(image, str) or not 0 < len(image) <= 255):
         _fail("image must be an image name, like npuhub/base:latest")
@@ -233,3 +241,31 @@ def container_spec(job, devices: list[Device], cfg) -> dict:
         **hardening(pids_limit=cfg.pids_limit),
         **b["host_config"],
     }
+
+
+async def run_pass(
+    jobs: list[Job],
+    now: datetime,
+    starve_after: timedelta,
+    try_start: Callable[[Job], Awaitable[str]],
+) -> dict[int, str]:
+    """Try `jobs` (in queue order); `try_start` answers "started", "capacity", "quota" or
+    "skip". Once a job needing N NPUs is refused for capacity, larger ones are not tried
+    ("capacity" without asking); once a job that has waited `starve_after` is refused,
+    later jobs needing NPUs are "blocked". Returns job id → outcome."""
+    outcome: dict[int, str] = {}
+    refused: int | None = None
+    blocker: Job | None = None
+    for job in jobs:
+        if blocker is not None and job.npus > 0:
+            outcome[job.id] = "blocked"
+            continue
+        if refused is not None and job.npus >= refused:
+            outcome[job.id] = "capacity"
+        else:
+            outcome[job.id] = await try_start(job)
+        if outcome[job.id] == "capacity":
+            refused = job.npus if refused is None else min(refused, job.npus)
+            if now - job.created >= starve_after:
+                blocker = job
+    return outcome

@@ -8,8 +8,8 @@ Each tick of the service's scheduler (:class:`npuhub.hub.jobs.backend.Jobs`):
    its time limit is recorded ``timed_out`` and stopped. A job left ``starting`` by a
    service that died is put back in the queue, or adopted if its container runs. Jobs
    are found again by container name and labels, so a restarted service adopts them.
-2. **schedule** the queue (:func:`run_pass`): by priority then submission time; a job
-   whose NPUs the ledger cannot grant waits and smaller ones may start past it, until it
+2. **schedule** the queue (:func:`.common.run_pass`): by priority then submission time;
+   a job whose NPUs the ledger cannot grant waits and smaller ones may start past it, until it
    has waited ``starvation_minutes``: then nothing overtakes it.
 
 The container (:func:`container_spec`, pure) is hardened like a notebook's: uid
@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
@@ -33,38 +32,10 @@ from npuhub.hub import clock
 from npuhub.hub.ledger import CapacityError, LedgerError
 from npuhub.spawners.binding import Device
 
-from .common import LABEL, container_name, container_spec, exit_reason, hms
+from .common import LABEL, container_name, container_spec, exit_reason, hms, run_pass
 from .models import TERMINAL, Job
 
 log = logging.getLogger("npuhub.jobs.local")
-
-
-async def run_pass(
-    jobs: list[Job],
-    now: datetime,
-    starve_after: timedelta,
-    try_start: Callable[[Job], Awaitable[str]],
-) -> dict[int, str]:
-    """Try `jobs` (in queue order); `try_start` answers "started", "capacity", "quota" or
-    "skip". Once a job needing N NPUs is refused for capacity, larger ones are not tried
-    ("capacity" without asking); once a job that has waited `starve_after` is refused,
-    later jobs needing NPUs are "blocked". Returns job id → outcome."""
-    outcome: dict[int, str] = {}
-    refused: int | None = None
-    blocker: Job | None = None
-    for job in jobs:
-        if blocker is not None and job.npus > 0:
-            outcome[job.id] = "blocked"
-            continue
-        if refused is not None and job.npus >= refused:
-            outcome[job.id] = "capacity"
-        else:
-            outcome[job.id] = await try_start(job)
-        if outcome[job.id] == "capacity":
-            refused = job.npus if refused is None else min(refused, job.npus)
-            if now - job.created >= starve_after:
-                blocker = job
-    return outcome
 
 
 class LocalBackend:
@@ -121,10 +92,16 @@ class LocalBackend:
                 reason = f"time limit of {hms(job.time_limit)} reached"
                 if await self._run(self.queue.finish, job.id, "timed_out", reason):
                     await self.stop(job)
-        for job_id, c in containers.items():
-            if job_id not in ids and job_id not in self._busy and c.status != "running":
+        for job_id, c in containers.items():  # jobs ended elsewhere (cancelled), or gone
+            if job_id in ids or job_id in self._busy:
+                continue
+            if c.status == "running":
+                job = await self._run(self.queue.get, job_id)
+                if job is None or job.state in TERMINAL:
+                    await self.stop(job or Job(id=job_id, user=c.labels.get("npuhub.user", "")))
+            else:
                 await self._save_log(job_id, c)
-                await self._remove(c)  # a job ended elsewhere (cancelled) or long gone
+                await self._remove(c)
 
     async def _ended(self, job: Job, c) -> None:
         await self._run(c.reload)

@@ -46,22 +46,21 @@ def choose_profile(
     return next((p for p in mine if p["slug"] == running), mine[0])
 
 
-def dataset_mounts(settings, user: str, groups: list[str], names: list[str] | None) -> list:
-    """[[host path, name]] of the datasets a job mounts read-only at ~/datasets/{name}.
+def dataset_mounts(
+    ledger, user: str, groups: list[str], names: list[str] | None, admin: bool = False
+) -> list[list[str]]:
+    """[[host folder, name]] of the datasets a job mounts read-only at ~/datasets/{name}:
+    the ones named (each one the user may use), or by default those the user has
+    mounted now (the datasets catalog's remembered mounts)."""
+    from npuhub.hub.datasets.catalog import may_mount
+    from npuhub.hub.datasets.store import DatasetStore
 
-    The hook for the datasets feature: `npuhub.hub.datasets.job_mounts(settings, user,
-    groups, names)` (names None: those the user has mounted now) checks the ACL and
-    answers the host paths. Until it exists, jobs mount none."""
-    try:
-        from npuhub.hub.datasets import job_mounts  # type: ignore[attr-defined]
-    except ImportError:
-        if names:
-            raise web.HTTPError(400, "Datasets are not available to jobs here yet") from None
-        return []
-    try:
-        return [list(m) for m in job_mounts(settings, user, groups, names)]
-    except LookupError as e:
-        raise web.HTTPError(400, str(e)) from None
+    store = DatasetStore(ledger.session_factory)
+    chosen = store.mounted(user) if names is None else [store.get(n) for n in names]
+    for name, d in zip(names or [d["name"] for d in chosen], chosen, strict=True):
+        if d is None or not may_mount(d["access"], d["grants"], groups, admin):
+            raise web.HTTPError(400, f"There is no dataset {name!r} you may use")
+    return [[d["source"], d["name"]] for d in chosen]
 
 
 class JobsHandler(APIHandler):
@@ -139,7 +138,14 @@ class JobListHandler(JobsHandler):
                     f"Job refused: you asked for {req['npus']} NPUs, "
                     f"but this platform has only {total} in service",
                 )
-        datasets = dataset_mounts(self.npuhub, self.user_name, self.groups, req["datasets"])
+        datasets = await self.blocking(
+            dataset_mounts,
+            self.ledger,
+            self.user_name,
+            self.groups,
+            req["datasets"],
+            self.is_admin,
+        )
         job = await self.blocking(
             self.jobs.queue.submit,
             user=self.user_name,

@@ -21,17 +21,29 @@ FINAL = ("succeeded", "failed", "cancelled", "timed_out")
 
 NOTEBOOK = {
     "cells": [
-        {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": "lr = 1\n",
-         "outputs": [], "execution_count": None},
-        {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
-         "source": "import os\nprint('learning rate', lr)\n"
-                   "open(os.environ['NPUHUB_OUTPUT_DIR'] + '/lr.txt', 'w').write(repr(lr))\n"
-                   "os.environ['ASCEND_VISIBLE_DEVICES']"},
+        {
+            "cell_type": "code",
+            "metadata": {"tags": ["parameters"]},
+            "source": "lr = 1\n",
+            "outputs": [],
+            "execution_count": None,
+        },
+        {
+            "cell_type": "code",
+            "metadata": {},
+            "outputs": [],
+            "execution_count": None,
+            "source": "import os\nprint('learning rate', lr)\n"
+            "open(os.environ['NPUHUB_OUTPUT_DIR'] + '/lr.txt', 'w').write(repr(lr))\n"
+            "os.environ['ASCEND_VISIBLE_DEVICES']",
+        },
     ],
-    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    "metadata": {
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+    },
     "nbformat": 4,
     "nbformat_minor": 5,
-}  # fmt: skip
+}
 
 
 def new_user(hub: Hub, groups=()) -> tuple[str, str]:
@@ -75,7 +87,9 @@ def wait_job(hub, token, job_id, states=FINAL, timeout=120) -> dict:
 def full_log(hub, token, job_id) -> str:
     text, offset = "", 0
     for _ in range(100):
-        r = hub.request("GET", f"/jobs/{job_id}/logs?offset={offset}", token=token, base=hub.service)
+        r = hub.request(
+            "GET", f"/jobs/{job_id}/logs?offset={offset}", token=token, base=hub.service
+        )
         assert r.status_code == 200, r.text
         chunk = r.json()
         text, offset = text + chunk["text"], chunk["offset"]
@@ -90,13 +104,29 @@ def researcher(hub):
     """A user with a running server (no NPUs) and the test notebooks in the home."""
     user, token = new_user(hub)
     hub.spawn(user, options={"profile": "base", "npus": 0})
-    bad = dict(NOTEBOOK, cells=[*NOTEBOOK["cells"], {"cell_type": "code", "metadata": {},
-               "outputs": [], "execution_count": None, "source": "raise ValueError('bad input')"}])  # fmt: skip
-    write_files(hub, user, token, {
-        "work/train.ipynb": json.dumps(NOTEBOOK),
-        "work/bad.ipynb": json.dumps(bad),
-        "sleep.py": "import sys, time\nprint('sleeping', flush=True)\ntime.sleep(float(sys.argv[2]))\n",
-    })  # fmt: skip
+    bad = dict(
+        NOTEBOOK,
+        cells=[
+            *NOTEBOOK["cells"],
+            {
+                "cell_type": "code",
+                "metadata": {},
+                "outputs": [],
+                "execution_count": None,
+                "source": "raise ValueError('bad input')",
+            },
+        ],
+    )
+    write_files(
+        hub,
+        user,
+        token,
+        {
+            "work/train.ipynb": json.dumps(NOTEBOOK),
+            "work/bad.ipynb": json.dumps(bad),
+            "sleep.py": "import sys, time\nprint('sleeping', flush=True)\ntime.sleep(float(sys.argv[2]))\n",
+        },
+    )
     yield user, token
     hub.stop_server(user)
 
@@ -113,13 +143,18 @@ def test_notebook_with_parameter_succeeds_outputs_in_home(hub, researcher):
     assert len(done["devices"]) == 1
     log = full_log(hub, token, done["id"])
     assert "learning rate 0.05" in log
-    out = run_code(hub, user, token, (
-        f"import os, json; d = os.path.expanduser('~/jobs/{done['id']}'); "
-        "nb = json.load(open(d + '/train.ipynb')); "
-        "print(sorted(os.listdir(d)), open(d + '/lr.txt').read(), "
-        "nb['cells'][1]['metadata']['tags'], ''.join(nb['cells'][-1]['outputs'][-1]['data']['text/plain']), "
-        "'learning rate 0.05' in open(d + '/train.html').read())"
-    ))  # fmt: skip
+    out = run_code(
+        hub,
+        user,
+        token,
+        (
+            f"import os, json; d = os.path.expanduser('~/jobs/{done['id']}'); "
+            "nb = json.load(open(d + '/train.ipynb')); "
+            "print(sorted(os.listdir(d)), open(d + '/lr.txt').read(), "
+            "nb['cells'][1]['metadata']['tags'], ''.join(nb['cells'][-1]['outputs'][-1]['data']['text/plain']), "
+            "'learning rate 0.05' in open(d + '/train.html').read())"
+        ),
+    )
     assert out.strip() == (
         f"['log.txt', 'lr.txt', 'train.html', 'train.ipynb'] 0.05 ['injected-parameters'] "
         f"'{done['devices'][0]}' True"
@@ -144,7 +179,10 @@ def test_missing_source_fails_readably(hub, researcher):
     _, token = researcher
     r = submit(hub, token, source="nope/missing.py")
     done = wait_job(hub, token, r.json()["id"])
-    assert (done["state"], done["reason"]) == ("failed", "no such file in your home: nope/missing.py")
+    assert (done["state"], done["reason"]) == (
+        "failed",
+        "no such file in your home: nope/missing.py",
+    )
 
 
 def test_cancel_while_running(hub, researcher):
@@ -162,8 +200,11 @@ def test_cancel_while_running(hub, researcher):
     again = hub.request("DELETE", f"/jobs/{job_id}", token=token, base=hub.service)
     assert again.status_code == 409 and "already ended" in again.json()["message"]
     assert hub.request("GET", "/devices", base=hub.service).json()  # admin view works
-    assert not [d for d in hub.request("GET", "/devices", base=hub.service).json()
-                if d["holder"] and d["holder"]["holder"] == str(job_id)]  # fmt: skip
+    assert not [
+        d
+        for d in hub.request("GET", "/devices", base=hub.service).json()
+        if d["holder"] and d["holder"]["holder"] == str(job_id)
+    ]
     assert "sleeping" in full_log(hub, token, job_id)
 
 
@@ -180,6 +221,42 @@ def test_time_limit_reached(hub, researcher):
     assert done["reason"] == "time limit of 0:00:03 reached"
 
 
+def test_job_mounts_the_datasets_read_only(hub, researcher, tmp_root):
+    user, token = researcher
+    name = "jd" + uuid.uuid4().hex[:6]
+    folder = tmp_root / f"data-{name}"
+    folder.mkdir(mode=0o755)
+    (folder / "hello.txt").write_text("hello data")
+    r = hub.request(
+        "POST",
+        "/datasets",
+        base=hub.service,
+        json={"name": name, "source": str(folder), "access": "public"},
+    )
+    assert r.status_code in (200, 201), r.text
+    write_files(
+        hub,
+        user,
+        token,
+        {
+            "readds.py": (
+                "import os, sys\nd = os.path.expanduser('~/datasets/' + sys.argv[2])\n"
+                "print(open(d + '/hello.txt').read())\n"
+                "try:\n    open(d + '/new.txt', 'w')\nexcept OSError as e:\n    print('read-only', e.errno)\n"
+            )
+        },
+    )
+    r = submit(hub, token, source="readds.py", datasets=[name], parameters={"name": name})
+    assert r.status_code == 201, r.text
+    assert r.json()["datasets"] == [name]
+    done = wait_job(hub, token, r.json()["id"])
+    log = full_log(hub, token, done["id"])
+    assert done["state"] == "succeeded", log
+    assert "hello data" in log and "read-only 30" in log  # EROFS
+    r = submit(hub, token, source="readds.py", datasets=["no-such-data"])
+    assert r.status_code == 400 and "There is no dataset 'no-such-data'" in r.json()["message"]
+
+
 def test_users_see_only_their_own_jobs(hub, researcher):
     user, token = researcher
     other, other_token = new_user(hub)
@@ -187,8 +264,11 @@ def test_users_see_only_their_own_jobs(hub, researcher):
     assert mine and {j["user"] for j in mine} == {user}
     assert hub.request("GET", "/jobs", token=other_token, base=hub.service).json() == []
     some = mine[0]["id"]
-    for method, path in (("GET", f"/jobs/{some}"), ("GET", f"/jobs/{some}/logs"),
-                         ("DELETE", f"/jobs/{some}")):  # fmt: skip
+    for method, path in (
+        ("GET", f"/jobs/{some}"),
+        ("GET", f"/jobs/{some}/logs"),
+        ("DELETE", f"/jobs/{some}"),
+    ):
         r = hub.request(method, path, token=other_token, base=hub.service)
         assert r.status_code == 404, (method, path, r.text)
     everyone = hub.request("GET", "/jobs", base=hub.service).json()  # admin
@@ -237,7 +317,7 @@ def test_queue_waits_for_npus_held_by_notebooks(hub, researcher):
         done = wait_job(hub, token, job_id, timeout=60)
         assert done["state"] == "succeeded", done
     finally:
-        for h in holders[int(stopped):]:
+        for h in holders[int(stopped) :]:
             hub.stop_server(h)
 
 
@@ -251,8 +331,11 @@ def test_service_restart_while_a_job_runs(hub, researcher):
     assert done["state"] == "succeeded", done
     records = [a for a in usage_records(hub) if a == str(job_id)]
     assert records == [str(job_id)]  # one charge, closed once
-    assert not [d for d in hub.request("GET", "/devices", base=hub.service).json()
-                if d["holder"] and d["holder"]["holder"] == str(job_id)]  # fmt: skip
+    assert not [
+        d
+        for d in hub.request("GET", "/devices", base=hub.service).json()
+        if d["holder"] and d["holder"]["holder"] == str(job_id)
+    ]
 
 
 def usage_records(hub) -> list[str]:
@@ -291,12 +374,17 @@ def test_slurm_backend_end_to_end(slurm_hub, slurm):
     user, token = new_user(hub)
     hub.spawn(user, options={"profile": "base", "npus": 0})
     try:
-        write_files(hub, user, token, {
-            "env.py": "import os, time\nprint('visible', os.environ['ASCEND_VISIBLE_DEVICES'], "
-                      "sorted(d for d in os.listdir('/dev') if d.startswith('davinci') and d[7:].isdigit()), "
-                      "flush=True)\ntime.sleep(float(os.environ.get('NPUHUB_SLEEP', '0')))\n",
-            "sleep.py": "import time\nprint('sleeping', flush=True)\ntime.sleep(300)\n",
-        })  # fmt: skip
+        write_files(
+            hub,
+            user,
+            token,
+            {
+                "env.py": "import os, time\nprint('visible', os.environ['ASCEND_VISIBLE_DEVICES'], "
+                "sorted(d for d in os.listdir('/dev') if d.startswith('davinci') and d[7:].isdigit()), "
+                "flush=True)\ntime.sleep(float(os.environ.get('NPUHUB_SLEEP', '0')))\n",
+                "sleep.py": "import time\nprint('sleeping', flush=True)\ntime.sleep(300)\n",
+            },
+        )
     finally:
         hub.stop_server(user)
     r = submit(hub, token, source="env.py", npus=2, name="npuhubtest-env")
@@ -305,8 +393,12 @@ def test_slurm_backend_end_to_end(slurm_hub, slurm):
     done = wait_job(hub, token, job_id, timeout=120)
     assert done["state"] == "succeeded", (done, full_log(hub, token, job_id))
     assert done["backend"] == "slurm" and done["backend_id"]
-    show = subprocess.run(["scontrol", "show", "job", done["backend_id"]], capture_output=True,
-                          text=True, env={"SLURM_CONF": slurm["slurm_conf"], "PATH": "/usr/bin:/bin"})  # fmt: skip
+    show = subprocess.run(
+        ["scontrol", "show", "job", done["backend_id"]],
+        capture_output=True,
+        text=True,
+        env={"SLURM_CONF": slurm["slurm_conf"], "PATH": "/usr/bin:/bin"},
+    )
     assert "gres/npu=2" in show.stdout or "gres:npu:2" in show.stdout, show.stdout
     log = full_log(hub, token, job_id)
     line = next(x for x in log.splitlines() if x.startswith("visible"))
@@ -322,8 +414,12 @@ def test_slurm_backend_end_to_end(slurm_hub, slurm):
     slurm_id = r.json()["backend_id"]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        out = subprocess.run(["squeue", "-h", "-j", slurm_id], capture_output=True, text=True,
-                             env={"SLURM_CONF": slurm["slurm_conf"], "PATH": "/usr/bin:/bin"}).stdout  # fmt: skip
+        out = subprocess.run(
+            ["squeue", "-h", "-j", slurm_id],
+            capture_output=True,
+            text=True,
+            env={"SLURM_CONF": slurm["slurm_conf"], "PATH": "/usr/bin:/bin"},
+        ).stdout
         if not out.strip():
             break
         time.sleep(0.3)

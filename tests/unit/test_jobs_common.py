@@ -72,7 +72,10 @@ def test_request_full():
         ({"source": "x.py", "npus": -1}, "npus must be a whole number from 0 to 64"),
         ({"source": "x.py", "npus": True}, "npus must be a whole number"),
         ({"source": "x.py", "npus": "2"}, "npus must be a whole number"),
-        ({"source": "x.py", "time_limit": 3601}, "time_limit must be a whole number from 1 to 3600"),
+        (
+            {"source": "x.py", "time_limit": 3601},
+            "time_limit must be a whole number from 1 to 3600",
+        ),
         ({"source": "x.py", "time_limit": 0}, "time_limit"),
         ({"source": "x.py", "name": "a;rm -rf"}, "name must be 1-64 letters"),
         ({"source": "x.py", "name": "-x"}, "name must be"),
@@ -158,7 +161,11 @@ def test_log_chunks():
     data = "line 1\nligne 2 é\npartial".encode()
     first = log_chunk(data, 0, final=False)
     assert first == {"text": "line 1\nligne 2 é\n", "offset": 18, "done": False}
-    assert log_chunk(data, first["offset"], final=False) == {"text": "", "offset": 18, "done": False}
+    assert log_chunk(data, first["offset"], final=False) == {
+        "text": "",
+        "offset": 18,
+        "done": False,
+    }
     assert log_chunk(data, 18, final=True) == {"text": "partial", "offset": 25, "done": True}
     assert log_chunk(data, 99, final=True)["done"] is True
     assert log_chunk(b"", 0, final=True) == {"text": "", "offset": 0, "done": True}

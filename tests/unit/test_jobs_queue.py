@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from npuhub.hub.jobs.backend import check_quota
-from npuhub.hub.jobs.local import run_pass
+from npuhub.hub.jobs.common import run_pass
 from npuhub.hub.jobs.models import Job
 from npuhub.hub.jobs.queue import JobQueue
 from npuhub.hub.ledger import QuotaError
@@ -34,7 +34,9 @@ def test_submit_list_get(queue, fake_clock):
     a = submit(queue, "ana")
     fake_clock.advance(seconds=1)
     b = submit(queue, "bob", parameters={"lr": 0.1})
-    assert a["state"] == "queued" and a["phase"] == "queued" and a["output_dir"] == f"jobs/{a['id']}"
+    assert (
+        a["state"] == "queued" and a["phase"] == "queued" and a["output_dir"] == f"jobs/{a['id']}"
+    )
     assert [j["id"] for j in queue.list()] == [b["id"], a["id"]]
     assert [j["id"] for j in queue.list("ana")] == [a["id"]]
     assert queue.get(b["id"]).parameters == {"lr": 0.1}
@@ -75,7 +77,9 @@ def test_one_winner_among_threads(queue, what):
 
     def race(i):
         barrier.wait()
-        ok = queue.claim(job["id"]) if what == "claim" else queue.finish(job["id"], "failed", str(i))
+        ok = (
+            queue.claim(job["id"]) if what == "claim" else queue.finish(job["id"], "failed", str(i))
+        )
         if ok:
             wins.append(i)
 

@@ -18,7 +18,11 @@ def notebook(cells, tag_index=None):
     nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
     if tag_index is not None:
         nb.cells[tag_index].metadata["tags"] = ["parameters"]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     return nb
 
 
@@ -27,7 +31,7 @@ def test_inject_after_the_parameters_cell():
     assert jobrunner.inject_parameters(nb, {"lr": 0.5, "name": "a'b", "on": True, "x": None}) == 2
     cell = nb.cells[2]
     assert cell.metadata["tags"] == ["injected-parameters"]
-    assert cell.source.splitlines()[1:] == ["lr = 0.5", "name = \"a'b\"", "on = True", "x = None"]
+    assert cell.source.splitlines()[1:] == ["lr = 0.5", 'name = "a\'b"', "on = True", "x = None"]
 
 
 def test_inject_at_the_top_without_a_parameters_cell():
@@ -61,7 +65,9 @@ def run(home, source, params) -> tuple[int, str]:
 
 def test_notebook_with_parameters(home):
     (home / "work").mkdir()
-    code = "import os\nopen(os.environ['NPUHUB_OUTPUT_DIR'] + '/lr.txt', 'w').write(str(lr))\nlr * 2"
+    code = (
+        "import os\nopen(os.environ['NPUHUB_OUTPUT_DIR'] + '/lr.txt', 'w').write(str(lr))\nlr * 2"
+    )
     nbformat.write(notebook(["lr = 1", code], tag_index=0), home / "work" / "train.ipynb")
     rc, log = run(home, "work/train.ipynb", {"lr": 0.25})
     out = home / "jobs" / "1"
@@ -84,7 +90,9 @@ def test_failing_notebook(home):
 
 
 def test_script(home):
-    (home / "s.py").write_text("import sys\nprint(sys.argv[1:])\nsys.exit(3 if '--fail' in sys.argv else 0)\n")
+    (home / "s.py").write_text(
+        "import sys\nprint(sys.argv[1:])\nsys.exit(3 if '--fail' in sys.argv else 0)\n"
+    )
     rc, log = run(home, "s.py", {"lr": 0.1, "name": "x y"})
     assert rc == 0 and "['--lr', '0.1', '--name', 'x y']" in log
     rc, log = run(home, "s.py", {"fail": True})
@@ -93,7 +101,10 @@ def test_script(home):
 
 @pytest.mark.parametrize(
     ("source", "reason"),
-    [("missing.ipynb", "no such file in your home: missing.ipynb"), ("../x.py", "../x.py is not inside your home")],
+    [
+        ("missing.ipynb", "no such file in your home: missing.ipynb"),
+        ("../x.py", "../x.py is not inside your home"),
+    ],
 )
 def test_bad_source(home, source, reason):
     rc, log = run(home, source, {})
