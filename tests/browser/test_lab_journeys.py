@@ -1,6 +1,7 @@
 """Journeys in JupyterLab with the npuhub sidebar, in a real browser against the real
 stack: a researcher mounts a dataset and runs the open notebook as a batch job; a student
-fetches and submits an assignment."""
+fetches and submits an assignment and
+opens the feedback after the instructor autogrades."""
 
 from __future__ import annotations
 
@@ -102,11 +103,13 @@ students: [{student}]
 image: npuhub/base:latest
 npus_per_student: 1
 assignments:
-  - {{name: ps1, source: ps1, release: "2020-01-01T00:00:00Z", due: "2099-01-01T00:00:00Z"}}
+  - {{name: ps1, source: ps1, release: "2020-01-01T00:00:00Z", due: "2020-01-02T00:00:00Z"}}
 """
+# due in the past: the submission is late but accepted, and feedback is returned as soon
+# as it is graded (students read feedback only after the due date)
 
 
-def test_student_fetches_and_submits_an_assignment(hub, page, tmp_path):
+def test_student_fetches_submits_and_opens_feedback(hub, page, tmp_path):
     cid = "c" + uuid.uuid4().hex[:6]
     names = {"cid": cid, "teacher": f"{cid}t", "student": f"{cid}s"}
     shutil.copytree(FIXTURE / "ps1", tmp_path / "ps1")
@@ -141,4 +144,13 @@ def test_student_fetches_and_submits_an_assignment(hub, page, tmp_path):
                       json={}, timeout=120)
     assert r.status_code == 200, r.text
     assert r.json()["submissions"] == 1  # the student's submission
+    r = requests.post(f"{base}/autograde", headers={"Authorization": f"token {teacher}"},
+                      json={}, timeout=600)
+    assert r.status_code == 200 and r.json()["graded"] == 1, r.text
+
+    panel.get_by_role("button", name="Refresh").click()
+    expect(row.locator(".npuhub-state")).to_contain_text("score", timeout=30_000)
+    row.get_by_role("button", name="Feedback").click()
+    expect(page.locator(".jp-FileBrowser .jp-BreadCrumbs")).to_contain_text("feedback")
+    expect(listing.locator(".jp-DirListing-item").first).to_be_visible(timeout=30_000)
     hub.stop_server(student)
