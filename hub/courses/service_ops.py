@@ -158,7 +158,7 @@ def release_assignment(store, cid: str, name: str) -> dict:
     return store.set_released(cid, name, released, checksums)
 
 
-def grade_one(store, course: dict, src: dict, sub: dict) -> dict:
+def grade_one(store, course: dict, src: dict, sub: dict, by: str = "cli") -> dict:
     """Grade one collected submission and store its score and feedback (blocking). A
     grader that cannot run (Docker down, image missing) fails this one, not the batch."""
     from docker.errors import DockerException
@@ -167,7 +167,7 @@ def grade_one(store, course: dict, src: dict, sub: dict) -> dict:
         graded = grade_files(
             sub["files"], src["source"], src["released"], src["checksums"],
             image=course["image"], autograde=course["autograde"],
-            labels={"org.npuhub.course": course["id"]})
+            labels={"org.npuhub.course": course["id"], "org.npuhub.grader": by})
     except (DockerException, OSError) as e:
         log.error("autograde %s/%s of %s failed: %s", course["id"], sub["id"], sub["user"], e)
         return {"student": sub["user"], "attempt": sub["attempt"], "score": None,

@@ -17,9 +17,10 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
+from docker.errors import DockerException
 from tornado import web
 
-from npuhub.hub.courses import service_ops
+from npuhub.hub.courses import grader, service_ops
 from npuhub.hub.courses.apply import apply_course
 from npuhub.hub.courses.course_file import (
     CourseError,
@@ -191,6 +192,22 @@ class CollectHandler(CourseHandler):
 
 class AutogradeHandler(CourseHandler):
     running: set[tuple[str, str]] = set()
+    cleanup: asyncio.Future | None = None
+
+    async def remove_stale(self) -> None:
+        """Once per service process, before its first grading: remove the grading
+        containers a previous service process left behind (not the CLI's)."""
+        cls = type(self)
+        if cls.cleanup is None:
+            cls.cleanup = asyncio.get_running_loop().run_in_executor(
+                GRADERS, partial(grader.remove_stale, labels={"org.npuhub.grader": "service"}))
+        try:
+            removed = await asyncio.shield(cls.cleanup)
+        except DockerException as e:  # Docker unreachable: each submission will say so
+            log.warning("Could not remove stale grading containers: %s", e)
+            return
+        if removed:
+            log.info("Removed %d stale grading containers", removed)
 
     async def post(self, cid, name):
         await self.instructor(cid, name)
@@ -204,8 +221,9 @@ class AutogradeHandler(CourseHandler):
             if src["released_at"] is None:
                 raise web.HTTPError(409, f"Assignment {name} is not released yet")
             subs = await self.call(self.store.collected, cid, name)
+            await self.remove_stale()
             loop = asyncio.get_running_loop()
-            grade = partial(service_ops.grade_one, self.store, course, src)
+            grade = partial(service_ops.grade_one, self.store, course, src, by="service")
             results = await asyncio.gather(*(
                 loop.run_in_executor(GRADERS, grade, s) for s in subs))
         finally:
