@@ -10,6 +10,7 @@ releases it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -17,12 +18,30 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from npuhub.hub import clock, db
+from npuhub.hub import clock, db, quota
 from npuhub.hub.orm import Allocation
 
 from .models import ACTIVE, TERMINAL, Job
 
 LIST_LIMIT = 500
+
+
+def check_quota(
+    ledger, *, user, groups, account, npus, profile=None, holding=True, pending=(0, 0)
+) -> str:
+    """The account a job is charged to, or QuotaError. `holding=False` (at submit): only
+    what can never fit (per-job size, budget spent, profile); True (at start): also what
+    the user and the account hold now, plus `pending` (user's, account's NPUs in jobs
+    handed to Slurm that have not started, so hold nothing yet)."""
+    charged, limits, held = ledger.limits_for(user, groups, account)
+    if not holding:
+        held = dataclasses.replace(held, user_npus=0, account_npus=0)
+    else:
+        held = dataclasses.replace(
+            held, user_npus=held.user_npus + pending[0], account_npus=held.account_npus + pending[1]
+        )
+    quota.check(npus, limits, held, profile=profile)
+    return charged
 
 
 class JobQueue:

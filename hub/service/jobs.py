@@ -15,8 +15,8 @@ from urllib.parse import quote
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
-from npuhub.hub.jobs.backend import check_quota
 from npuhub.hub.jobs.common import InvalidRequest, parse_request
+from npuhub.hub.jobs.queue import check_quota
 from npuhub.hub.ledger import LedgerError
 
 from .base import APIHandler

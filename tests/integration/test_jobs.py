@@ -312,10 +312,15 @@ def test_queue_waits_for_npus_held_by_notebooks(hub, researcher):
         time.sleep(5)
         waiting = job(hub, token, job_id)
         assert waiting["state"] == "queued" and "All 8 NPUs are in use" in waiting["reason"]
+        # a waiting job can be cancelled; it never starts
+        other = submit(hub, token, source="sleep.py", npus=1, parameters={"seconds": 1}).json()
+        r = hub.request("DELETE", f"/jobs/{other['id']}", token=token, base=hub.service)
+        assert r.status_code == 200 and r.json()["state"] == "cancelled", r.text
         hub.stop_server(holders[0])
         stopped = True
         done = wait_job(hub, token, job_id, timeout=60)
         assert done["state"] == "succeeded", done
+        assert job(hub, token, other["id"])["started"] is None
     finally:
         for h in holders[int(stopped) :]:
             hub.stop_server(h)

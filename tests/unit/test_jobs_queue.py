@@ -9,10 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from npuhub.hub.jobs.backend import check_quota
 from npuhub.hub.jobs.common import run_pass
 from npuhub.hub.jobs.models import Job
-from npuhub.hub.jobs.queue import JobQueue
+from npuhub.hub.jobs.queue import JobQueue, check_quota
 from npuhub.hub.ledger import QuotaError
 
 
@@ -113,6 +112,9 @@ def test_quota_at_submit_and_at_start(ledger):
     # at start: what the user holds counts
     with pytest.raises(QuotaError, match="You already hold 4 of your 4 NPUs"):
         check_quota(ledger, user="ana", groups=[], account=None, npus=1)
+    # Slurm jobs handed to sbatch but not started hold nothing yet, and still count
+    with pytest.raises(QuotaError, match="You already hold 4 of your 4 NPUs"):
+        check_quota(ledger, user="bob", groups=[], account=None, npus=1, pending=(4, 4))
     ledger.set_policy("lab", npu_hours=0)
     with pytest.raises(QuotaError, match="Group lab has used 0 of 0 NPU-hours"):
         check_quota(ledger, user="bob", groups=["lab"], account=None, npus=1, holding=False)
