@@ -161,3 +161,18 @@ def test_pass_no_backfill_past_a_starving_job(fake_clock):
     # once enough is free, it starts first
     outcome, _ = run(queue_jobs, free=5, now=now)
     assert outcome == {1: "started", 2: "started", 3: "started", 4: "capacity"}
+
+
+def test_model_matches_migration(db_engine):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from npuhub.hub.orm import Base
+
+    def include(obj, name, type_, reflected, compare_to):
+        table = obj if type_ == "table" else getattr(obj, "table", None)
+        return table is None or table.name == "jobs"
+
+    with db_engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True, "include_object": include})
+        assert compare_metadata(ctx, Base.metadata) == []
