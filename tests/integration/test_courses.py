@@ -98,6 +98,8 @@ def test_groups_quota_and_profile(hub, course):
     assert f"course-{cid}-students" in text and f"course-{cid}" in text
     mine = api(hub, course, "s1", "GET", "").status_code  # students don't read the course
     assert mine == 403
+    spec = requests.get(f"{hub.service}/openapi.json", timeout=30).json()
+    assert "post" in spec["paths"]["/courses/{id}/assignments/{a}/autograde"]
 
 
 def test_full_cycle(hub, course):
@@ -209,6 +211,9 @@ def test_no_reading_across_students_or_courses(hub, course):
     r = api(hub, course, "s1", "POST", "/assignments/ps1/submit",
             json={"files": {"../../etc/x.ipynb": "{}"}})
     assert r.status_code == 400 and "not allowed" in r.json()["message"]
+    # the course profile is for the course's members only
+    r = hub.spawn(outsider, token=token, options={"profile": f"course-{course['cid']}"})
+    assert r.status_code == 400 and "not one of yours" in r.text
 
 
 def test_journey_in_the_students_server(hub, course):
