@@ -92,6 +92,20 @@ def test_researcher_mounts_a_dataset_and_runs_the_notebook_as_a_job(hub, page, u
     job.get_by_role("button", name="Outputs").click()
     expect(page.locator(".jp-FileBrowser .jp-BreadCrumbs")).to_contain_text(job_id)
     expect(listing.locator(".jp-DirListing-item").first).to_be_visible(timeout=30_000)
+
+    # the same notebook from the file browser's context menu
+    page.click(".jp-FileBrowser .jp-BreadCrumbs-home")
+    item = listing.locator(".jp-DirListing-item", has_text="train.ipynb")
+    item.click()
+    item.click(button="right")
+    menu_item = page.locator('.lm-Menu-item[data-command="npuhub:run-as-job"]')
+    expect(menu_item).to_contain_text("Run as batch job…")
+    menu_item.click()
+    dialog = page.locator(".jp-Dialog")
+    dialog.locator("[name=time_limit]").fill("600")
+    dialog.get_by_role("button", name="Submit").click()
+    panel = open_sidebar(page)
+    expect(panel.locator(".npuhub-jobs [data-job]")).to_have_count(2, timeout=30_000)
     hub.stop_server(username)
 
 
