@@ -300,3 +300,18 @@ def test_cli_course_commands(hub, course):
     assert r.returncode == 0 and course["cid"] in r.stdout and "ps1, ps2" in r.stdout
     r = cli(hub, "course", "release", course["cid"], "nope")
     assert r.returncode == 1 and "No assignment nope" in r.stderr
+
+
+def test_reapply_follows_the_roster(hub, course):
+    path = course["folder"] / "course.yaml"
+    original = path.read_text()
+    s4 = course["cid"] + "s4"
+    path.write_text(original.replace(f", {course['s3']}]", f", {s4}]"))
+    r = cli(hub, "apply", "-f", str(path))
+    assert r.returncode == 0, r.stderr
+    group = hub.request("GET", f"/groups/course-{course['cid']}-students").json()
+    assert sorted(group["users"]) == [course["s1"], course["s2"], s4]
+    assert hub.request("GET", f"/users/{s4}").status_code == 200  # created from the roster
+    path.write_text(original.replace("npus_per_student: 1", "npus_per_student: lots"))
+    r = cli(hub, "apply", "-f", str(path))
+    assert r.returncode != 0 and "npus_per_student must be a whole number" in r.stderr
