@@ -27,8 +27,15 @@ def form_context(spawner) -> dict:
             free_by_type[d["type"]] = free_by_type.get(d["type"], 0) + 1
     me = ledger.summary(spawner.user.name, [g.name for g in spawner.user.groups])
     first = (me.get("quotas") or [{}])[0]
+    # a quota policy may restrict the profiles (a course's students get the course's)
+    allowed = {
+        slug for q in me.get("quotas") or [] for slug in (q["limits"].get("profiles") or [])
+    }
+    restricted = all(q["limits"].get("profiles") is not None for q in me.get("quotas") or [])
     cards = []
     for p in spawner.visible_profiles():
+        if restricted and me.get("quotas") and p["slug"] not in allowed:
+            continue
         free = (
             free_by_type.get(p.get("device_type"), 0)
             if p.get("device_type")

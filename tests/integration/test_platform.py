@@ -85,6 +85,7 @@ def test_spawn_page_shows_profiles_free_npus_and_quota(hub, username):
     page = session.get(f"{hub.url}/hub/spawn/{username}", timeout=30)
     assert page.status_code == 200
     assert 'name="profile" value="base"' in page.text
+    assert 'data-npus="0,1,2,4"' in page.text  # the NPU choices follow the chosen card
     assert "NPUs free now: " in page.text and "(simulated)" in page.text
     assert "Your quota: 4 more NPUs" in page.text
 
