@@ -68,7 +68,7 @@ def database(backend: str):
     name = f"npuhub_test_{os.getpid()}_bench{uuid.uuid4().hex[:6]}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
     try:
         yield base.rsplit("/", 1)[0] + "/" + name
     finally:

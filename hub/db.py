@@ -13,6 +13,7 @@ committed.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -69,6 +70,17 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+_local_locks: dict[tuple[int, int | None], threading.RLock] = {}
+_local_locks_guard = threading.Lock()
+
+
+def _local_lock(engine: Engine, key: int | None) -> threading.RLock:
+    """The in-process twin of a database write lock: threads of this process queue here
+    (in order, without SQLite's busy-wait sleeps, without holding a pooled connection)."""
+    with _local_locks_guard:
+        return _local_locks.setdefault((id(engine), key), threading.RLock())
+
+
 @contextmanager
 def transaction(
     factory: sessionmaker[Session], *, write: bool = False, lock: int | None = None
@@ -76,11 +88,22 @@ def transaction(
     """A session in one transaction, committed on success, rolled back on error.
 
     ``write=True`` takes the database's write lock at BEGIN on SQLite; ``lock`` (with
-    write) also serializes writers on PostgreSQL with that advisory lock key."""
-    with factory() as session, session.begin():
-        options = {WRITE_OPTION: True} if write else None
-        conn = session.connection(execution_options=options)
-        if write and lock is not None and conn.dialect.name == "postgresql":
+    write) also serializes writers on PostgreSQL with that advisory lock key. Writers
+    that would wait for each other at the database wait in this process first."""
+    if not write:
+        with factory() as session, session.begin():
+            session.connection()
+            yield session
+        return
+    engine = factory.kw.get("bind")
+    sqlite = engine is not None and engine.dialect.name == "sqlite"
+    if engine is None or (not sqlite and lock is None):
+        local = contextlib.nullcontext()
+    else:
+        local = _local_lock(engine, None if sqlite else lock)
+    with local, factory() as session, session.begin():
+        conn = session.connection(execution_options={WRITE_OPTION: True})
+        if lock is not None and conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock})
         yield session
 

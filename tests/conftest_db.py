@@ -101,7 +101,7 @@ def postgres_database(base_url: str):
     engine = _admin_engine(base_url)
     try:
         with engine.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
     finally:
         engine.dispose()
     try:
