@@ -229,8 +229,17 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .apply import ApplyError
+    from .hubapi import HubAPIError
+    from .quota import LedgerError
+
     args = parser().parse_args(argv)
-    return args.func(args) or 0
+    try:
+        return args.func(args) or 0
+    except (ApplyError, HubAPIError, LedgerError, ValueError, FileNotFoundError) as e:
+        # bad input or a refusal: one line that says what, no traceback
+        print(f"npuhub {args.command}: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -59,3 +59,18 @@ def test_bad_config(tmp_path, config, expected):
     assert r.returncode == 1
     assert expected in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_cli_refusals_are_one_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kind: Nonsense\n")
+    env = dict(os.environ, NPUHUB_STATE_DIR=str(tmp_path / "state"))
+    for args, expected in (
+        (["apply", "-f", str(bad)], "unknown kind 'Nonsense'"),
+        (["devices", "drain", "nonode:1"], "There is no device nonode:1"),
+        (["devices", "drain", "garbage"], "is not NODE:INDEX"),
+    ):
+        r = subprocess.run([sys.executable, "-m", "npuhub.hub.cli", *args], capture_output=True,
+                           text=True, env=env, timeout=60)
+        assert r.returncode == 1, r
+        assert expected in r.stderr and "Traceback" not in r.stderr
