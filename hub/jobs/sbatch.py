@@ -116,6 +116,8 @@ class SlurmConfig:
     sacct: str = "sacct"
     #: SLURM_CONF for the commands (None: Slurm's own default, /etc/slurm/slurm.conf)
     slurm_conf: str | None = None
+    #: job containers are named {container_prefix}-job-{id}, like the local backend's
+    container_prefix: str = "npuhub"
 
     def __post_init__(self) -> None:
         for name in ("partition", "account"):
@@ -130,6 +132,10 @@ class SlurmConfig:
                 isinstance(value, str) and bool(COMMAND.match(value)),
                 f"SlurmConfig.{name} must be a command name or path, got {value!r}",
             )
+        _require(
+            isinstance(self.container_prefix, str) and bool(SLUG.match(self.container_prefix)),
+            f"SlurmConfig.container_prefix must be a name, got {self.container_prefix!r}",
+        )
         _safe_path(self.device_dir, "SlurmConfig.device_dir")
         _safe_path(self.log_dir, "SlurmConfig.log_dir")
         if self.slurm_conf is not None:
@@ -280,8 +286,8 @@ def job_name(job: JobSpec) -> str:
     return f"npuhub-{job.id}-{job.name}"
 
 
-def container_name(job: JobSpec) -> str:
-    return f"npuhub-job-{job.id}"
+def container_name(job: JobSpec, cfg: SlurmConfig) -> str:
+    return f"{cfg.container_prefix}-job-{job.id}"
 
 
 def log_path(cfg: SlurmConfig, slurm_id: str) -> str:
@@ -385,7 +391,7 @@ def job_script(job: JobSpec, cfg: SlurmConfig) -> str:
         slurm_conf=f"export SLURM_CONF={q(cfg.slurm_conf)}\n" if cfg.slurm_conf else "",
         docker=q(cfg.docker),
         scontrol=q(cfg.scontrol),
-        name=q(container_name(job)),
+        name=q(container_name(job, cfg)),
         device_dir=q(cfg.device_dir),
         npus=job.npus,
         shared_nodes=" ".join(SHARED_ASCEND_NODES),
@@ -394,7 +400,7 @@ def job_script(job: JobSpec, cfg: SlurmConfig) -> str:
     )
     run = [
         '"$DOCKER" run --rm',
-        f"--name {q(container_name(job))}",
+        f"--name {q(container_name(job, cfg))}",
         f"--label npuhub.job={job.id}",
         '--label "npuhub.slurm_job=$SLURM_JOB_ID"',
         "--network none",

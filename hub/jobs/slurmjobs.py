@@ -36,6 +36,7 @@ def slurm_config(cfg) -> SlurmConfig:
         pids_limit=cfg.pids_limit,
         stop_timeout=cfg.stop_timeout,
         slurm_conf=cfg.slurm_conf or None,
+        container_prefix=cfg.prefix or "npuhub",
     )
 
 
