@@ -55,7 +55,12 @@ MANAGED_ELSEWHERE = ("file",)  # nodes declared with `npuhub apply`: sync_invent
 
 
 class CapacityError(LedgerError):
-    """Not enough free NPUs now (the message says how many are free and in use)."""
+    """Not enough free NPUs (the message says how many are free and in use).
+    ``transient`` is False when the request can never fit (more than are in service)."""
+
+    def __init__(self, message: str, transient: bool = True):
+        super().__init__(message)
+        self.transient = transient
 
 
 @dataclass(frozen=True)
@@ -232,9 +237,10 @@ class Ledger:
                     device_type,
                     now,
                 )
-        except CapacityError:
-            with self._waiting_lock:
-                self._waiting[user] = time.monotonic()
+        except CapacityError as e:
+            if e.transient:  # someone who could get NPUs later is waiting for them
+                with self._waiting_lock:
+                    self._waiting[user] = time.monotonic()
             raise
         with self._waiting_lock:
             self._waiting.pop(user, None)
@@ -250,18 +256,14 @@ class Ledger:
             views, by_ref, nodes = self._views(s)
             chosen = placement.place(views, alloc.npus, device_type) or []
             if not chosen:
-                raise CapacityError(
-                    self._capacity_text(s, alloc.npus, device_type, user=alloc.user, views=views)
-                )
+                raise self._capacity_error(s, alloc.npus, device_type, alloc.user, views)
         alloc.devices = [[name, index] for name, index in chosen]
         s.add(alloc)
         s.flush()
         if chosen:
             ids = [by_ref.get(ref) for ref in chosen]
             if None in ids:  # placement proposed a device that is not free
-                raise CapacityError(
-                    self._capacity_text(s, alloc.npus, device_type, user=alloc.user)
-                )
+                raise self._capacity_error(s, alloc.npus, device_type, alloc.user)
             result = s.execute(
                 update(Device)
                 .where(
@@ -273,9 +275,7 @@ class Ledger:
                 .execution_options(synchronize_session=False)
             )
             if result.rowcount != len(ids):  # the belt: someone else got there first
-                raise CapacityError(
-                    self._capacity_text(s, alloc.npus, device_type, user=alloc.user)
-                )
+                raise self._capacity_error(s, alloc.npus, device_type, alloc.user)
         return Grant(
             allocation_id=alloc.id,
             account=alloc.account,
@@ -376,7 +376,14 @@ class Ledger:
         with self._read() as s:
             return self._capacity_text(s, npus, device_type, user=user)
 
-    def _capacity_text(
+    def _capacity_error(self, s, npus, device_type, user, views=None) -> CapacityError:
+        text, transient = self._capacity(s, npus, device_type, user=user, views=views)
+        return CapacityError(text, transient=transient)
+
+    def _capacity_text(self, s: Session, npus: int, device_type: str | None, **kw) -> str:
+        return self._capacity(s, npus, device_type, **kw)[0]
+
+    def _capacity(
         self,
         s: Session,
         npus: int,
@@ -384,7 +391,7 @@ class Ledger:
         *,
         user: str | None = None,
         views: list[placement.NodeView] | None = None,
-    ) -> str:
+    ) -> tuple[str, bool]:
         if views is None:
             views = self._views(s)[0]
         if device_type is not None:
@@ -398,13 +405,16 @@ class Ledger:
         waiting = self.waiting(exclude=user)
         queue = f" ({_plural(waiting, 'user')} waiting)" if waiting else ""
         if total == 0:
-            return f"There are no {what} in service on this platform"
+            return f"There are no {what} in service on this platform", False
         if npus > total:
-            return f"You asked for {npus} {what}, but the platform has only {total} in service"
+            return (
+                f"You asked for {npus} {what}, but the platform has only {total} in service",
+                False,
+            )
         if free == 0:
-            return f"All {total} {what} are in use{queue}"
+            return f"All {total} {what} are in use{queue}", True
         if free < npus:
-            return f"Only {free} of {total} {what} are free; you asked for {npus}{queue}"
+            return f"Only {free} of {total} {what} are free; you asked for {npus}{queue}", True
         largest = max((len(v.free) for v in views), default=0)
         if largest >= npus:
             where = "inside one HCCS ring"
@@ -412,7 +422,8 @@ class Ledger:
             where = "on one node"
         return (
             f"{free} of {total} {what} are free, but not {npus} together {where} "
-            f"(the most free on one node is {largest}); ask for fewer or try again later{queue}"
+            f"(the most free on one node is {largest}); ask for fewer or try again later{queue}",
+            True,
         )
 
     # ------------------------------------------------------------------ quota

@@ -377,10 +377,18 @@ def test_capacity_messages(ledger):
     assert ledger.capacity_message(1, "nvidia") == (
         "There are no nvidia NPUs in service on this platform"
     )
+    # a request that can never fit is refused, but its user is not "waiting"
+    with pytest.raises(CapacityError) as e:
+        alloc(ledger, "big", npus=4, device_type="nvidia")
+    assert e.value.transient is False
+    with pytest.raises(CapacityError) as e:
+        alloc(ledger, "small", npus=4, device_type="simulated")
+    assert e.value.transient is True
+    assert ledger.waiting() == 1
     ledger.release(ledger.active(user="u0")[0]["id"])  # sim 0,1 free, 6,7 free: two rings
     assert ledger.capacity_message(4, "simulated") == (
         "4 of 8 simulated NPUs are free, but not 4 together inside one HCCS ring "
-        "(the most free on one node is 4); ask for fewer or try again later"
+        "(the most free on one node is 4); ask for fewer or try again later (1 user waiting)"
     )
 
 
