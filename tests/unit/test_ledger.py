@@ -65,11 +65,26 @@ def test_model_matches_migrations(db_engine):
 
     ledger_tables = {"nodes", "devices", "allocations", "quota_policies", "user_quotas"}
 
-    def include(name, type_, parent_names):
-        return type_ != "table" or name in ledger_tables
+    def include_name(name, type_, parent_names):
+        if type_ == "schema":
+            return True
+        if type_ == "table":
+            return name in ledger_tables
+        return parent_names.get("table_name", name) in ledger_tables
+
+    def include_object(obj, name, type_, reflected, compare_to):
+        table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", None)
+        return table in ledger_tables
 
     with db_engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": include})
+        ctx = MigrationContext.configure(
+            conn,
+            opts={
+                "compare_type": True,
+                "include_name": include_name,
+                "include_object": include_object,
+            },
+        )
         assert compare_metadata(ctx, orm.Base.metadata) == []
 
 
