@@ -67,6 +67,7 @@ class NPUSpawner(DockerSpawner):
     account = Unicode("")
 
     _admission: Admission | None = None
+    _allocated = False  # this start's NPUs are granted (progress waits for it)
 
     # ---------------------------------------------------------------- configuration
 
@@ -220,7 +221,9 @@ class NPUSpawner(DockerSpawner):
         )
 
     async def start(self):
+        self._allocated = False
         self._devices = await self._allocate()
+        self._allocated = True
         self.port = random_port()
         key = f"{self.user.name}/{self.name}"
         try:
@@ -304,13 +307,15 @@ class NPUSpawner(DockerSpawner):
         key = f"{self.user.name}/{self.name}"
         _ = i18n.for_spawner(self).gettext
         yield {"progress": 10, "message": _("Allocating NPUs…")}
+        while self._spawn_pending and not self._allocated:
+            await asyncio.sleep(0.1)
         last = None
         while self._spawn_pending:
             pos = self.admission.position(key)
             if pos is not None and pos != last:
                 yield {
                     "progress": 20,
-                    "message": _("Waiting to start: {n} ahead of you in line").format(n=pos)
+                    "message": _("Waiting to start: {n} ahead of you in line").format(n=pos - 1)
                     if pos > 1
                     else _("Waiting to start: you are next"),
                 }

@@ -17,6 +17,12 @@ from tests.hubclient import Hub
 pytest_plugins = [p for p in ("tests.conftest_db", "tests.slurm_fixture") if importlib.util.find_spec(p)]
 
 
+def pytest_collection_modifyitems(config, items):
+    """Browser tests last: Playwright's sync API keeps an event loop running in this
+    thread while its session fixture lives, which other tests' asyncio.run() can't share."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield

@@ -92,21 +92,34 @@ def test_spawn_page_shows_profiles_free_npus_and_quota(hub, username):
 
 def test_spawn_progress_messages(hub, username):
     import json
+    import threading
+    import time
 
     hub.create_user(username)
-    hub.spawn(username, options={"profile": "base", "npus": 1}, wait=False)
+    # the POST answers only once the server is up (or after 10 s): follow the progress
+    # stream while it is still pending
+    post = threading.Thread(
+        target=hub.spawn, args=(username,), kwargs={"options": {"profile": "base", "npus": 1}, "wait": False}
+    )
+    post.start()
     events = []
-    with requests.get(
-        f"{hub.api}/users/{username}/server/progress",
-        headers={"Authorization": f"token {hub.admin_token}"},
-        stream=True,
-        timeout=120,
-    ) as r:
-        for line in r.iter_lines(decode_unicode=True):
-            if line and line.startswith("data:"):
-                events.append(json.loads(line[5:]))
-                if events[-1].get("ready") or events[-1].get("failed"):
-                    break
+    deadline = time.monotonic() + 60
+    while not events and time.monotonic() < deadline:
+        with requests.get(
+            f"{hub.api}/users/{username}/server/progress",
+            headers={"Authorization": f"token {hub.admin_token}"},
+            stream=True,
+            timeout=120,
+        ) as r:
+            if r.status_code != 200:  # not pending yet
+                time.sleep(0.05)
+                continue
+            for line in r.iter_lines(decode_unicode=True):
+                if line and line.startswith("data:"):
+                    events.append(json.loads(line[5:]))
+                    if events[-1].get("ready") or events[-1].get("failed"):
+                        break
+    post.join()
     messages = [e.get("message", "") for e in events]
     assert any("Allocating NPUs" in m for m in messages), messages
     assert any("Starting your container with 1 NPU" in m for m in messages), messages
