@@ -150,3 +150,16 @@ def script_heads() -> tuple[str, ...]:
     from alembic.script import ScriptDirectory
 
     return tuple(sorted(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()))
+
+
+class Store:
+    """A component kept in the platform DB: each operation one short transaction."""
+
+    def __init__(self, session_factory: sessionmaker[Session]):
+        self.session_factory = session_factory
+
+    def _write(self):
+        return transaction(self.session_factory, write=True)
+
+    def _read(self):
+        return transaction(self.session_factory)

@@ -48,16 +48,7 @@ def _role(c: Course, user: str, groups, admin: bool) -> str | None:
     return None
 
 
-class CourseStore:
-    def __init__(self, session_factory):
-        self.session_factory = session_factory
-
-    def _write(self):
-        return db.transaction(self.session_factory, write=True)
-
-    def _read(self):
-        return db.transaction(self.session_factory)
-
+class CourseStore(db.Store):
     @staticmethod
     def _course(s: Session, name: str) -> Course:
         c = Course.find(s, name)

@@ -34,16 +34,7 @@ def as_dict(d: Dataset) -> dict:
     }
 
 
-class DatasetStore:
-    def __init__(self, session_factory):
-        self.session_factory = session_factory
-
-    def _write(self):
-        return db.transaction(self.session_factory, write=True)
-
-    def _read(self):
-        return db.transaction(self.session_factory)
-
+class DatasetStore(db.Store):
     @staticmethod
     def _get(s, name: str) -> Dataset:
         d = Dataset.find(s, name)

@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, sessionmaker
 
 from npuhub.hub import clock, db, quota
 from npuhub.hub.orm import Allocation
@@ -44,16 +43,7 @@ def check_quota(
     return charged
 
 
-class JobQueue:
-    def __init__(self, session_factory: sessionmaker[Session]):
-        self.session_factory = session_factory
-
-    def _write(self):
-        return db.transaction(self.session_factory, write=True)
-
-    def _read(self):
-        return db.transaction(self.session_factory)
-
+class JobQueue(db.Store):
     # ---------------------------------------------------------------- submit and read
 
     def submit(self, **fields: Any) -> dict:
