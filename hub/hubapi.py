@@ -22,7 +22,8 @@ class HubAPI:
         token = Path(settings.state_dir, "admin.token").read_text().strip()
         return cls(f"http://{settings.ip}:{settings.port}/hub/api", token)
 
-    def request(self, method: str, path: str, **kw) -> requests.Response:
+    def request(self, method: str, path: str, ok=(), **kw) -> requests.Response:
+        """One call; an error status raises HubAPIError, except those in `ok`."""
         headers = {"Authorization": f"token {self.token}"}
         try:
             r = requests.request(method, self.url + path, headers=headers, timeout=30, **kw)
@@ -30,7 +31,7 @@ class HubAPI:
             raise HubAPIError(
                 f"the hub at {self.url} does not answer: is `npuhub up` running?"
             ) from None
-        if r.status_code >= 400:
+        if r.status_code >= 400 and r.status_code not in ok:
             try:
                 message = r.json().get("message", r.reason)
             except ValueError:
@@ -39,20 +40,12 @@ class HubAPI:
         return r
 
     def create_user(self, name: str, admin: bool = False, groups: list[str] = ()) -> None:
-        r = requests.get(
-            f"{self.url}/users/{name}", headers={"Authorization": f"token {self.token}"}, timeout=30
-        )
-        if r.status_code == 404:
+        if self.request("GET", f"/users/{name}", ok=(404,)).status_code == 404:
             self.request("POST", f"/users/{name}", json={"admin": admin})
         for g in groups:
             self.ensure_group(g)
             self.request("POST", f"/groups/{g}/users", json={"users": [name]})
 
     def ensure_group(self, name: str) -> None:
-        r = requests.get(
-            f"{self.url}/groups/{name}",
-            headers={"Authorization": f"token {self.token}"},
-            timeout=30,
-        )
-        if r.status_code == 404:
+        if self.request("GET", f"/groups/{name}", ok=(404,)).status_code == 404:
             self.request("POST", f"/groups/{name}")

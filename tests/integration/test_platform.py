@@ -125,3 +125,20 @@ def test_spawn_progress_messages(hub, username):
     assert any("Starting your container with 1 NPU" in m for m in messages), messages
     assert events[-1].get("ready"), events[-1]
     hub.stop_server(username)
+
+
+def test_cli_user_add_creates_accounts_in_groups(hub, username):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, NPUHUB_PORT=str(hub.port))
+    for _ in range(2):  # idempotent
+        r = subprocess.run(
+            [sys.executable, "-m", "npuhub.hub.cli", "--config", str(hub.config_file),
+             "--state-dir", str(hub.state_dir), "user", "add", username, "--group", "lab-x"],
+            capture_output=True, text=True, env=env, timeout=60,
+        )
+        assert r.returncode == 0, r.stderr
+    model = hub.request("GET", f"/users/{username}").json()
+    assert model["groups"] == ["lab-x"] and not model["admin"]
