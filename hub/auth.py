@@ -8,7 +8,22 @@ from pathlib import Path
 
 import bcrypt
 from firstuseauthenticator import FirstUseAuthenticator
+from firstuseauthenticator.firstuseauthenticator import CustomLoginHandler, ResetPasswordHandler
 from traitlets import default
+
+from npuhub.spawners import i18n
+
+
+class LoginHandler(CustomLoginHandler):
+    """The login page in the language of the browser's `Accept-Language`, its errors
+    (wrong password, password too short at first use) included."""
+
+    def render_template(self, name, **ns):
+        lang = i18n.negotiate(self.request.headers.get("Accept-Language"))
+        if ns.get("login_error"):
+            ns["login_error"] = i18n.login_error(lang, ns["login_error"])
+        ns["npuhub_lang"] = lang
+        return super().render_template(name, **ns)
 
 
 class NPUHubAuthenticator(FirstUseAuthenticator):
@@ -22,6 +37,9 @@ class NPUHubAuthenticator(FirstUseAuthenticator):
     @default("min_password_length")
     def _min_len_default(self):
         return 8
+
+    def get_handlers(self, app):
+        return [(r"/login", LoginHandler), (r"/auth/change-password", ResetPasswordHandler)]
 
 
 def set_password(dbm_path: str | Path, username: str, password: str) -> None:

@@ -85,6 +85,11 @@ class TemplateI18n:
     def lang(self, spawner) -> str:
         return language_of(spawner).replace("_", "-")
 
+    def gettext_for(self, lang: str | None):
+        """For pages without a spawner (the login page): `lang` as negotiated by the
+        page's handler, English when the handler gave none."""
+        return translation(lang if lang in SUPPORTED else DEFAULT).gettext
+
 
 # Refusals of the ledger (hub/ledger.py, hub/quota.py) are English sentences: the common
 # ones are recognised here and said again in the user's language; others keep their text
@@ -130,3 +135,25 @@ def refusal(spawner, message: str) -> str:
 
 def ngettext(spawner, singular: str, plural: str, n: int) -> str:
     return for_spawner(spawner).ngettext(singular, plural, n)
+
+
+# Errors of the login form (JupyterHub's LoginHandler, FirstUseAuthenticator)
+LOGIN_ERRORS = [
+    (re.compile(r"^Invalid username or password$"), N_("Invalid username or password")),
+    (
+        re.compile(r"^Password too short! Please choose a password at least (?P<n>\d+) "
+                   r"characters long\.$"),
+        N_("Password too short: choose a password of at least {n} characters."),
+    ),
+]
+
+
+def login_error(lang: str, message: str) -> str:
+    """An error of the login form in `lang`; an unknown one keeps its text."""
+    if lang == DEFAULT:
+        return message
+    for pattern, msgid in LOGIN_ERRORS:
+        m = pattern.match(message)
+        if m:
+            return translation(lang).gettext(msgid).format(**m.groupdict())
+    return message

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+import requests
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -102,3 +103,20 @@ def open_sidebar(page):
     panel = page.locator("#npuhub-sidebar")
     panel.wait_for(state="visible")
     return panel
+
+
+NOTEBOOK = {
+    "cells": [{"cell_type": "code", "execution_count": None, "id": "c1", "metadata": {},
+               "outputs": [], "source": "print('trained', 6 * 7)"}],
+    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                "language": "python"}},
+    "nbformat": 4, "nbformat_minor": 5,
+}
+
+
+def put_file(hub, user, token, path, content, kind="notebook"):
+    r = requests.put(f"{hub.url}/user/{user}/api/contents/{path}",
+                     headers={"Authorization": f"token {token}"},
+                     json={"type": kind, "format": "json" if kind == "notebook" else "text",
+                           "content": content}, timeout=30)
+    assert r.status_code in (200, 201), r.text

@@ -17,34 +17,18 @@ import requests
 from playwright.sync_api import expect
 
 from npuhub.hub.datasets import mounter
-from tests.browser.conftest import open_sidebar, start_lab
+from tests.browser.conftest import NOTEBOOK, open_sidebar, put_file, start_lab
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "data" / "course"
 
-NOTEBOOK = {
-    "cells": [{"cell_type": "code", "execution_count": None, "id": "c1", "metadata": {},
-               "outputs": [], "source": "print('trained', 6 * 7)"}],
-    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                "language": "python"}},
-    "nbformat": 4, "nbformat_minor": 5,
-}
-
 
 @pytest.fixture(scope="module", autouse=True)
 def _unmount_at_end(hub):
     yield
     mounter.unmount_all(hub.state_dir)
-
-
-def put_file(hub, user, token, path, content, kind="notebook"):
-    r = requests.put(f"{hub.url}/user/{user}/api/contents/{path}",
-                     headers={"Authorization": f"token {token}"},
-                     json={"type": kind, "format": "json" if kind == "notebook" else "text",
-                           "content": content}, timeout=30)
-    assert r.status_code in (200, 201), r.text
 
 
 def dataset(hub) -> str:

@@ -49,6 +49,33 @@ def test_spawn_page_follows_accept_language(hub, page_factory, username):
     expect(en.locator("#spawn_form button[type=submit]")).to_have_text("Start")
 
 
+def test_login_page_follows_accept_language(hub, page_factory, username):
+    hub.create_user(username)
+    zh = page_factory("zh-CN")
+    zh.goto(f"{hub.url}/hub/login")
+    expect(zh.locator(".auth-form-header h1")).to_have_text("登录")
+    expect(zh.locator("label[for=username_input]")).to_have_text("用户名：")
+    expect(zh.locator("#login_submit")).to_have_value("登录")
+    # a first password that is too short, then a wrong one: both said in Chinese
+    zh.fill("#username_input", username)
+    zh.fill("#password_input", "short")
+    zh.click("#login_submit")
+    expect(zh.locator(".login_error")).to_have_text("密码太短：请设置至少 8 个字符的密码。")
+    login(zh, hub, username)  # sets the password
+    zh.context.clear_cookies()
+    zh.goto(f"{hub.url}/hub/login")
+    zh.fill("#username_input", username)
+    zh.fill("#password_input", "not the password")
+    zh.click("#login_submit")
+    expect(zh.locator(".login_error")).to_have_text("用户名或密码错误")
+
+    en = page_factory("en-US")
+    en.goto(f"{hub.url}/hub/login")
+    expect(en.locator(".auth-form-header h1")).to_have_text("Sign in")
+    expect(en.locator("#login_submit")).to_have_value("Sign in")
+    assert "登录" not in en.content()
+
+
 def test_refusal_is_shown_in_chinese(hub, page_factory, username):
     hub.create_user(username)
     zh = page_factory("zh-CN")

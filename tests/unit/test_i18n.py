@@ -58,3 +58,19 @@ def test_zh_catalog_translates_every_message():
     for m in catalog:
         if m.id and not m.pluralizable:
             assert t.gettext(m.id) == m.string, f".mo is stale for {m.id!r}: pybabel compile"
+
+
+def test_login_errors_in_chinese_and_untouched_in_english():
+    assert i18n.login_error("en", "Invalid username or password") == (
+        "Invalid username or password")
+    assert i18n.login_error("zh_CN", "Invalid username or password") == "用户名或密码错误"
+    short = "Password too short! Please choose a password at least 8 characters long."
+    assert i18n.login_error("zh_CN", short) == "密码太短：请设置至少 8 个字符的密码。"
+    assert i18n.login_error("zh_CN", "Something else") == "Something else"
+
+
+def test_template_gettext_for_unknown_language_is_english():
+    t = i18n.TemplateI18n()
+    assert t.gettext_for("zh_CN")("Sign in") == "登录"
+    assert t.gettext_for(None)("Sign in") == "Sign in"
+    assert t.gettext_for("../../etc")("Sign in") == "Sign in"
