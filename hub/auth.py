@@ -11,19 +11,18 @@ from firstuseauthenticator import FirstUseAuthenticator
 from firstuseauthenticator.firstuseauthenticator import CustomLoginHandler, ResetPasswordHandler
 from traitlets import default
 
+from npuhub.hub import pages
 from npuhub.spawners import i18n
 
 
-class LoginHandler(CustomLoginHandler):
+class LoginHandler(pages.LanguageMixin, CustomLoginHandler):
     """The login page in the language of the browser's `Accept-Language`, its errors
     (wrong password, password too short at first use) included."""
 
-    def render_template(self, name, **ns):
-        lang = i18n.negotiate(self.request.headers.get("Accept-Language"))
+    def render_template(self, name, *args, **ns):
         if ns.get("login_error"):
-            ns["login_error"] = i18n.login_error(lang, ns["login_error"])
-        ns["npuhub_lang"] = lang
-        return super().render_template(name, **ns)
+            ns["login_error"] = i18n.login_error(self.npuhub_lang(), ns["login_error"])
+        return super().render_template(name, *args, **ns)
 
 
 class NPUHubAuthenticator(FirstUseAuthenticator):
@@ -39,7 +38,12 @@ class NPUHubAuthenticator(FirstUseAuthenticator):
         return 8
 
     def get_handlers(self, app):
-        return [(r"/login", LoginHandler), (r"/auth/change-password", ResetPasswordHandler)]
+        # npuhub's pages first: JupyterHub routes the authenticator's handlers before its own
+        return [
+            (r"/login", LoginHandler),
+            (r"/auth/change-password", ResetPasswordHandler),
+            *pages.handlers(),
+        ]
 
 
 def set_password(dbm_path: str | Path, username: str, password: str) -> None:

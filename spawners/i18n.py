@@ -85,6 +85,10 @@ class TemplateI18n:
     def lang(self, spawner) -> str:
         return language_of(spawner).replace("_", "-")
 
+    def code(self, spawner) -> str:
+        """The spawner's language as `npuhub_lang` (for page.html's navigation bar)."""
+        return language_of(spawner)
+
     def gettext_for(self, lang: str | None):
         """For pages without a spawner (the login page): `lang` as negotiated by the
         page's handler, English when the handler gave none."""

@@ -1,6 +1,7 @@
 """JupyterLab in Simplified Chinese: the user picks 中文 in Settings > Language, Lab
 reloads in Chinese (the language pack in the image) and so does the npuhub sidebar, the
-status bar item and the file-browser menu (npuhub's own catalog, extensions/locale/)."""
+status bar item and the file-browser menu (npuhub's own catalog, extensions/locale/).
+The hub's home page follows the browser's language meanwhile."""
 
 from __future__ import annotations
 
@@ -44,4 +45,10 @@ def test_lab_follows_its_language_setting(hub, page_factory, username):
     # the setting is the user's: it survives a reload and English users are unaffected
     page.reload()
     expect(menubar).to_contain_text("文件", timeout=60_000)
-    hub.stop_server(username)
+
+    # the hub's home page follows the browser (zh-CN), also after home.js rewrites it
+    page.goto(f"{hub.url}/hub/home")
+    expect(page.locator("#start")).to_have_text("我的服务器")
+    page.click("#stop")
+    expect(page.locator("#stop")).to_be_hidden(timeout=60_000)
+    expect(page.locator("#start")).to_have_text("启动我的服务器")

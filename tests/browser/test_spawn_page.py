@@ -62,6 +62,12 @@ def test_login_page_follows_accept_language(hub, page_factory, username):
     zh.click("#login_submit")
     expect(zh.locator(".login_error")).to_have_text("密码太短：请设置至少 8 个字符的密码。")
     login(zh, hub, username)  # sets the password
+    zh.goto(f"{hub.url}/hub/home")
+    expect(zh.locator("#start")).to_have_text("启动我的服务器")
+    expect(zh.locator(".navbar")).to_contain_text("首页")
+    expect(zh.locator("#logout")).to_have_text("退出登录")
+    zh.goto(f"{hub.url}/hub/spawn")
+    expect(zh.locator("#logout")).to_have_text("退出登录")
     zh.context.clear_cookies()
     zh.goto(f"{hub.url}/hub/login")
     zh.fill("#username_input", username)
@@ -74,6 +80,10 @@ def test_login_page_follows_accept_language(hub, page_factory, username):
     expect(en.locator(".auth-form-header h1")).to_have_text("Sign in")
     expect(en.locator("#login_submit")).to_have_value("Sign in")
     assert "登录" not in en.content()
+    login(en, hub, username)
+    en.goto(f"{hub.url}/hub/home")
+    expect(en.locator("#start")).to_have_text("Start My Server")
+    expect(en.locator("#logout")).to_have_text("Logout")
 
 
 def test_refusal_is_shown_in_chinese(hub, page_factory, username):
