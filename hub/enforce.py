@@ -1,9 +1,12 @@
-"""Budgets and session limits on running servers: when an account's NPU-hour budget is
-spent, or a server has run longer than `max_session_hours`, its user is warned and the
-server is stopped after a grace period (the home volume is kept).
+"""Budgets and session limits on what runs: when an account's NPU-hour budget is spent,
+its user is warned and, after a grace period, the servers are stopped (the home volume
+is kept) and the batch jobs charged to it are cancelled (their log and outputs so far
+are kept). A server that has run longer than `max_session_hours` is stopped the same
+way (batch jobs have their own time limit).
 
 `decide` is pure (allocations, budgets, the first time each was seen over, now → what to
-do); `Enforcer` runs it in the service and stops servers through the hub's REST API."""
+do); `Enforcer` runs it in the service, stops servers through the hub's REST API and
+cancels jobs through the service's batch queue."""
 
 from __future__ import annotations
 
@@ -28,6 +31,8 @@ class Verdict:
     action: str  # "warn" or "stop"
     message: str
     deadline: datetime
+    kind: str = "server"  # or "job": server is then the job id
+    reason: str = ""  # the limit reached, without what is done about it
 
 
 def decide(
@@ -53,7 +58,7 @@ def decide(
                 f"Account {a['account']} has used {b['npu_hours']:.1f} of "
                 f"{b['budget_npu_hours']:g} NPU-hours this {b['period']}"
             )
-        limit = session_hours.get(a["id"])
+        limit = session_hours.get(a["id"]) if a.get("kind", "server") == "server" else None
         if reason is None and limit is not None and now - a["started"] >= timedelta(hours=limit):
             reason = f"Your session has reached its limit of {limit:g} hours"
         if reason is None:
@@ -62,19 +67,33 @@ def decide(
         since = first_over.setdefault(a["id"], now)
         deadline = since + grace
         action = "stop" if now >= deadline else "warn"
-        message = (
-            f"{reason}: your server is stopped; your files are kept."
-            if action == "stop"
-            else f"{reason}: your server will be stopped at {deadline:%H:%M} UTC; "
-            "save your work (your files are kept)."
+        kind = a.get("kind", "server")
+        if kind == "job":
+            message = (
+                f"{reason}: job {a['holder']} is cancelled; its log and outputs so far are kept."
+                if action == "stop"
+                else f"{reason}: job {a['holder']} will be cancelled at {deadline:%H:%M} UTC."
+            )
+        else:
+            message = (
+                f"{reason}: your server is stopped; your files are kept."
+                if action == "stop"
+                else f"{reason}: your server will be stopped at {deadline:%H:%M} UTC; "
+                "save your work (your files are kept)."
+            )
+        verdicts.append(
+            Verdict(a["id"], a["user"], a["holder"], action, message, deadline, kind, reason)
         )
-        verdicts.append(Verdict(a["id"], a["user"], a["holder"], action, message, deadline))
     return verdicts
 
 
 class Enforcer:
-    def __init__(self, ledger, hub_api: str, token: str, grace_seconds: float):
+    """`jobs`: a callable giving the service's batch queue (npuhub.hub.jobs.backend.Jobs),
+    or None while it has not started."""
+
+    def __init__(self, ledger, hub_api: str, token: str, grace_seconds: float, jobs=None):
         self.ledger = ledger
+        self.jobs = jobs or (lambda: None)
         self.hub_api = hub_api.rstrip("/")
         self.token = token
         self.grace = timedelta(seconds=grace_seconds)
@@ -82,7 +101,7 @@ class Enforcer:
         self.warnings: dict[str, list[str]] = {}  # user → messages, shown in /me
 
     def _gather(self, groups_of: dict[str, list[str]]):
-        allocations = self.ledger.active(kind="server")
+        allocations = [a for a in self.ledger.active() if a["kind"] in ("server", "job")]
         budgets, session = {}, {}
         for a in allocations:
             if a["account"] not in budgets:
@@ -107,12 +126,25 @@ class Enforcer:
         warnings: dict[str, list[str]] = {}
         for v in verdicts:
             warnings.setdefault(v.user, []).append(v.message)
-            if v.action == "stop":
+            if v.action == "stop" and v.kind == "job":
+                log.warning("Cancelling job %s of %s: %s", v.server, v.user, v.message)
+                await self._cancel_job(v)
+                self.first_over.pop(v.allocation_id, None)
+            elif v.action == "stop":
                 log.warning("Stopping server %r of %s: %s", v.server, v.user, v.message)
                 await self._stop(v.user, v.server)
                 self.first_over.pop(v.allocation_id, None)
         self.warnings = warnings
         return verdicts
+
+    async def _cancel_job(self, v: Verdict) -> None:
+        jobs = self.jobs()
+        if jobs is None:
+            return  # the queue starts with the service; the next tick will see it
+        try:
+            await jobs.cancel_by_id(int(v.server), v.reason)
+        except Exception:
+            log.exception("Cancelling job %s of %s failed", v.server, v.user)
 
     async def _stop(self, user: str, server: str) -> None:
         path = f"/users/{quote(user)}/server" + (f"s/{quote(server)}" if server else "")

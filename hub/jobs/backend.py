@@ -89,6 +89,15 @@ class Jobs:
         self.wake()
         return done
 
+    async def cancel_by_id(self, job_id: int, reason: str) -> bool:
+        """Cancel a job for the platform (a spent budget), `reason` shown to its user."""
+        job = await asyncio.get_running_loop().run_in_executor(None, self.queue.get, job_id)
+        if job is None or job.state not in ACTIVE:
+            return False
+        done = await self.backend.cancel(job, "npuhub", reason=reason)
+        self.wake()
+        return done
+
     async def logs(self, job: Job, offset: int) -> dict:
         data, final = await self.backend.log_bytes(job)
         return log_chunk(data, offset, final)

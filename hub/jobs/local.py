@@ -237,8 +237,9 @@ class LocalBackend:
         finally:
             self._busy.discard(job.id)
 
-    async def cancel(self, job: Job, by: str) -> bool:
-        if not await self._run(self.queue.finish, job.id, "cancelled", f"cancelled by {by}"):
+    async def cancel(self, job: Job, by: str, reason: str | None = None) -> bool:
+        reason = reason or f"cancelled by {by}"
+        if not await self._run(self.queue.finish, job.id, "cancelled", reason):
             return False
         await self.stop(job)
         return True

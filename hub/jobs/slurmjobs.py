@@ -180,8 +180,9 @@ class SlurmJobs:
         except SlurmJobUnknown:
             pass
 
-    async def cancel(self, job: Job, by: str) -> bool:
-        if not await self._run(self.queue.finish, job.id, "cancelled", f"cancelled by {by}"):
+    async def cancel(self, job: Job, by: str, reason: str | None = None) -> bool:
+        reason = reason or f"cancelled by {by}"
+        if not await self._run(self.queue.finish, job.id, "cancelled", reason):
             return False
         if job.backend_id:
             await self._scancel(job.backend_id)

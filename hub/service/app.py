@@ -47,7 +47,13 @@ async def main() -> None:
     port = int(os.environ["NPUHUB_SERVICE_PORT"])
     app.listen(port, address="127.0.0.1")
     hub_api, token = os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"]
-    enforcer = Enforcer(app.settings["ledger"], hub_api, token, settings.budget_grace_seconds)
+    enforcer = Enforcer(
+        app.settings["ledger"],
+        hub_api,
+        token,
+        settings.budget_grace_seconds,
+        jobs=lambda: app.settings.get("jobs"),
+    )
     app.settings["enforcer"] = enforcer
     start_watch(app.settings["ledger"], enforcer, hub_api, token, settings.watch_interval)
     datasets.start_restore(app)

@@ -201,31 +201,49 @@ def test_reconcile_releases_vanished_servers_and_keeps_running_ones(hub):
         hub.stop_server(kim)
 
 
-def test_spent_budget_stops_running_server_after_grace(tmp_root):
-    """A group's budget runs out while its server runs: warned, then stopped; files kept."""
+def test_spent_budget_stops_running_server_and_job_after_grace(tmp_root):
+    """A group's budget runs out while its server and a batch job run: warned, then the
+    server is stopped (files kept) and the job cancelled, saying why."""
     h = new_hub(tmp_root, extra_config="c.NPUHub.watch_interval = 1\nc.NPUHub.budget_grace_seconds = 4\n")
     h.start()
     try:
         group = "budget" + uuid.uuid4().hex[:4]
         (lee,) = users(h, 1, groups=[group])
-        # 0.01 NPU-hours = 36 NPU-seconds: spent some 18 s after a start with 2 NPUs
-        r = h.request("PUT", f"/quotas/{group}", base=h.service, json={"npu_hours": 0.01, "period": "day"})
+        # 0.02 NPU-hours = 72 NPU-seconds: spent some 25 s after a server with 2 NPUs and
+        # a job with 1 start
+        r = h.request("PUT", f"/quotas/{group}", base=h.service, json={"npu_hours": 0.02, "period": "day"})
         assert r.status_code == 200, r.text
         token = h.user_token(lee)
         h.spawn(lee, options={"profile": "base", "npus": 2})
-        run_code(h, lee, token, "open('/home/jovyan/work.txt','w').write('mine')")
-        warned = None
+        run_code(
+            h, lee, token,
+            "open('/home/jovyan/work.txt','w').write('mine')\n"
+            "open('/home/jovyan/sleep.py','w').write('import time\\ntime.sleep(300)\\n')",
+        )
+        r = h.request("POST", "/jobs", token=token, base=h.service,
+                      json={"source": "sleep.py", "npus": 1})
+        assert r.status_code == 201, r.text
+        job_url = f"/jobs/{r.json()['id']}"
         deadline = time.monotonic() + 60
+        while h.request("GET", job_url, token=token, base=h.service).json()["state"] != "running":
+            assert time.monotonic() < deadline, "the job did not start"
+            time.sleep(0.3)
+        warned = set()
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             me = h.request("GET", "/me", token=token, base=h.service).json()
-            if me.get("warnings"):
-                warned = warned or me["warnings"][0]
-            if "" not in h.request("GET", f"/users/{lee}").json()["servers"]:
+            warned.update(me.get("warnings") or [])
+            job = h.request("GET", job_url, token=token, base=h.service).json()
+            if "" not in h.request("GET", f"/users/{lee}").json()["servers"] and (
+                job["state"] == "cancelled"
+            ):
                 break
             time.sleep(0.5)
         else:
-            raise AssertionError("the server was not stopped")
-        assert warned and "NPU-hours" in warned and "will be stopped" in warned
+            raise AssertionError(f"the server or the job was not stopped: {job}")
+        assert any("NPU-hours" in w and "server will be stopped" in w for w in warned), warned
+        assert any("will be cancelled" in w for w in warned), warned
+        assert "NPU-hours" in job["reason"], job
         assert held_by(h, lee) == []
         r = h.spawn(lee, options={"profile": "base", "npus": 1}, wait=False)
         assert r.status_code == 403 and "NPU-hours" in r.json()["message"]
