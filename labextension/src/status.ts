@@ -5,7 +5,9 @@ import { Widget } from '@lumino/widgets';
 
 import { api } from './api';
 
-export function statusText(me: any, trans: TranslationBundle): { text: string; level: string } {
+export function statusText(
+  me: any, trans: TranslationBundle
+): { text: string; level: string; warnings: string[] } {
   const held = (me.allocations || []).reduce((n: number, a: any) => n + (a.npus || 0), 0);
   const q = (me.quotas || [])[0];
   let text = trans.__('NPU %1', held);
@@ -20,7 +22,13 @@ export function statusText(me: any, trans: TranslationBundle): { text: string; l
     const share = q.npu_hours_budget > 0 ? used / q.npu_hours_budget : 1;
     level = share >= 1 ? 'npuhub-over' : share >= 0.8 ? 'npuhub-warning' : '';
   }
-  return { text, level };
+  // the platform's own warnings (budget spent, session limit): what will be stopped, when
+  const warnings: string[] = me.warnings || [];
+  if (warnings.length) {
+    text += ' ⚠';
+    level = 'npuhub-over';
+  }
+  return { text, level, warnings };
 }
 
 export class NPUStatus extends Widget {
@@ -39,9 +47,11 @@ export class NPUStatus extends Widget {
 
   async update_(): Promise<void> {
     try {
-      const { text, level } = statusText(await api('me'), this.trans);
+      const { text, level, warnings } = statusText(await api('me'), this.trans);
       this.node.textContent = text;
-      this.node.title = level ? this.trans.__('Your NPU budget is running low') : '';
+      this.node.title = warnings.length
+        ? warnings.join('\n')
+        : level ? this.trans.__('Your NPU budget is running low') : '';
       this.node.classList.remove('npuhub-warning', 'npuhub-over');
       if (level) {
         this.node.classList.add(level);
