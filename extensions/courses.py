@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import builtins
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from . import client
@@ -184,10 +186,35 @@ def collect(course: str, assignment: str) -> dict:
     return client.request("POST", _assignment(course, assignment, "collect"))
 
 
-def autograde(course: str, assignment: str) -> dict:
-    """Grade the collected submissions; `{graded: N, results: [...]}`."""
+def autograde(
+    course: str,
+    assignment: str,
+    wait: bool = True,
+    progress: Callable[[dict], None] | None = None,
+    poll: float = 1.0,
+) -> dict:
+    """Grade the collected submissions in the background. Returns the run's state
+    `{state, total, done, graded, results: [...]}`: when it is over with `wait` (the
+    default; `progress(state)` is called on each change), at once without."""
     resource = _assignment(course, assignment, "autograde")
-    return client.request("POST", resource, timeout=600)
+    state = client.request("POST", resource)
+    seen = None
+    while wait and state.get("state") == "running":
+        if progress and state.get("done") != seen:
+            seen = state.get("done")
+            progress(state)
+        time.sleep(poll)
+        state = client.request("GET", resource)
+    if state.get("state") == "failed":
+        raise NPUHubError(state.get("error") or "autograding failed")
+    if progress:
+        progress(state)
+    return state
+
+
+def autograde_progress(course: str, assignment: str) -> dict:
+    """How far the latest grading of an assignment is (see `autograde`)."""
+    return client.request("GET", _assignment(course, assignment, "autograde"))
 
 
 def grades(course: str) -> builtins.list[dict]:

@@ -46,6 +46,11 @@ def action_message(action: str, course: str, assignment: str, result: dict) -> s
     return f"Autograded {result.get('graded', 0)} submission(s) of {what}"
 
 
+def grading_progress(course: str, assignment: str, state: dict) -> str:
+    return (f"Grading {course}/{assignment}: {state.get('done', 0)} of "
+            f"{state.get('total', 0)} submission(s) done…")
+
+
 class InstructorPanelModel:
     ACTIONS = ("release", "collect", "autograde")
 
@@ -62,10 +67,19 @@ class InstructorPanelModel:
                 return [str(a.get("name")) for a in c.get("assignments") or []]
         return []
 
-    def run(self, action: str, course: str, assignment: str) -> str:
+    def run(self, action: str, course: str, assignment: str, progress=None) -> str:
+        """Do `action`; autograde reports its progress to `progress(message)`."""
         if action not in self.ACTIONS:
             raise ValueError(f"unknown action {action!r}")
-        result = getattr(courses, action)(course, assignment) or {}
+        if action == "autograde":
+
+            def report(state: dict) -> None:
+                if progress:
+                    progress(grading_progress(course, assignment, state))
+
+            result = courses.autograde(course, assignment, progress=report)
+        else:
+            result = getattr(courses, action)(course, assignment) or {}
         return action_message(action, course, assignment, result)
 
     def load_grades(self, course: str) -> list[list[Any]]:
@@ -131,7 +145,10 @@ class InstructorPanel(w.VBox):
                 return
             self.status.show(f"{action.capitalize()} running…")
             self.status.show(
-                self.model.run(action, self.course.value, self.assignment.value), "ok"
+                self.model.run(
+                    action, self.course.value, self.assignment.value, progress=self.status.show
+                ),
+                "ok",
             )
 
         run()

@@ -6,21 +6,17 @@ Students fetch what is released, submit, and read their own feedback once the du
 has passed; they never see sources, hidden tests or anyone else's submission.
 Instructors act on their own courses only, administrators on all. Course state lives in
 the platform database (npuhub.hub.courses.store). Each submission is graded in its own
-isolated container, a few at a time, off the event loop.
+isolated container, a few at a time, off the event loop (autograde.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 
-from docker.errors import DockerException
 from tornado import web
 
-from npuhub.hub.courses import grader, service_ops
+from npuhub.hub.courses import service_ops
 from npuhub.hub.courses.apply import apply_course
 from npuhub.hub.courses.course_file import (
     CourseError,
@@ -38,7 +34,6 @@ from .openapi import op
 COURSE = r"(?P<cid>[^/]+)"
 ASSIGNMENT = r"(?P<name>[^/]+)"
 CREATORS_GROUP = "instructors"  # members may create courses of their own
-GRADERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="npuhub-autograde")
 QUOTA_FIELDS = ("npus_per_student", "npu_hours_per_student", "datasets", "profile", "image")
 log = logging.getLogger("npuhub.service.courses")
 
@@ -190,48 +185,6 @@ class CollectHandler(CourseHandler):
         self.write_json({"submissions": await self.call(self.store.collect, cid, name)})
 
 
-class AutogradeHandler(CourseHandler):
-    running: set[tuple[str, str]] = set()
-    cleanup: asyncio.Future | None = None
-
-    async def remove_stale(self) -> None:
-        """Once per service process, before its first grading: remove the grading
-        containers a previous service process left behind (not the CLI's)."""
-        cls = type(self)
-        if cls.cleanup is None:
-            cls.cleanup = asyncio.get_running_loop().run_in_executor(
-                GRADERS, partial(grader.remove_stale, labels={"org.npuhub.grader": "service"}))
-        try:
-            removed = await asyncio.shield(cls.cleanup)
-        except DockerException as e:  # Docker unreachable: each submission will say so
-            log.warning("Could not remove stale grading containers: %s", e)
-            return
-        if removed:
-            log.info("Removed %d stale grading containers", removed)
-
-    async def post(self, cid, name):
-        await self.instructor(cid, name)
-        key = (cid, name)
-        if key in self.running:
-            raise web.HTTPError(409, f"{name} of {cid} is being graded already")
-        self.running.add(key)
-        try:
-            course = await self.call(self.store.get, cid)
-            src = await self.call(self.store.source, cid, name)
-            if src["released_at"] is None:
-                raise web.HTTPError(409, f"Assignment {name} is not released yet")
-            subs = await self.call(self.store.collected, cid, name)
-            await self.remove_stale()
-            loop = asyncio.get_running_loop()
-            grade = partial(service_ops.grade_one, self.store, course, src, by="service")
-            results = await asyncio.gather(*(
-                loop.run_in_executor(GRADERS, grade, s) for s in subs))
-        finally:
-            self.running.discard(key)
-        log.info("Autograded %s/%s: %d submissions", cid, name, len(results))
-        self.write_json({"graded": len(results), "results": list(results)})
-
-
 class GradesHandler(CourseHandler):
     async def get(self, cid):
         await self.instructor(cid)
@@ -255,7 +208,6 @@ default_handlers = [
     (_A + "/submit", SubmitHandler),
     (_A + "/feedback", FeedbackHandler),
     (_A + "/collect", CollectHandler),
-    (_A + "/autograde", AutogradeHandler),
 ]
 _P, _FILES = ["id", "a"], 'files: {"relative/path.ipynb": "<text>"}'
 _AP = "/courses/{id}/assignments/{a}"
@@ -273,5 +225,4 @@ openapi_paths = {
     _AP + "/submit": {"post": op("Submit your files", params=_P, body=_FILES)},
     _AP + "/feedback": {"get": op("Your feedback (HTML), after the due date", params=_P)},
     _AP + "/collect": {"post": op("Collect the latest submissions (instructors)", params=_P)},
-    _AP + "/autograde": {"post": op("Grade collected submissions (instructors)", params=_P)},
 }

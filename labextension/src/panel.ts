@@ -222,8 +222,23 @@ export class NPUHubPanel extends Widget {
           act(trans.__('Release'), async () => { await api(`${base}/release`, 'POST', {}); done(trans.__('Released %1', a.name)); }),
           act(trans.__('Collect'), async () => { await api(`${base}/collect`, 'POST', {}); done(trans.__('Collected %1', a.name)); }),
           act(trans.__('Autograde'), async () => {
-            const r = await api(`${base}/autograde`, 'POST', {});
-            done(trans.__('Graded %1 submissions', r.graded));
+            // grading runs in the background: follow its progress in a notification
+            let r = await api(`${base}/autograde`, 'POST', {});
+            const progress = () => trans.__('Grading %1: %2 of %3 done…', a.name, r.done, r.total);
+            const id = Notification.emit(progress(), 'in-progress', { autoClose: false });
+            while (r.state === 'running') {
+              await new Promise(resolve => setTimeout(resolve, 2000));
+              r = await api(`${base}/autograde`);
+              Notification.update({ id, message: progress() });
+            }
+            if (r.state === 'failed') {
+              Notification.update({ id, message: r.error || 'autograde failed', type: 'error', autoClose: false });
+              return;
+            }
+            Notification.update({
+              id, message: trans.__('Graded %1 submissions', r.graded), type: 'success',
+              autoClose: 4000
+            });
           })
         ] : [
           act(trans.__('Fetch'), async () => {

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -142,9 +143,16 @@ def test_student_fetches_submits_and_opens_feedback(hub, page, tmp_path):
                       json={}, timeout=120)
     assert r.status_code == 200, r.text
     assert r.json()["submissions"] == 1  # the student's submission
-    r = requests.post(f"{base}/autograde", headers={"Authorization": f"token {teacher}"},
-                      json={}, timeout=600)
-    assert r.status_code == 200 and r.json()["graded"] == 1, r.text
+    auth = {"Authorization": f"token {teacher}"}
+    r = requests.post(f"{base}/autograde", headers=auth, json={}, timeout=60)
+    assert r.status_code == 202, r.text
+    deadline = time.monotonic() + 600
+    while (state := requests.get(f"{base}/autograde", headers=auth, timeout=60).json())[
+        "state"
+    ] == "running":
+        assert time.monotonic() < deadline, state
+        time.sleep(0.5)
+    assert state["state"] == "done" and state["graded"] == 1, state
 
     panel.get_by_role("button", name="Refresh").click()
     expect(row.locator(".npuhub-state")).to_contain_text("score", timeout=30_000)

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -75,6 +76,25 @@ def api(hub, course, who, method, path, timeout=60, **kw):
     headers = {"Authorization": f"token {course['tokens'][who]}"}
     url = f"{hub.service}/courses/{course['cid']}{path}"
     return requests.request(method, url, headers=headers, timeout=timeout, **kw)
+
+
+def autograde(hub, course, who, path, timeout=600) -> dict:
+    """Start grading (202 with the progress), follow GET until the run is over."""
+    r = api(hub, course, who, "POST", path + "/autograde")
+    assert r.status_code == 202, r.text
+    state, seen = r.json(), []
+    assert state["state"] == "running" and state["total"] >= 1, state
+    again = api(hub, course, who, "POST", path + "/autograde").json()
+    assert again["started"] == state["started"]  # a second POST follows the same run
+    deadline = time.monotonic() + timeout
+    while state["state"] == "running":
+        assert time.monotonic() < deadline, f"still grading after {timeout}s: {state}"
+        time.sleep(0.5)
+        state = api(hub, course, who, "GET", path + "/autograde").json()
+        seen.append(state["done"])
+    assert state["state"] == "done", state
+    assert seen == sorted(seen) and state["done"] == state["total"] == len(state["results"])
+    return state
 
 
 def fill(text: str, **sources) -> str:
@@ -149,21 +169,20 @@ def test_full_cycle(hub, course):
 
     # students may not collect, grade or read grades
     for method, path in (("POST", ps1 + "/collect"), ("POST", ps1 + "/autograde"),
+                         ("GET", ps1 + "/autograde"),
                          ("GET", "/grades"), ("POST", ps1 + "/release")):
         assert api(hub, course, "s1", method, path).status_code == 403
     for path in (ps1, ps2):
         r = api(hub, course, t, "POST", path + "/collect")
         assert r.json() == {"submissions": 3}, r.text
-    r = api(hub, course, t, "POST", ps1 + "/autograde", timeout=600)
-    assert r.status_code == 200, r.text
-    results = {x["student"]: x for x in r.json()["results"]}
+    assert api(hub, course, t, "GET", ps1 + "/autograde").json()["state"] == "idle"
+    graded = autograde(hub, course, t, ps1)
+    results = {x["student"]: x for x in graded["results"]}
     assert {k: v["score"] for k, v in results.items()} == {
-        course["s1"]: 6, course["s2"]: 4, course["s3"]: 3}, r.text  # 1 point: by hand
+        course["s1"]: 6, course["s2"]: 4, course["s3"]: 3}, graded  # 1 point: by hand
     assert results[course["s3"]]["tampered"] == ["test_hypotenuse"]
     assert results[course["s1"]]["attempt"] == 2
-    r = api(hub, course, t, "POST", ps2 + "/autograde", timeout=600)
-    assert r.status_code == 200, r.text
-    results = {x["student"]: x for x in r.json()["results"]}
+    results = {x["student"]: x for x in autograde(hub, course, t, ps2)["results"]}
     assert results[course["s1"]]["score"] == 2 and results[course["s1"]]["status"] == "ok"
     assert results[course["s2"]]["score"] == 0 and results[course["s3"]]["score"] == 0
     looped = api(hub, course, "s2", "GET", ps2 + "/feedback").json()["files"]["fib.html"]
@@ -245,9 +264,8 @@ def test_journey_in_the_students_server(hub, course):
         assert skipped == ["data.txt", "fib.ipynb"]  # never overwrites the student's work
         assert attempt == 2 and late is True  # after the hostile-free first attempt
         assert api(hub, course, "teacher", "POST", "/assignments/ps2/collect").status_code == 200
-        r = api(hub, course, "teacher", "POST", "/assignments/ps2/autograde", timeout=600)
-        assert r.status_code == 200, r.text
-        mine = next(x for x in r.json()["results"] if x["student"] == student)
+        graded = autograde(hub, course, "teacher", "/assignments/ps2")
+        mine = next(x for x in graded["results"] if x["student"] == student)
         assert (mine["score"], mine["attempt"]) == (2, 2)
         out = run_code(hub, student, token, (
             "import os\nfrom npuhub.extensions import courses\n"

@@ -227,3 +227,33 @@ def test_instructor_calls(home, service):
     (home / "src" / "hw1" / "hw1.ipynb").write_text("{}")
     courses.upload_source("ai101", "hw1", "src/hw1")
     assert s.calls[-1][2] == {"files": {"hw1.ipynb": "{}"}}
+
+
+def test_autograde_starts_then_follows_the_run_until_done(service):
+    url = "/courses/cs101/assignments/ps1/autograde"
+    states = iter([
+        {"state": "running", "total": 2, "done": 1, "graded": 1, "results": [{"score": 3}]},
+        {"state": "done", "total": 2, "done": 2, "graded": 2,
+         "results": [{"score": 3}, {"score": 5}]},
+    ])  # fmt: skip
+    s = service({
+        ("POST", url): {"state": "running", "total": 2, "done": 0, "graded": 0, "results": []},
+        ("GET", url): lambda *_: next(states),
+    })  # fmt: skip
+    seen = []
+    final = courses.autograde("cs101", "ps1", progress=lambda st: seen.append(st["done"]), poll=0)
+    assert final["state"] == "done" and final["graded"] == 2
+    assert seen == [0, 1, 2]
+    assert [c[0] for c in s.calls] == ["POST", "GET", "GET"]
+
+
+def test_autograde_without_waiting_and_a_failed_run(service):
+    url = "/courses/cs101/assignments/ps1/autograde"
+    service({("POST", url): {"state": "running", "total": 40, "done": 0, "results": []}})
+    assert courses.autograde("cs101", "ps1", wait=False)["total"] == 40
+    service({
+        ("POST", url): {"state": "running", "total": 1, "done": 0, "results": []},
+        ("GET", url): {"state": "failed", "error": "grading stopped: disk full"},
+    })  # fmt: skip
+    with pytest.raises(NPUHubError, match="disk full"):
+        courses.autograde("cs101", "ps1", poll=0)
