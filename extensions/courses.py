@@ -197,7 +197,7 @@ def autograde(
     `{state, total, done, graded, results: [...]}`: when it is over with `wait` (the
     default; `progress(state)` is called on each change), at once without."""
     resource = _assignment(course, assignment, "autograde")
-    state = client.request("POST", resource)
+    state = client.request("POST", resource, params={"wait": 0})
     seen = None
     while wait and state.get("state") == "running":
         if progress and state.get("done") != seen:

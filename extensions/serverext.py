@@ -31,7 +31,8 @@ ROUTES: list[tuple[re.Pattern, frozenset[str]]] = [
         (rf"jobs/{SEG}/logs", "GET"),
         (r"courses", "GET POST"),
         (rf"{ASSIGNMENT}/(fetch|feedback)", "GET"),
-        (rf"{ASSIGNMENT}/(submit|release|collect|autograde)", "POST"),
+        (rf"{ASSIGNMENT}/(submit|release|collect)", "POST"),
+        (rf"{ASSIGNMENT}/autograde", "GET POST"),
         (rf"{ASSIGNMENT}/source", "PUT"),
         (rf"courses/{SEG}/grades", "GET"),
     )

@@ -1,8 +1,10 @@
 """Autograding in the background: POST .../autograde starts grading the collected
-submissions of an assignment and answers 202 at once with the progress; GET
-.../autograde says how far it is (state idle|running|done|failed, total, done, the
-results so far). A class of hundreds takes many minutes, longer than a request should
-wait; a second POST while a run is going returns that run instead of starting another.
+submissions of an assignment; GET .../autograde says how far it is (state
+idle|running|done|failed, total, done, graded, the results so far). POST waits for the
+end up to `?wait=SECONDS` (default WAIT_DEFAULT, at most WAIT_MAX): 200 with the results
+when the run is over by then, else 202 with the progress, to be followed with GET — a
+small class is graded in one request, a class of hundreds (many minutes) is not held on
+one. A second POST while a run is going follows that run instead of starting another.
 
 Each submission is graded in its own isolated container (npuhub.hub.courses.grader),
 `GRADERS` at a time, off the event loop; each grade is stored as soon as it is known, so
@@ -25,6 +27,7 @@ from npuhub.hub.courses import grader, service_ops
 from .courses import ASSIGNMENT, COURSE, CourseHandler
 from .openapi import op
 
+WAIT_DEFAULT, WAIT_MAX = 240.0, 600.0
 GRADERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="npuhub-autograde")
 log = logging.getLogger("npuhub.service.autograde")
 
@@ -98,6 +101,12 @@ class AutogradeHandler(CourseHandler):
 
     async def post(self, cid, name):
         await self.instructor(cid, name)
+        try:
+            wait = float(self.get_query_argument("wait", str(WAIT_DEFAULT)))
+        except ValueError:
+            raise web.HTTPError(400, "wait: a number of seconds") from None
+        if not 0 <= wait <= WAIT_MAX:
+            raise web.HTTPError(400, f"wait: between 0 and {WAIT_MAX:g} seconds")
         key = (cid, name)
         run = self.runs.get(key)
         if run is None or run.state != "running":
@@ -112,15 +121,19 @@ class AutogradeHandler(CourseHandler):
                 grade = partial(service_ops.grade_one, self.store, course, src, by="service")
                 run.task = asyncio.ensure_future(run.grade(grade, subs))
                 log.info("Autograding %s/%s: %d submissions", cid, name, len(subs))
-        self.write_json(run.as_dict(), status=202)
+        if wait and run.task is not None:
+            await asyncio.wait([asyncio.shield(run.task)], timeout=wait)
+        self.write_json(run.as_dict(), status=202 if run.state == "running" else 200)
 
 
 _A = rf"/api/v1/courses/{COURSE}/assignments/{ASSIGNMENT}/autograde"
 default_handlers = [(_A, AutogradeHandler)]
 openapi_paths = {
     "/courses/{id}/assignments/{a}/autograde": {
-        "post": op("Start grading the collected submissions (instructors): 202 with the "
-                   "progress, as GET; a run already going is returned", params=["id", "a"]),
+        "post": op("Grade the collected submissions (instructors). Waits up to ?wait= "
+                   "seconds (default 240): 200 with the results, or 202 with the progress "
+                   "(as GET) if still running; a run already going is followed",
+                   params=["id", "a", "wait"]),
         "get": op("Progress of the latest grading (instructors): state "
                   "(idle|running|done|failed), total, done, graded, results",
                   params=["id", "a"]),

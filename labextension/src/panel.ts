@@ -223,7 +223,7 @@ export class NPUHubPanel extends Widget {
           act(trans.__('Collect'), async () => { await api(`${base}/collect`, 'POST', {}); done(trans.__('Collected %1', a.name)); }),
           act(trans.__('Autograde'), async () => {
             // grading runs in the background: follow its progress in a notification
-            let r = await api(`${base}/autograde`, 'POST', {});
+            let r = await api(`${base}/autograde?wait=0`, 'POST', {});
             const progress = () => trans.__('Grading %1: %2 of %3 done…', a.name, r.done, r.total);
             const id = Notification.emit(progress(), 'in-progress', { autoClose: false });
             while (r.state === 'running') {
