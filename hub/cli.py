@@ -77,6 +77,7 @@ LIMIT_OPTIONS = {
     "max_npus": int,
     "group_max_npus": int,
     "npu_hours": float,
+    "npu_hours_per_member": float,
     "period": str,
     "max_session_hours": float,
 }

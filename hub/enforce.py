@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
-from . import clock
+from . import clock, quota
 
 log = logging.getLogger("npuhub.enforce")
 
@@ -37,27 +37,22 @@ class Verdict:
 
 def decide(
     allocations: list[dict],
-    budgets: dict[str, dict],
+    spent: dict[int, str | None],
     session_hours: dict[int, float | None],
     first_over: dict[int, datetime],
     now: datetime,
     grace: timedelta,
 ) -> list[Verdict]:
-    """allocations: active server allocations (ledger dicts); budgets: account → the
-    ledger's usage dict (with budget_npu_hours, npu_hours, period); session_hours:
-    allocation id → the user's max_session_hours (None: no limit). `first_over` is
-    updated in place: when each allocation was first seen over a limit."""
+    """allocations: active server and job allocations (ledger dicts); spent: allocation
+    id → the NPU-hour budget it has used up, as a sentence (quota.spent: the account's,
+    the member's share, the user's own), or None; session_hours: allocation id → the
+    user's max_session_hours (None: no limit). `first_over` is updated in place: when
+    each allocation was first seen over a limit."""
     verdicts = []
     for a in allocations:
         if not a.get("npus"):
             continue  # a server without NPUs costs no NPU-hours and holds nothing scarce
-        reason = None
-        b = budgets.get(a["account"]) or {}
-        if b.get("budget_npu_hours") is not None and b["npu_hours"] >= b["budget_npu_hours"]:
-            reason = (
-                f"Account {a['account']} has used {b['npu_hours']:.1f} of "
-                f"{b['budget_npu_hours']:g} NPU-hours this {b['period']}"
-            )
+        reason = spent.get(a["id"])
         limit = session_hours.get(a["id"]) if a.get("kind", "server") == "server" else None
         if reason is None and limit is not None and now - a["started"] >= timedelta(hours=limit):
             reason = f"Your session has reached its limit of {limit:g} hours"
@@ -102,27 +97,34 @@ class Enforcer:
 
     def _gather(self, groups_of: dict[str, list[str]]):
         allocations = [a for a in self.ledger.active() if a["kind"] in ("server", "job")]
-        budgets, session = {}, {}
+        spent, session = {}, {}
+        known: dict[tuple[str, str], tuple] = {}  # (user, account) → (spent, session)
         for a in allocations:
-            if a["account"] not in budgets:
-                _, limits, _ = self.ledger.limits_for(
-                    a["user"], groups_of.get(a["user"], []), a["account"]
-                )
-                budgets[a["account"]] = self.ledger.usage(
-                    account=a["account"], period=limits.period
-                )
-            _, limits, _ = self.ledger.limits_for(
-                a["user"], groups_of.get(a["user"], []), a["account"]
-            )
-            session[a["id"]] = limits.max_session_hours
-        return allocations, budgets, session
+            key = (a["user"], a["account"])
+            if key not in known:
+                try:
+                    _, limits, held = self.ledger.limits_for(
+                        a["user"], self._groups(a, groups_of), a["account"]
+                    )
+                    known[key] = (quota.spent(limits, held), limits.max_session_hours)
+                except quota.QuotaError as e:  # e.g. no longer in the group it charges
+                    log.warning("No limits for %s charging %s: %s", a["user"], a["account"], e)
+                    known[key] = (None, None)
+            spent[a["id"]], session[a["id"]] = known[key]
+        return allocations, spent, session
+
+    def _groups(self, a: dict, groups_of: dict[str, list[str]]) -> list[str]:
+        """The user's groups: from the hub for users with a server, from the job record
+        (as at submission) for a batch job whose user has none."""
+        if a["user"] in groups_of or a["kind"] != "job" or self.jobs() is None:
+            return groups_of.get(a["user"], [])
+        job = self.jobs().queue.get(int(a["holder"]))
+        return list(job.groups or []) if job is not None else []
 
     async def tick(self, groups_of: dict[str, list[str]]) -> list[Verdict]:
         loop = asyncio.get_running_loop()
-        allocations, budgets, session = await loop.run_in_executor(None, self._gather, groups_of)
-        verdicts = decide(
-            allocations, budgets, session, self.first_over, clock.utcnow(), self.grace
-        )
+        allocations, spent, session = await loop.run_in_executor(None, self._gather, groups_of)
+        verdicts = decide(allocations, spent, session, self.first_over, clock.utcnow(), self.grace)
         warnings: dict[str, list[str]] = {}
         for v in verdicts:
             warnings.setdefault(v.user, []).append(v.message)

@@ -204,6 +204,7 @@ class QuotaPolicy(_Limits, Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     group: Mapped[str] = mapped_column(String(255), unique=True)
     group_max_npus: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    npu_hours_per_member: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     @classmethod
     def find(cls, db: Session, group: str) -> QuotaPolicy | None:

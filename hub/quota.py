@@ -9,8 +9,10 @@ Limits come from three layers, field by field, the first that is set wins:
 3. the deployment default (the ``"*"`` policy, over the embedded :data:`DEFAULT_LIMITS`).
 
 A limit that is unset in all three is unlimited. ``npu_hours`` of a group or the default
-is the budget of the *account* per period; ``npu_hours`` of a user override is that
-user's *own* budget per period (across accounts), checked in addition.
+is the budget of the *account* per period; ``npu_hours_per_member`` of a group or the
+default is each member's share of it (what one member may use of that account per
+period: a course's hours per student); ``npu_hours`` of a user override is that user's
+*own* budget per period (across accounts). All that are set are checked.
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ LIMIT_FIELDS = (
     "max_npus",
     "group_max_npus",
     "npu_hours",
+    "npu_hours_per_member",
     "period",
     "max_session_hours",
     "profiles",
 )
-# a per-user override cannot change a group's cap
-USER_LIMIT_FIELDS = tuple(f for f in LIMIT_FIELDS if f != "group_max_npus")
+# a group's own limits, not settable per user
+GROUP_ONLY_FIELDS = ("group_max_npus", "npu_hours_per_member")
+USER_LIMIT_FIELDS = tuple(f for f in LIMIT_FIELDS if f not in GROUP_ONLY_FIELDS)
 DEFAULT_ACCOUNT = "*"  # the reserved group name of the deployment default policy
 
 
@@ -50,6 +54,7 @@ class Limits:
     max_npus: int | None = None
     group_max_npus: int | None = None
     npu_hours: float | None = None
+    npu_hours_per_member: float | None = None
     period: str = "week"
     max_session_hours: float | None = None
     profiles: tuple[str, ...] | None = None
@@ -73,7 +78,8 @@ class Holdings:
     user_npus: int = 0
     account_npus: int = 0
     account_hours: float = 0.0
-    user_hours: float = 0.0
+    user_hours: float = 0.0  # the user's, across accounts
+    member_hours: float = 0.0  # the user's, charged to this account
     personal: bool = False  # the account is the user's personal one (in no group)
     now: datetime | None = None
 
@@ -103,9 +109,8 @@ def effective_limits(user_override: Layer, group_policy: Layer, default_policy: 
         if name == "npu_hours":
             continue
         values[name] = _first(*(_get(layer, name) for layer in chain))
-    values["group_max_npus"] = _first(
-        _get(group_policy, "group_max_npus"), _get(default_policy, "group_max_npus")
-    )
+    for name in GROUP_ONLY_FIELDS:
+        values[name] = _first(_get(group_policy, name), _get(default_policy, name))
     values["npu_hours"] = _first(_get(group_policy, "npu_hours"), _get(default_policy, "npu_hours"))
     values["user_npu_hours"] = _get(user_override, "npu_hours")
     values["period"] = values["period"] or "week"
@@ -239,27 +244,40 @@ def check(request_npus: int, limits: Limits, current: Holdings, profile: str | N
             f"{who} holds {held} of its {_npus(cap)}; you asked for {request_npus}, "
             f"{cap - held} {'is' if cap - held == 1 else 'are'} left"
         )
+    reason = spent(limits, current)
+    if reason:
+        raise QuotaError(reason + _reset(limits.period, current.now))
+
+
+def spent(limits: Limits, current: Holdings) -> str | None:
+    """The NPU-hour budget that is used up (the account's, the member's share of it, the
+    user's own), as a sentence; None while all have hours left."""
     this = _THIS.get(limits.period, "this period")
     budget = limits.npu_hours
     if budget is not None and current.account_hours >= budget:
-        who = "Your account" if current.personal else f"Group {account}"
-        raise QuotaError(
+        who = "Your account" if current.personal else f"Group {current.account}"
+        return (
             f"{who} has used {fmt_hours(current.account_hours)} of {fmt_hours(budget)} "
-            f"NPU-hours {this}{_reset(limits.period, current.now)}"
+            f"NPU-hours {this}"
+        )
+    budget = limits.npu_hours_per_member
+    if budget is not None and not current.personal and current.member_hours >= budget:
+        return (
+            f"You have used {fmt_hours(current.member_hours)} of your "
+            f"{fmt_hours(budget)} NPU-hours in {current.account} {this}"
         )
     budget = limits.user_npu_hours
     if budget is not None and current.user_hours >= budget:
-        raise QuotaError(
+        return (
             f"You have used {fmt_hours(current.user_hours)} of your {fmt_hours(budget)} "
-            f"NPU-hours {this}{_reset(limits.period, current.now)}"
+            f"NPU-hours {this}"
         )
+    return None
 
 
 def remaining_npus(limits: Limits, current: Holdings) -> int | None:
     """How many NPUs one more server could have now (None: no NPU limit applies)."""
-    if limits.npu_hours is not None and current.account_hours >= limits.npu_hours:
-        return 0
-    if limits.user_npu_hours is not None and current.user_hours >= limits.user_npu_hours:
+    if spent(limits, current):
         return 0
     caps = [
         limits.max_npus_per_server,

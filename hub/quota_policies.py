@@ -19,6 +19,7 @@ from . import clock, quota
 from .orm import Allocation, QuotaPolicy, UserQuota
 from .quota import (
     DEFAULT_ACCOUNT,
+    GROUP_ONLY_FIELDS,
     LIMIT_FIELDS,
     PERIODS,
     USER_LIMIT_FIELDS,
@@ -67,6 +68,11 @@ class QuotaPolicyMixin:
             ),
             user_hours=(
                 npu_hours(s, start, now, user=user) if limits.user_npu_hours is not None else 0.0
+            ),
+            member_hours=(
+                npu_hours(s, start, now, user=user, account=account)
+                if limits.npu_hours_per_member is not None
+                else 0.0
             ),
             personal=quota.is_personal(user, groups, account),
             now=now,
@@ -132,8 +138,9 @@ class QuotaPolicyMixin:
 
     def set_user_quota(self, user: str, **limits: Any) -> dict:
         """Set some of a user's own overrides (others unchanged; None = inherit)."""
-        if "group_max_npus" in limits:
-            raise ValueError("group_max_npus is a group's cap: set it on the group's policy")
+        for name in GROUP_ONLY_FIELDS:
+            if name in limits:
+                raise ValueError(f"{name} is a group's limit: set it on the group's policy")
         _validate(limits, USER_LIMIT_FIELDS)
         with self._write() as s:
             row = UserQuota.find(s, user)
@@ -182,7 +189,7 @@ def _validate(limits: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
         value = limits.get(name)
         if value is not None and (isinstance(value, bool) or int(value) != value or value < 0):
             raise ValueError(f"{name} must be a whole number >= 0, or None")
-    for name in ("npu_hours", "max_session_hours"):
+    for name in ("npu_hours", "npu_hours_per_member", "max_session_hours"):
         value = limits.get(name)
         if value is not None and (isinstance(value, bool) or float(value) < 0):
             raise ValueError(f"{name} must be a number >= 0, or None")
@@ -193,7 +200,7 @@ def _assign(row: QuotaPolicy | UserQuota, limits: Mapping[str, Any]) -> None:
         if value is not None:
             if name in ("max_npus_per_server", "max_npus", "group_max_npus"):
                 value = int(value)
-            elif name in ("npu_hours", "max_session_hours"):
+            elif name in ("npu_hours", "npu_hours_per_member", "max_session_hours"):
                 value = float(value)
             elif name == "profiles":
                 value = list(value)

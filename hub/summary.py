@@ -13,12 +13,18 @@ def summary(ledger: Ledger, user: str, groups: list[str]) -> dict:
     for account in accounts:
         _, limits, held = ledger.limits_for(user, groups, account)
         used = ledger.usage(account=account, user=None, period=limits.period)
+        # the meter a person watches: their own share where the group sets one (a
+        # course's hours per student), else the account's budget
+        share = limits.npu_hours_per_member is not None and not held.personal
         per_account.append(
             {
                 "account": account,
                 "limits": limits.as_dict(),
-                "npu_hours_used": used["npu_hours"],
-                "npu_hours_budget": limits.npu_hours,
+                "npu_hours_used": held.member_hours if share else used["npu_hours"],
+                "npu_hours_budget": limits.npu_hours_per_member if share else limits.npu_hours,
+                "budget_of": "member" if share else "account",
+                "account_npu_hours_used": used["npu_hours"],
+                "account_npu_hours_budget": limits.npu_hours,
                 "period": limits.period,
                 "resets": quota.period_end(limits.period, held.now).isoformat(),
                 "remaining_npus": quota.remaining_npus(limits, held),

@@ -4,8 +4,9 @@ policy of the students group, the profile only members see, the dataset grants, 
 assignments and (from a course file) their source notebooks. Blocking (hub REST API,
 database): the service calls it from an executor.
 
-`npu_hours_per_student` becomes the students group's weekly budget, times the number of
-students: the ledger budgets accounts, not each member of one.
+`npu_hours_per_student` becomes each student's weekly share of the students group's
+budget (`npu_hours_per_member`), and that budget is the share times the number of
+students: no student can use up the hours of the others.
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ def apply_course(course: dict, *, api: HubAPI, ledger, db_url: str, profiles: li
     n = course["npus_per_student"]
     ledger.set_policy(students_group(cid), max_npus_per_server=n, max_npus=n, period="week",
                       npu_hours=None if hours is None else hours * len(course["students"]),
-                      profiles=[profile["slug"]])
+                      npu_hours_per_member=hours, profiles=[profile["slug"]])
     grant_datasets(db_url, course)
     store = get_store(db_url)
     stored = store.upsert(course, profile, created_by)

@@ -69,8 +69,8 @@ openapi_paths = {
             "Set a group's quota policy",
             admin=True,
             params=["group"],
-            body="max_npus_per_server, max_npus, group_max_npus, npu_hours, period, "
-            "max_session_hours, profiles",
+            body="max_npus_per_server, max_npus, group_max_npus, npu_hours, "
+            "npu_hours_per_member, period, max_session_hours, profiles",
         ),
     },
 }

@@ -113,9 +113,13 @@ def test_groups_quota_and_profile(hub, course):
     assert sorted(group["users"]) == [course["s1"], course["s2"], course["s3"]]
     assert hub.request("GET", f"/groups/course-{cid}-instructors").json()["users"] == [
         course["teacher"]]
-    quotas = hub.request("GET", "/quotas", base=hub.service).json()
-    text = json.dumps(quotas)
-    assert f"course-{cid}-students" in text and f"course-{cid}" in text
+    policy = hub.request("GET", f"/quotas/course-{cid}-students", base=hub.service).json()
+    assert policy["profiles"] == [f"course-{cid}"]
+    # 5 NPU-hours per student, each their own: 15 for the group of three
+    assert (policy["npu_hours_per_member"], policy["npu_hours"]) == (5, 15)
+    me = hub.request("GET", "/me", token=course["tokens"]["s1"], base=hub.service).json()
+    q = next(q for q in me["quotas"] if q["account"] == f"course-{cid}-students")
+    assert (q["budget_of"], q["npu_hours_budget"]) == ("member", 5)
     mine = api(hub, course, "s1", "GET", "").status_code  # students don't read the course
     assert mine == 403
     spec = requests.get(f"{hub.service}/openapi.json", timeout=30).json()

@@ -4,8 +4,9 @@ from npuhub.hub.enforce import Verdict, decide
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 ALLOC = {"id": 7, "user": "ann", "account": "cs101", "holder": "", "npus": 2, "started": T0}
-SPENT = {"cs101": {"budget_npu_hours": 40, "npu_hours": 40.2, "period": "week"}}
-FINE = {"cs101": {"budget_npu_hours": 40, "npu_hours": 12.0, "period": "week"}}
+REASON = "Group cs101 has used 40.2 of 40 NPU-hours this week"
+SPENT = {7: REASON, 9: REASON}
+FINE = {7: None, 9: None}
 
 
 def test_within_budget_nothing_happens():
@@ -20,9 +21,9 @@ def test_spent_budget_warns_then_stops_after_grace():
     now = T0 + timedelta(hours=1)
     assert decide([ALLOC], SPENT, {7: None}, seen, now, grace) == [
         Verdict(7, "ann", "", "warn",
-                "Account cs101 has used 40.2 of 40 NPU-hours this week: your server will be "
+                "Group cs101 has used 40.2 of 40 NPU-hours this week: your server will be "
                 "stopped at 11:10 UTC; save your work (your files are kept).",
-                now + grace, "server", "Account cs101 has used 40.2 of 40 NPU-hours this week")
+                now + grace, "server", REASON)
     ]
     later = decide([ALLOC], SPENT, {7: None}, seen, now + grace, grace)
     assert [v.action for v in later] == ["stop"]
@@ -60,7 +61,7 @@ def test_running_jobs_of_a_spent_account_are_cancelled_after_grace():
     assert warn.message.endswith("job 42 will be cancelled at 11:10 UTC.")
     (stop,) = decide([JOB], SPENT, {9: None}, seen, now + grace, grace)
     assert stop.action == "stop"
-    assert stop.reason == "Account cs101 has used 40.2 of 40 NPU-hours this week"
+    assert stop.reason == REASON
     assert "its log and outputs so far are kept" in stop.message
 
 

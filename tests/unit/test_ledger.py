@@ -238,6 +238,22 @@ def test_budget_refuses_once_used_up(ledger, fake_clock):
     assert (u["budget_npu_hours"], u["remaining_npu_hours"]) == (10.0, 10.0)
 
 
+def test_member_share_stops_one_member_not_the_others(ledger, fake_clock):
+    ledger.set_policy("cs101", npu_hours=30, npu_hours_per_member=3)
+    grant = alloc(ledger, "ana", npus=2, groups=["cs101"])
+    other = alloc(ledger, "ana", npus=1, groups=["lab"], holder="research")  # not cs101's
+    fake_clock.advance(hours=2)  # ana: 4 NPU-hours in cs101, 2 in lab
+    ledger.release(grant.allocation_id)
+    ledger.release(other.allocation_id)
+    with pytest.raises(QuotaError) as e:
+        alloc(ledger, "ana", npus=1, groups=["cs101"])
+    assert str(e.value).startswith("You have used 4 of your 3 NPU-hours in cs101 this week")
+    _, limits, held = ledger.limits_for("ana", ["cs101"])
+    assert held.member_hours == pytest.approx(4.0) and limits.npu_hours_per_member == 3
+    alloc(ledger, "ben", npus=1, groups=["cs101"])  # the group still has hours for ben
+    alloc(ledger, "ana", npus=0, groups=["cs101"], holder="cpu")  # and ana can use a CPU
+
+
 # ---------------------------------------------------------------- quotas and accounts
 
 
@@ -293,6 +309,7 @@ def test_policies_are_stored_and_merged(ledger):
             "max_npus": 4,
             "group_max_npus": None,
             "npu_hours": None,
+            "npu_hours_per_member": None,
             "period": "week",
             "max_session_hours": None,
             "profiles": None,
@@ -308,6 +325,7 @@ def test_policies_are_stored_and_merged(ledger):
         "max_npus": 1,
         "group_max_npus": None,
         "npu_hours": 40.0,
+        "npu_hours_per_member": None,
         "period": "day",
         "max_session_hours": None,
         "profiles": ["a"],
@@ -320,8 +338,10 @@ def test_policies_are_stored_and_merged(ledger):
         ledger.set_policy("cs101", max_gpus=3)
     with pytest.raises(ValueError, match="period must be one of"):
         ledger.set_policy("cs101", period="year")
-    with pytest.raises(ValueError, match="group's cap"):
+    with pytest.raises(ValueError, match="group's limit"):
         ledger.set_user_quota("ana", group_max_npus=3)
+    with pytest.raises(ValueError, match="group's limit"):
+        ledger.set_user_quota("ana", npu_hours_per_member=3)
     ledger.set_user_quota("ana", npu_hours=5)
     assert ledger.get_user_quota("ana")["npu_hours"] == 5.0
     assert [q["user"] for q in ledger.user_quotas()] == ["ana"]
@@ -519,3 +539,20 @@ def test_four_processes_eight_devices(ledger, migrated_url, db_engine):
     assert sum(1 for r in results if r[0] == "capacity") == 4
     _check_no_double(db_engine)
     assert len(ledger.active()) == 8
+
+
+def test_summary_shows_a_members_own_share(ledger, fake_clock):
+    from npuhub.hub.summary import summary
+
+    ledger.set_policy("cs101", npu_hours=30, npu_hours_per_member=3)
+    grant = alloc(ledger, "ana", npus=1, groups=["cs101"])
+    alloc(ledger, "ben", npus=1, groups=["cs101"])
+    fake_clock.advance(hours=2)
+    ledger.release(grant.allocation_id)
+    q = summary(ledger, "ana", ["cs101"])["quotas"][0]
+    assert (q["budget_of"], q["npu_hours_budget"], q["account_npu_hours_budget"]) == (
+        "member", 3, 30)
+    assert q["npu_hours_used"] == pytest.approx(2.0)
+    assert q["account_npu_hours_used"] == pytest.approx(4.0)  # ana's and ben's
+    plain = summary(ledger, "cy", ["lab"])["quotas"][0]
+    assert plain["budget_of"] == "account" and plain["npu_hours_budget"] is None

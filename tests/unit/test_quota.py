@@ -19,6 +19,7 @@ from npuhub.hub.quota import (
     period_end,
     period_start,
     remaining_npus,
+    spent,
 )
 
 WED = datetime(2025, 3, 5, 10, 30, tzinfo=UTC)  # a Wednesday
@@ -115,10 +116,30 @@ def test_limit_fields_are_the_policy_columns():
         "max_npus",
         "group_max_npus",
         "npu_hours",
+        "npu_hours_per_member",
         "period",
         "max_session_hours",
         "profiles",
     )
+
+
+def test_member_share_comes_from_the_group_never_from_a_user_override():
+    limits = effective_limits(
+        {"npu_hours_per_member": 99}, {"npu_hours": 100, "npu_hours_per_member": 5}, None
+    )
+    assert (limits.npu_hours, limits.npu_hours_per_member) == (100, 5)
+
+
+def test_a_member_who_used_their_share_is_refused_while_the_group_has_hours():
+    limits = Limits(npu_hours=100, npu_hours_per_member=5, period="week")
+    ann = Holdings(account="cs101", account_hours=20.0, member_hours=5.2)
+    bob = Holdings(account="cs101", account_hours=20.0, member_hours=1.0)
+    with pytest.raises(QuotaError, match="You have used 5.2 of your 5 NPU-hours in cs101"):
+        check(1, limits, ann)
+    check(1, limits, bob)
+    assert remaining_npus(limits, ann) == 0 and remaining_npus(limits, bob) is None
+    check(0, limits, ann)  # a CPU-only server is still fine
+    assert spent(limits, bob) is None and "5.2 of your 5" in spent(limits, ann)
 
 
 # ---------------------------------------------------------------- periods
