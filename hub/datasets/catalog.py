@@ -17,7 +17,7 @@ NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
 GROUP_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 CONTAINER_ROOT = PurePosixPath("/home/jovyan/datasets")
-FIELDS = ("name", "title", "description", "source", "version", "license", "access")
+FIELDS = ("name", "title", "description", "source", "version", "license", "access", "symlinks")
 TEXT_LIMITS = {"title": 255, "description": 10_000, "version": 64, "license": 255}
 # never offered as a dataset, nor anything inside them
 SYSTEM_PATHS = ("/proc", "/sys", "/dev", "/run", "/etc", "/boot", "/root", "/var/lib/docker")
@@ -95,6 +95,10 @@ def validate_spec(body: dict, *, partial: bool = False) -> dict:
             out[key] = check_name(value)
         elif key == "access":
             out[key] = check_access(value)
+        elif key == "symlinks":
+            if not isinstance(value, bool):
+                raise DatasetError("symlinks must be true or false")
+            out[key] = value
         elif key == "source":
             if not isinstance(value, str) or not value.startswith("/") or "\x00" in value:
                 raise DatasetError("source must be an absolute path of a folder on the host")
@@ -173,6 +177,7 @@ def scan(path: str | os.PathLike) -> tuple[int, int]:
 def public_view(d: dict, *, mounted: bool, admin: bool) -> dict:
     """A catalog entry as the API shows it; the source path only to admins."""
     out = {k: d[k] for k in ("name", "title", "description", "version", "license", "access")}
+    out["symlinks"] = bool(d.get("symlinks"))
     out.update(
         size=d.get("size"),
         files=d.get("files"),

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     ForeignKey,
     Integer,
     String,
@@ -40,6 +41,8 @@ class Dataset(Base):
     version: Mapped[str] = mapped_column(String(64), default="")
     license: Mapped[str] = mapped_column(String(255), default="")
     access: Mapped[str | list[str]] = mapped_column(JSON, default="public")
+    # follow symbolic links inside the dataset (resolved in the user's container)
+    symlinks: Mapped[bool] = mapped_column(Boolean, default=False)
     size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     files: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     scanned: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

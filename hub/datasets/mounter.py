@@ -7,6 +7,9 @@ remount changes only the host's mount; the copy already propagated into a runnin
 container stays read-write (checked on this kernel). So the mount is built detached with
 the new mount API (Linux >= 5.12): `open_tree(OPEN_TREE_CLONE|AT_RECURSIVE)` of the
 source, `mount_setattr` ro, nosuid, nodev, nosymfollow, `move_mount` onto the target.
+nosymfollow is left out for a dataset declared with `symlinks: true` (a Hugging Face
+cache's snapshots/ → blobs/ links): its links then resolve inside the user's container,
+which sees only that user's own files and the datasets, never the host's.
 Both ends are opened with O_NOFOLLOW and used as file descriptors: the source must be
 its recorded real path exactly, the target folders root-owned directories. No user string
 reaches a shell; names are checked by the catalog before they become path components.
@@ -22,7 +25,7 @@ import fcntl
 import logging
 import os
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Set
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -39,6 +42,7 @@ MOUNT_ATTR_NOSYMFOLLOW = 0x200000
 MS_BIND, MS_REC, MS_PRIVATE, MS_SHARED = 0x1000, 0x4000, 1 << 18, 1 << 20
 MNT_DETACH, UMOUNT_NOFOLLOW = 0x2, 0x8
 DATASET_ATTRS = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSYMFOLLOW
+FOLLOWING_ATTRS = DATASET_ATTRS & ~MOUNT_ATTR_NOSYMFOLLOW  # a dataset with `symlinks: true`
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -201,9 +205,12 @@ def _open_source(source: str) -> int:
     return fd
 
 
-def mount(source: str, root: str | os.PathLike, user: str, name: str) -> bool:
+def mount(
+    source: str, root: str | os.PathLike, user: str, name: str, symlinks: bool = False
+) -> bool:
     """Mount `source` read-only at `<root>/<user>/<name>`; False if it was mounted
-    already. `source` must be the real path recorded by the catalog."""
+    already. `source` must be the real path recorded by the catalog; `symlinks`: the
+    links inside are followed (else none is)."""
     check_user(user)
     check_name(name)
     root = Path(os.path.realpath(root))
@@ -217,7 +224,8 @@ def mount(source: str, root: str | os.PathLike, user: str, name: str) -> bool:
             flags = AT_EMPTY_PATH | OPEN_TREE_CLONE | AT_RECURSIVE | os.O_CLOEXEC
             tree = _syscall(SYS_OPEN_TREE, fds[-1], b"", flags, what="open_tree")
             fds.append(tree)
-            attr = _MountAttr(DATASET_ATTRS, 0, MS_PRIVATE, 0)
+            attrs = FOLLOWING_ATTRS if symlinks else DATASET_ATTRS
+            attr = _MountAttr(attrs, 0, MS_PRIVATE, 0)
             size = ctypes.c_size_t(ctypes.sizeof(attr))
             at = AT_EMPTY_PATH | AT_RECURSIVE
             _syscall(SYS_MOUNT_SETATTR, tree, b"", at, ctypes.byref(attr), size, what="setattr")
@@ -265,10 +273,13 @@ def unmount(root: str | os.PathLike, user: str, name: str) -> bool:
     return was
 
 
-def restore(root: str | os.PathLike, user: str, wanted: Mapping[str, str]) -> dict:
-    """Make the host match `wanted` ({name: source}) for `user`: mount what is missing,
-    unmount what is not wanted. Errors are logged and returned, never raised, so that a
-    dataset gone from the storage does not stop a server from starting."""
+def restore(
+    root: str | os.PathLike, user: str, wanted: Mapping[str, str], follow: Set[str] = frozenset()
+) -> dict:
+    """Make the host match `wanted` ({name: source}) for `user`: mount what is missing
+    (following symlinks in the datasets named in `follow`), unmount what is not wanted.
+    Errors are logged and returned, never raised, so that a dataset gone from the storage
+    does not stop a server from starting."""
     folder = prepare_user(root, user)
     done: dict = {"folder": str(folder), "mounted": [], "unmounted": [], "errors": {}}
     for name in sorted(mounted(root, user) - set(wanted)):
@@ -279,7 +290,7 @@ def restore(root: str | os.PathLike, user: str, wanted: Mapping[str, str]) -> di
             done["errors"][name] = str(e)
     for name, source in sorted(wanted.items()):
         try:
-            if mount(source, root, user, name):
+            if mount(source, root, user, name, symlinks=name in follow):
                 done["mounted"].append(name)
         except (MountError, ValueError) as e:
             done["errors"][name] = str(e)

@@ -25,6 +25,7 @@ def as_dict(d: Dataset) -> dict:
         "version": d.version,
         "license": d.license,
         "access": d.access,
+        "symlinks": bool(d.symlinks),
         "grants": [g.group for g in d.grants],
         "size": d.size,
         "files": d.files,
@@ -169,15 +170,17 @@ def restore_user(db_url: str, root: str, user: str, groups, admin: bool = False)
     from .catalog import may_mount
 
     store = get_store(db_url)
-    wanted, lost = {}, []
+    wanted, follow, lost = {}, set(), []
     for d in store.mounted(user):
         if may_mount(d["access"], d["grants"], groups, admin):
             wanted[d["name"]] = d["source"]
+            if d["symlinks"]:
+                follow.add(d["name"])
         else:
             lost.append(d["name"])
     for name in lost:
         store.forget(user, name)
-    done = mounter.restore(root, user, wanted)
+    done = mounter.restore(root, user, wanted, follow=follow)
     done["forgotten"] = lost
     return done
 

@@ -156,11 +156,15 @@ class DatasetHandler(DatasetBase):
         if old is None or old["source"] != new["source"]:
             schedule_scan(self.settings, new)
         if old is not None:
-            await self.refresh_mounts(new, moved=old["source"] != new["source"])
+            await self.refresh_mounts(
+                new,
+                moved=old["source"] != new["source"] or old["symlinks"] != new["symlinks"],
+            )
         self.write_json(public_view(new, mounted=False, admin=True), 201 if old is None else 200)
 
     async def refresh_mounts(self, d: dict, moved: bool) -> None:
-        """Users who lost access lose the mount; a moved source is mounted anew."""
+        """Users who lost access lose the mount; a moved source (or a changed
+        `symlinks`) is mounted anew."""
         for user in await self.run(self.store.users_of, d["name"]):
             model = await self.fresh_user(user)
             groups, admin = (
@@ -171,7 +175,9 @@ class DatasetHandler(DatasetBase):
                 await self.run(self.store.forget, user, d["name"])
             elif moved:
                 await self.run(mounter.unmount, self.root, user, d["name"])
-                await self.run(mounter.mount, d["source"], self.root, user, d["name"])
+                await self.run(
+                    mounter.mount, d["source"], self.root, user, d["name"], d["symlinks"]
+                )
 
     async def delete(self, name):
         self.require_admin()
@@ -198,7 +204,7 @@ class MountHandler(DatasetBase):
         user, d = self.check_user(), await self.dataset(name)
         if not await self.allowed(d):
             raise web.HTTPError(403, f"you may not use dataset {name!r}")
-        await self.run(mounter.mount, d["source"], self.root, user, name)
+        await self.run(mounter.mount, d["source"], self.root, user, name, d["symlinks"])
         await self.run(self.store.remember, user, name)
         self.answer(name, True)
 

@@ -230,6 +230,37 @@ for n in ('abs', 'rel'):
     hub.stop_server(dave)
 
 
+def test_dataset_with_symlinks_true_follows_links_inside_the_container(hub):
+    """A Hugging Face cache (snapshots/ → blobs/ links) declared with `symlinks: true`:
+    its links work in the container, resolved there (a link to a host file finds nothing
+    of the host's); turning it off again remounts the live mount without links."""
+    secret = hub.state_dir.parent / f"{hub.prefix}-secret2.txt"
+    secret.write_text("HOST SECRET")
+    os.chmod(secret, 0o644)
+    src = make_source(hub, {"blobs/abc": "weights"})
+    (src / "snapshots" / "main").mkdir(parents=True)
+    (src / "snapshots" / "main" / "model.bin").symlink_to("../../blobs/abc")
+    (src / "abs").symlink_to(secret)
+    ds = declare(hub, src, symlinks=True)
+    gus, token = user(hub)
+    hub.spawn(gus, options={"profile": "base", "npus": 0})
+    assert mount(hub, token, ds).status_code == 200
+    code = f"""
+import errno
+for f in ('snapshots/main/model.bin', 'abs'):
+    try:
+        print(open('/home/jovyan/datasets/{ds}/' + f).read())
+    except OSError as e:
+        print(errno.errorcode[e.errno])
+"""
+    assert in_server(hub, gus, token, code).splitlines() == ["weights", "ENOENT"]
+    assert in_server(hub, gus, token, WRITE.format(name=ds)) == "EROFS"
+    r = hub.request("PUT", f"/datasets/{ds}", base=hub.service, json={"symlinks": False})
+    assert r.status_code == 200 and r.json()["symlinks"] is False, r.text
+    assert in_server(hub, gus, token, code).splitlines() == ["ELOOP", "ELOOP"]
+    hub.stop_server(gus)
+
+
 def test_two_users_share_a_dataset_and_cannot_write_or_plant(hub):
     ds = declare(hub, make_source(hub, {"shared.txt": "same for all"}))
     (erin, t1), (frank, t2) = user(hub), user(hub)

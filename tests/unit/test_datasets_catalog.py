@@ -95,6 +95,7 @@ def test_validate_spec_fields():
     )
     assert spec == {"name": "coco", "source": "/data/coco", "title": "COCO", "access": ["a", "b"]}
     assert catalog.validate_spec({"title": "x"}, partial=True) == {"title": "x"}
+    assert catalog.validate_spec({"symlinks": True}, partial=True) == {"symlinks": True}
     assert catalog.validate_spec({"description": "two\nlines"}, partial=True)
 
 
@@ -112,6 +113,7 @@ def test_validate_spec_fields():
         ({"name": "x", "source": "/d", "title": "a\x1bb"}, "control characters"),
         ({"name": "x", "source": "/d", "version": "v" * 65}, "longer than 64"),
         ({"name": "../x", "source": "/d"}, "invalid dataset name"),
+        ({"name": "x", "source": "/d", "symlinks": "yes"}, "symlinks must be true or false"),
     ],
 )
 def test_validate_spec_refusals(body, words):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+from pathlib import Path
 
 import pytest
 
@@ -47,6 +48,25 @@ def test_mount_is_read_only_nosymfollow_and_idempotent(setup):
     assert mounter.unmount(root, "alice", "demo") is True
     assert not target.exists() and mounter.mounted(root, "alice") == set()
     assert mounter.unmount(root, "alice", "demo") is False
+
+
+def test_a_dataset_with_symlinks_follows_its_links_and_stays_read_only(setup):
+    src, root = setup
+    # a Hugging Face cache: snapshots/<rev>/file -> ../../blobs/<hash>
+    os.makedirs(f"{src}/blobs")
+    os.makedirs(f"{src}/snapshots/main")
+    Path(f"{src}/blobs/abc").write_text("weights")
+    os.symlink("../../blobs/abc", f"{src}/snapshots/main/model.bin")
+    assert mounter.restore(root, "alice", {"hf": src}, follow={"hf"})["mounted"] == ["hf"]
+    target = root / "alice" / "hf"
+    assert (target / "snapshots" / "main" / "model.bin").read_text() == "weights"
+    with pytest.raises(OSError) as e:
+        (target / "blobs" / "new").write_text("x")
+    assert e.value.errno == errno.EROFS
+    mounter.mount(src, root, "bob", "hf")  # the default: no link is followed
+    with pytest.raises(OSError) as e:
+        (root / "bob" / "hf" / "snapshots" / "main" / "model.bin").read_text()
+    assert e.value.errno == errno.ELOOP
 
 
 def test_refuses_symlinked_folders_and_sources(setup, tmp_path):
