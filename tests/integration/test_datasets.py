@@ -20,6 +20,14 @@ from tests.hubclient import Hub, run_code
 pytestmark = pytest.mark.integration
 
 READ = "print(open('/home/jovyan/datasets/{name}/{file}').read())"
+READ_EACH = """
+import errno
+for f in {files!r}:
+    try:
+        print(f, open('/home/jovyan/datasets/{name}/' + f).read())
+    except OSError as e:
+        print(f, errno.errorcode[e.errno])
+"""
 WRITE = """
 import errno
 try:
@@ -213,15 +221,7 @@ def test_symlink_out_of_the_source_is_not_followed(hub):
     dave, token = user(hub)
     hub.spawn(dave, options={"profile": "base", "npus": 0})
     assert mount(hub, token, ds).status_code == 200
-    code = f"""
-import errno
-for n in ('abs', 'rel'):
-    try:
-        print(n, open('/home/jovyan/datasets/{ds}/' + n).read())
-    except OSError as e:
-        print(n, errno.errorcode[e.errno])
-"""
-    out = in_server(hub, dave, token, code)
+    out = in_server(hub, dave, token, READ_EACH.format(name=ds, files=("abs", "rel")))
     assert "HOST SECRET" not in out
     # nosymfollow: no symlink is followed (without it, these would resolve inside the
     # container, where the host path does not exist)
@@ -245,19 +245,14 @@ def test_dataset_with_symlinks_true_follows_links_inside_the_container(hub):
     gus, token = user(hub)
     hub.spawn(gus, options={"profile": "base", "npus": 0})
     assert mount(hub, token, ds).status_code == 200
-    code = f"""
-import errno
-for f in ('snapshots/main/model.bin', 'abs'):
-    try:
-        print(open('/home/jovyan/datasets/{ds}/' + f).read())
-    except OSError as e:
-        print(errno.errorcode[e.errno])
-"""
-    assert in_server(hub, gus, token, code).splitlines() == ["weights", "ENOENT"]
+    code = READ_EACH.format(name=ds, files=("snapshots/main/model.bin", "abs"))
+    assert in_server(hub, gus, token, code).splitlines() == [
+        "snapshots/main/model.bin weights", "abs ENOENT"]
     assert in_server(hub, gus, token, WRITE.format(name=ds)) == "EROFS"
     r = hub.request("PUT", f"/datasets/{ds}", base=hub.service, json={"symlinks": False})
     assert r.status_code == 200 and r.json()["symlinks"] is False, r.text
-    assert in_server(hub, gus, token, code).splitlines() == ["ELOOP", "ELOOP"]
+    assert in_server(hub, gus, token, code).splitlines() == [
+        "snapshots/main/model.bin ELOOP", "abs ELOOP"]
     hub.stop_server(gus)
 
 
