@@ -232,7 +232,7 @@ export class NPUHubPanel extends Widget {
               Notification.update({ id, message: progress() });
             }
             if (r.state === 'failed') {
-              Notification.update({ id, message: r.error || 'autograde failed', type: 'error', autoClose: false });
+              Notification.update({ id, message: r.error || trans.__('Autograding failed'), type: 'error', autoClose: false });
               return;
             }
             Notification.update({
