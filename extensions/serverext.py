@@ -2,7 +2,7 @@
 to the npuhub service with the server's own token (env JUPYTERHUB_API_TOKEN), which the
 browser never sees. Only the resources of the service's user API are forwarded (an
 allow-list of method and path), bodies are size-capped, the service's status and body are
-passed through.
+passed through. At start it also gives JupyterLab its first language (`seed_lab_language`).
 """
 
 from __future__ import annotations
@@ -110,6 +110,34 @@ class ForwardHandler(ExtensionHandlerMixin, APIHandler):
         await self._forward(path)
 
 
+LANG = re.compile(r"^[a-z]{2,3}(_[A-Z]{2})?$")
+LAB_LANGUAGE_SETTINGS = ("@jupyterlab", "translation-extension", "plugin.jupyterlab-settings")
+
+
+def lab_settings_dir() -> str:
+    """JupyterLab's user settings folder (as jupyterlab.commands.get_user_settings_dir)."""
+    from jupyter_core.paths import jupyter_config_dir
+
+    return os.environ.get("JUPYTERLAB_SETTINGS_DIR") or os.path.join(
+        jupyter_config_dir(), "lab", "user-settings"
+    )
+
+
+def seed_lab_language(lang: str | None, settings_dir: str) -> str | None:
+    """JupyterLab's language at a user's first start: the language of the browser that
+    started the server (NPUHUB_LANG, set by NPUSpawner), unless the user has a language
+    setting already, which is never changed. Returns the file written, or None."""
+    if not lang or lang == "en" or not LANG.match(lang):
+        return None
+    path = os.path.join(settings_dir, *LAB_LANGUAGE_SETTINGS)
+    if os.path.lexists(path):
+        return None
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "x", encoding="utf-8") as f:  # never over a file made meanwhile
+        json.dump({"locale": lang}, f)
+    return path
+
+
 class NPUHubApp(ExtensionApp):
     """npuhub inside the user's server: the service forwarder."""
 
@@ -134,6 +162,15 @@ class NPUHubApp(ExtensionApp):
     def api_token(self) -> str:
         """The server's own token: read from the environment, never configured or logged."""
         return os.environ.get("JUPYTERHUB_API_TOKEN", "")
+
+    def initialize_settings(self) -> None:
+        try:
+            written = seed_lab_language(os.environ.get("NPUHUB_LANG"), lab_settings_dir())
+        except OSError as e:  # a read-only or odd home must not stop the server
+            self.log.warning("npuhub: JupyterLab's language not set: %s", e)
+        else:
+            if written:
+                self.log.info("npuhub: JupyterLab's language set to %s", os.environ["NPUHUB_LANG"])
 
     def initialize_handlers(self) -> None:
         self.handlers.append((r"/npuhub/api/(.*)", ForwardHandler))

@@ -246,6 +246,9 @@ class NPUSpawner(DockerSpawner):
         env = super().get_env()
         env.update(self._binding()["env"])
         env["NPUHUB_API_URL"] = self.api_url
+        lang = i18n.language_of(self)
+        if lang != i18n.DEFAULT:  # JupyterLab's first language (extensions/serverext.py)
+            env["NPUHUB_LANG"] = lang
         return env
 
     def _binding(self) -> dict:

@@ -1,9 +1,12 @@
-"""JupyterLab in Simplified Chinese: the user picks 中文 in Settings > Language, Lab
-reloads in Chinese (the language pack in the image) and so does the npuhub sidebar, the
-status bar item and the file-browser menu (npuhub's own catalog, extensions/locale/).
-The hub's home page follows the browser's language meanwhile."""
+"""JupyterLab in Simplified Chinese. A user whose browser asks for Chinese gets Lab in
+Chinese at their first start (the language pack in the image; npuhub's own catalog,
+extensions/locale/, for the sidebar, the status bar item and the file-browser menu).
+From then on Lab follows its own setting: the user switches to English in Settings >
+Language, and a later start keeps it. The hub's home page follows the browser."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 from playwright.sync_api import expect
@@ -13,18 +16,13 @@ from tests.browser.conftest import NOTEBOOK, open_sidebar, put_file, start_lab
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 
-def test_lab_follows_its_language_setting(hub, page_factory, username):
+def test_lab_starts_in_the_browsers_language_then_follows_its_setting(
+    hub, page_factory, username
+):
     hub.create_user(username)
     page = page_factory("zh-CN")
     start_lab(page, hub, username, npus=1)
     menubar = page.locator("#jp-menu-panel")
-    expect(menubar).to_contain_text("File")  # Lab's own default is English
-
-    menubar.get_by_text("Settings", exact=True).click()
-    page.locator(".lm-Menu-item", has_text="Language").hover()
-    page.locator('.lm-Menu-item[data-command="jupyterlab-translation:zh_CN"]').click()
-    page.locator(".jp-Dialog .jp-mod-accept").click()  # "Change and reload"
-
     expect(menubar).to_contain_text("文件", timeout=60_000)
     panel = open_sidebar(page)
     for title in ("数据集", "作业", "课程"):
@@ -42,13 +40,25 @@ def test_lab_follows_its_language_setting(hub, page_factory, username):
     expect(menu_item).to_contain_text("作为批处理作业运行…")
     page.keyboard.press("Escape")
 
-    # the setting is the user's: it survives a reload and English users are unaffected
-    page.reload()
-    expect(menubar).to_contain_text("文件", timeout=60_000)
+    # the user chooses English in Settings > Language
+    menubar.get_by_text("设置", exact=True).click()
+    page.locator(".lm-Menu-item", has_text="语言").hover()
+    page.locator('.lm-Menu-item[data-command="jupyterlab-translation:en"]').click()
+    page.locator(".jp-Dialog .jp-mod-accept").click()  # "Change and reload"
+    expect(menubar).to_contain_text("File", timeout=60_000)
+    expect(open_sidebar(page).locator("h3", has_text="Datasets")).to_be_visible()
 
-    # the hub's home page follows the browser (zh-CN), also after home.js rewrites it
+    # the hub's home page still follows the browser, also after home.js rewrites it
     page.goto(f"{hub.url}/hub/home")
     expect(page.locator("#start")).to_have_text("我的服务器")
     page.click("#stop")
     expect(page.locator("#stop")).to_be_hidden(timeout=60_000)
     expect(page.locator("#start")).to_have_text("启动我的服务器")
+
+    # a new start keeps the user's own choice
+    page.goto(f"{hub.url}/hub/spawn")
+    page.select_option("#npus", "0")
+    page.click("#spawn_form button[type=submit]")
+    page.wait_for_url(re.compile(rf".*/user/{username}/lab.*"), timeout=180_000)
+    expect(menubar).to_contain_text("File", timeout=60_000)
+    hub.stop_server(username)

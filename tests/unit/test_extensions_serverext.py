@@ -122,3 +122,18 @@ async def test_requires_authentication(service, jp_fetch):
 )
 def test_allow_list(method, path, ok):
     assert allowed(method, path) is ok
+
+
+def test_lab_language_is_seeded_once_and_never_overrides_the_users_choice(tmp_path):
+    from npuhub.extensions.serverext import seed_lab_language
+
+    path = seed_lab_language("zh_CN", str(tmp_path))
+    assert path == str(tmp_path / "@jupyterlab/translation-extension/plugin.jupyterlab-settings")
+    assert json.loads(open(path).read()) == {"locale": "zh_CN"}
+    with open(path, "w") as f:
+        f.write('{"locale": "en"}')  # the user chose English in Settings > Language
+    assert seed_lab_language("zh_CN", str(tmp_path)) is None
+    assert json.loads(open(path).read()) == {"locale": "en"}
+    for lang in (None, "", "en", "../../x", "zh_CN; rm -rf /"):
+        assert seed_lab_language(lang, str(tmp_path / "other")) is None
+    assert not (tmp_path / "other").exists()
