@@ -244,7 +244,7 @@ def test_spent_budget_stops_running_server_and_job_after_grace(tmp_root):
         assert any("NPU-hours" in w and "server will be stopped" in w for w in warned), warned
         assert any("will be cancelled" in w for w in warned), warned
         assert "NPU-hours" in job["reason"], job
-        assert held_by(h, lee) == []
+        wait_free(h, lee)  # the job's end is recorded, then its container removed and released
         r = h.spawn(lee, options={"profile": "base", "npus": 1}, wait=False)
         assert r.status_code == 403 and "NPU-hours" in r.json()["message"]
         h.spawn(lee, options={"profile": "base", "npus": 0})
