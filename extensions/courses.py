@@ -212,11 +212,6 @@ def autograde(
     return state
 
 
-def autograde_progress(course: str, assignment: str) -> dict:
-    """How far the latest grading of an assignment is (see `autograde`)."""
-    return client.request("GET", _assignment(course, assignment, "autograde"))
-
-
 def grades(course: str) -> builtins.list[dict]:
     """`[{student, assignment, score, max_score, submitted_at, late}]`."""
     resource = client.path("courses", check_name(course, "course id"), "grades")

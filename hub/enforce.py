@@ -52,8 +52,9 @@ def decide(
     for a in allocations:
         if not a.get("npus"):
             continue  # a server without NPUs costs no NPU-hours and holds nothing scarce
+        kind = a.get("kind", "server")
         reason = spent.get(a["id"])
-        limit = session_hours.get(a["id"]) if a.get("kind", "server") == "server" else None
+        limit = session_hours.get(a["id"]) if kind == "server" else None
         if reason is None and limit is not None and now - a["started"] >= timedelta(hours=limit):
             reason = f"Your session has reached its limit of {limit:g} hours"
         if reason is None:
@@ -62,7 +63,6 @@ def decide(
         since = first_over.setdefault(a["id"], now)
         deadline = since + grace
         action = "stop" if now >= deadline else "warn"
-        kind = a.get("kind", "server")
         if kind == "job":
             message = (
                 f"{reason}: job {a['holder']} is cancelled; its log and outputs so far are kept."
@@ -116,9 +116,10 @@ class Enforcer:
     def _groups(self, a: dict, groups_of: dict[str, list[str]]) -> list[str]:
         """The user's groups: from the hub for users with a server, from the job record
         (as at submission) for a batch job whose user has none."""
-        if a["user"] in groups_of or a["kind"] != "job" or self.jobs() is None:
+        jobs = self.jobs()
+        if a["user"] in groups_of or a["kind"] != "job" or jobs is None:
             return groups_of.get(a["user"], [])
-        job = self.jobs().queue.get(int(a["holder"]))
+        job = jobs.queue.get(int(a["holder"]))
         return list(job.groups or []) if job is not None else []
 
     async def tick(self, groups_of: dict[str, list[str]]) -> list[Verdict]:

@@ -94,6 +94,10 @@ class AutogradeHandler(CourseHandler):
         if removed:
             log.info("Removed %d stale grading containers", removed)
 
+    async def remove_stale_then(self, grading) -> None:
+        await self.remove_stale()
+        await grading
+
     async def get(self, cid, name):
         await self.instructor(cid, name)
         run = self.runs.get((cid, name))
@@ -115,11 +119,12 @@ class AutogradeHandler(CourseHandler):
             if src["released_at"] is None:
                 raise web.HTTPError(409, f"Assignment {name} is not released yet")
             subs = await self.call(self.store.collected, cid, name)
+            # checked again after the awaits, and registered before the next await: two
+            # POSTs at once start one run
             if (run := self.runs.get(key)) is None or run.state != "running":
-                await self.remove_stale()
                 run = self.runs[key] = GradingRun(cid, name, len(subs))
                 grade = partial(service_ops.grade_one, self.store, course, src, by="service")
-                run.task = asyncio.ensure_future(run.grade(grade, subs))
+                run.task = asyncio.ensure_future(self.remove_stale_then(run.grade(grade, subs)))
                 log.info("Autograding %s/%s: %d submissions", cid, name, len(subs))
         if wait and run.task is not None:
             await asyncio.wait([asyncio.shield(run.task)], timeout=wait)
