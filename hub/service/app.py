@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 
 from jupyterhub.services.auth import HubAuth
 from tornado import web
@@ -59,4 +60,23 @@ async def main() -> None:
     datasets.start_restore(app)
     start_jobs(app, settings)
     log.info("npuhub service listening on 127.0.0.1:%s%s", port, prefix)
+    stop_on_signals()
     await asyncio.Event().wait()
+
+
+def stop_on_signals() -> None:
+    """Exit at once when JupyterHub stops the service (SIGINT, then SIGTERM).
+
+    Worker threads (Docker log followers, grading runs) would otherwise keep the process
+    alive until JupyterHub gives up on it, and a hub restarted meanwhile finds its ports
+    taken. Nothing is lost: jobs and grading runs are recovered from the database at the
+    next start."""
+    loop = asyncio.get_running_loop()
+
+    def stop(signum: int) -> None:
+        log.info("npuhub service stopping (signal %s)", signum)
+        logging.shutdown()
+        os._exit(0)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop, signum)
