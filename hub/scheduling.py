@@ -10,11 +10,12 @@ policy is tested with literal data and replayed against traces
 The policy:
 
 1. **Order.** The line is sorted by an administrator's ``priority`` (default 0), then by
-   a multifactor score as in Slurm's classic priority plugin: ``fairshare * F + age * A``
-   where ``F = 2^(-U/S)``, ``U`` the account's share of all recent use (NPU-seconds,
-   decayed with a half-life, see :func:`decayed_usage`) and ``S`` its share of the
-   entitlement (equal shares if none are given), and ``A = min(1, waited / max_age)``;
-   then by submission time.
+   a multifactor score as in Slurm's classic priority plugin:
+   ``fairshare * F + age * A + size * Z`` where ``F = 2^(-U/S)``, ``U`` the account's
+   share of all recent use (NPU-seconds, decayed with a half-life, see
+   :func:`decayed_usage`) and ``S`` its share of the entitlement (equal shares if none
+   are given), ``A = min(1, waited / max_age)`` and ``Z`` the request's NPUs over the
+   largest node's (weight 0 by default: see :class:`Policy`); then by submission time.
 2. **Start what fits, in that order,** placed by :func:`npuhub.hub.placement.place`
    (fewest nodes, HCCS rings, packing).
 3. **EASY backfill.** The first request that does not fit is the *head*: it gets a
@@ -45,6 +46,7 @@ __all__ = [
     "decay",
     "decayed_usage",
     "fairshare_factor",
+    "order",
     "plan",
     "priority_order",
 ]
@@ -81,11 +83,13 @@ class Running:
 @dataclass(frozen=True)
 class Policy:
     """Weights of the line's order (Slurm's ``PriorityWeightFairshare``,
-    ``PriorityWeightAge`` and ``PriorityMaxAge``)."""
+    ``PriorityWeightAge``, ``PriorityMaxAge`` and ``PriorityWeightJobSize``: the size
+    factor is the request's NPUs over the largest node's, at most 1)."""
 
     fairshare: float = 1000.0
     age: float = 1000.0
     max_age_s: float = 3600.0
+    size: float = 0.0
 
 
 DEFAULT_POLICY = Policy()
@@ -148,14 +152,18 @@ def priority_order(
     shares: Mapping[str, float] = {},  # noqa: B006 - read only
     policy: Policy = DEFAULT_POLICY,
     accounts: Iterable[str] = (),
+    largest: int = 8,
 ) -> list[Request]:
-    """The line: ``waiting`` by priority, then score (fair share and age), then age."""
+    """The line: ``waiting`` by priority, then score (fair share, age and size), then age.
+    ``accounts``: others to count in the fair share (those running); ``largest``: NPUs of
+    the largest node (the size factor's scale)."""
     factor = fairshare_factor(usage, shares, {r.account for r in waiting} | set(accounts))
 
     def key(r: Request):
         waited = max(now - r.submitted, 0.0)
         age = min(1.0, waited / policy.max_age_s) if policy.max_age_s > 0 else 1.0
-        score = policy.fairshare * factor[r.account] + policy.age * age
+        size = min(1.0, r.npus / largest) if largest > 0 else 0.0
+        score = policy.fairshare * factor[r.account] + policy.age * age + policy.size * size
         return (-r.priority, -score, r.submitted, str(r.id))
 
     return sorted(waiting, key=key)
@@ -234,9 +242,29 @@ def _reserve(
     return times[lo], frozenset(placement)
 
 
+def _node_size(node: NodeView) -> int:
+    return sum(len(r) for r in node.rings) if node.rings else len(node.free)
+
+
 def _in(node: NodeView, device: int) -> bool:
     """A device a node can hand out again once released (in one of its rings)."""
     return not node.rings or any(device in r for r in node.rings)
+
+
+def order(
+    now: float,
+    nodes: Sequence[NodeView],
+    waiting: Sequence[Request],
+    running: Sequence[Running],
+    usage: Mapping[str, float] = {},  # noqa: B006 - read only
+    shares: Mapping[str, float] = {},  # noqa: B006 - read only
+    *,
+    policy: Policy = DEFAULT_POLICY,
+) -> list[Request]:
+    """The line :func:`plan` goes through, first to last (same arguments)."""
+    largest = max((_node_size(n) for n in nodes), default=0)
+    accounts = (r.account for r in running)
+    return priority_order(now, waiting, usage, shares, policy, accounts, largest)
 
 
 def plan(
@@ -258,7 +286,7 @@ def plan(
     ends: list[tuple[float, Sequence[tuple[str, int]]]] = [
         (r.ends if r.ends is not None else inf, tuple(r.devices)) for r in running if r.devices
     ]
-    line = priority_order(now, waiting, usage, shares, policy, (r.account for r in running))
+    line = order(now, nodes, waiting, running, usage, shares, policy=policy)
     started: list[tuple[Hashable, Placement]] = []
     shadow: float | None = None
     reserved: frozenset[tuple[str, int]] = frozenset()
