@@ -210,13 +210,13 @@ def _reserve(
     :func:`place` finds it devices, and those devices. None if it would not fit even when
     everything that runs has ended."""
     known = {name: set(d) for name, d in free.free.items()}
-    order = sorted(ends, key=lambda e: e[0])
-    times = sorted({t for t, _ in order})
+    by_end = sorted(ends, key=lambda e: e[0])
+    times = sorted({t for t, _ in by_end})
 
     def placed_at(k: int) -> Placement | None:
         """Placement once everything ending at or before times[k] has ended."""
         avail = {name: set(d) for name, d in known.items()}
-        for t, devices in order:
+        for t, devices in by_end:
             if t > times[k]:
                 break
             for name, d in devices:
