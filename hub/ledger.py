@@ -88,11 +88,13 @@ class Ledger(InventoryMixin, CapacityMixin, QuotaPolicyMixin, UsageReportsMixin)
         profile: str | None = None,
         device_type: str | None = None,
         default_account: str | None = None,
+        devices: Iterable[tuple[str, int]] | None = None,
     ) -> Grant:
         """Charge `account`, check the quota, place `npus` devices and hold them, in one
         transaction. An active allocation of the same (user, kind, holder) — a server
-        that was never released — is closed first with reason "replaced". Raises
-        QuotaError or CapacityError with a message for the person."""
+        that was never released — is closed first with reason "replaced". `devices`:
+        these (node, index) instead of placing (a scheduler's plan); CapacityError if one
+        is not free. Raises QuotaError or CapacityError with a message for the person."""
         if kind not in ALLOCATION_KINDS:
             raise ValueError(f"kind must be one of {', '.join(ALLOCATION_KINDS)}, not {kind!r}")
         groups = sorted(set(groups))
@@ -121,6 +123,7 @@ class Ledger(InventoryMixin, CapacityMixin, QuotaPolicyMixin, UsageReportsMixin)
                     ),
                     device_type,
                     now,
+                    None if devices is None else sorted(devices),
                 )
         except CapacityError as e:
             if e.transient:  # someone who could get NPUs later is waiting for them
@@ -132,14 +135,26 @@ class Ledger(InventoryMixin, CapacityMixin, QuotaPolicyMixin, UsageReportsMixin)
         return grant
 
     def _place_and_hold(
-        self, s: Session, alloc: Allocation, device_type: str | None, now: datetime
+        self,
+        s: Session,
+        alloc: Allocation,
+        device_type: str | None,
+        now: datetime,
+        devices: list[tuple[str, int]] | None = None,
     ) -> Grant:
         chosen: list[tuple[str, int]] = []
         by_ref: dict[tuple[str, int], int] = {}
         nodes: dict[str, tuple[str, str]] = {}
+        if devices is not None and len(set(devices)) != alloc.npus:
+            raise ValueError(f"{len(devices)} devices given for {alloc.npus} NPUs")
         if alloc.npus:
             views, by_ref, nodes = self._views(s)
-            chosen = placement.place(views, alloc.npus, device_type) or []
+            if devices is None:
+                chosen = placement.place(views, alloc.npus, device_type) or []
+            elif device_type is None or all(
+                nodes.get(n, ("",))[0] == device_type for n, _ in devices
+            ):
+                chosen = [(str(n), int(i)) for n, i in devices]
             if not chosen:
                 raise self._capacity_error(s, alloc.npus, device_type, alloc.user, views)
         alloc.devices = [[name, index] for name, index in chosen]
@@ -195,6 +210,11 @@ class Ledger(InventoryMixin, CapacityMixin, QuotaPolicyMixin, UsageReportsMixin)
             for n in nodes
         ]
         return views, by_ref, {n.name: (n.type, n.device_dir) for n in nodes}
+
+    def free_views(self) -> list[placement.NodeView]:
+        """What placement sees now: every node and its free devices (for a scheduler)."""
+        with self._read() as s:
+            return self._views(s)[0]
 
     def release(self, allocation_id: int, reason: str = "stopped") -> bool:
         """Give the devices back and close the usage record. False if there was nothing

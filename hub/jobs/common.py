@@ -1,22 +1,16 @@
 """Pure pieces both backends and the REST resource share: validation of a job request,
-names of things on the host, the job container's spec, the scheduling pass, reading
-logs in chunks."""
+names of things on the host, the job container's spec, reading logs in chunks."""
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from npuhub.spawners.binding import Device, binding, hardening
 
 from .sbatch import DEFAULT_RUNNER, HOME, SLUG, parameters_json
-
-if TYPE_CHECKING:
-    from .models import Job
 
 __all__ = [
     "HOME",
@@ -29,7 +23,6 @@ __all__ = [
     "log_chunk",
     "parameters_json",
     "parse_request",
-    "run_pass",
     "runner_command",
 ]
 
@@ -241,31 +234,3 @@ def container_spec(job, devices: list[Device], cfg) -> dict:
         **hardening(pids_limit=cfg.pids_limit),
         **b["host_config"],
     }
-
-
-async def run_pass(
-    jobs: list[Job],
-    now: datetime,
-    starve_after: timedelta,
-    try_start: Callable[[Job], Awaitable[str]],
-) -> dict[int, str]:
-    """Try `jobs` (in queue order); `try_start` answers "started", "capacity", "quota" or
-    "skip". Once a job needing N NPUs is refused for capacity, larger ones are not tried
-    ("capacity" without asking); once a job that has waited `starve_after` is refused,
-    later jobs needing NPUs are "blocked". Returns job id → outcome."""
-    outcome: dict[int, str] = {}
-    refused: int | None = None
-    blocker: Job | None = None
-    for job in jobs:
-        if blocker is not None and job.npus > 0:
-            outcome[job.id] = "blocked"
-            continue
-        if refused is not None and job.npus >= refused:
-            outcome[job.id] = "capacity"
-        else:
-            outcome[job.id] = await try_start(job)
-        if outcome[job.id] == "capacity":
-            refused = job.npus if refused is None else min(refused, job.npus)
-            if now - job.created >= starve_after:
-                blocker = job
-    return outcome

@@ -43,12 +43,12 @@ class JobsConfig(Configurable):
     max_time_limit = Integer(
         7 * 86400, min=1, help="The longest time limit (seconds) a job may ask for."
     ).tag(config=True)
-    starvation_minutes = Float(
-        30.0,
-        min=0,
-        help="""Local queue: a job that has waited this long for NPUs is not overtaken
-        any more; smaller jobs behind it wait until it has started (no backfill past it),
-        so a large request is never starved.""",
+    fairshare_half_life = Float(
+        7.0,
+        min=0.01,
+        help="""Local queue: days after which an account's past NPU use counts half in
+        its fair share (the line puts accounts that used less first; Slurm's
+        PriorityDecayHalfLife).""",
     ).tag(config=True)
     max_active_per_user = Integer(
         20, min=1, help="Queued and running jobs one user may have at once."

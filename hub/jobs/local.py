@@ -8,9 +8,11 @@ Each tick of the service's scheduler (:class:`npuhub.hub.jobs.backend.Jobs`):
    its time limit is recorded ``timed_out`` and stopped. A job left ``starting`` by a
    service that died is put back in the queue, or adopted if its container runs. Jobs
    are found again by container name and labels, so a restarted service adopts them.
-2. **schedule** the queue (:func:`.common.run_pass`): by priority then submission time;
-   a job whose NPUs the ledger cannot grant waits and smaller ones may start past it, until it
-   has waited ``starvation_minutes``: then nothing overtakes it.
+2. **schedule** the queue with :func:`npuhub.hub.scheduling.plan` (inputs from
+   :mod:`.lineup`): the line is ordered by priority, fair share and waiting time; the
+   first job that cannot start gets a reservation and later ones start only where they
+   do not delay it (EASY backfill, from the jobs' time limits); the ledger then holds
+   exactly the devices the plan chose.
 
 The container (:func:`container_spec`, pure) is hardened like a notebook's: uid
 1000:100, no capabilities, no privilege gain, memory/CPU/process limits, no network
@@ -30,9 +32,11 @@ from docker.errors import APIError, ImageNotFound, NotFound
 
 from npuhub.hub import clock
 from npuhub.hub.ledger import CapacityError, LedgerError
+from npuhub.hub.scheduling import order, plan
 from npuhub.spawners.binding import Device
 
-from .common import LABEL, container_name, container_spec, exit_reason, hms, run_pass
+from . import lineup
+from .common import LABEL, container_name, container_spec, exit_reason, hms
 from .models import TERMINAL, Job
 
 log = logging.getLogger("npuhub.jobs.local")
@@ -48,7 +52,6 @@ class LocalBackend:
         self.client = client or docker.from_env(timeout=60)
         self._starting: set[int] = set()  # jobs this process is starting now
         self._busy: set[int] = set()  # jobs whose container is being stopped
-        self._full = ""  # the ledger's last capacity refusal in this pass
 
     async def _run(self, fn, *args, **kwargs):
         return await asyncio.get_running_loop().run_in_executor(None, partial(fn, *args, **kwargs))
@@ -135,30 +138,45 @@ class LocalBackend:
         queued = await self._run(self.queue.in_state, ["queued"], self.name)
         if not queued:
             return
-        starve = timedelta(minutes=self.cfg.starvation_minutes)
-        self._full = ""
-        outcome = await run_pass(queued, clock.utcnow(), starve, self._try_start)
-        blocker = next((j for j in queued if outcome[j.id] == "capacity"), None)
-        for job in queued:
-            if outcome[job.id] == "capacity" and job.reason != self._full:
-                await self._wait(job, self._full or "waiting for free NPUs")
-            elif outcome[job.id] == "blocked" and blocker is not None:
-                await self._wait(job, f"waiting behind job {blocker.id}, queued longest")
+        active = await self._run(self.queue.in_state, ["starting", "running"], self.name)
+        snap = await self._run(
+            lineup.snapshot,
+            self.ledger,
+            queued,
+            active,
+            clock.utcnow(),
+            self.cfg.fairshare_half_life * 86400,
+        )
+        args = (snap.now, snap.nodes, snap.waiting, snap.running, snap.usage)
+        by_id = {j.id: j for j in queued}
+        tried: set[int] = set()  # their reason is the ledger's answer
+        for job_id, devices in plan(*args):
+            tried.add(job_id)
+            await self._try_start(by_id[job_id], devices)
+        line = [by_id[r.id] for r in order(*args) if r.id not in tried and r.npus > 0]
+        for job in line:
+            if job is line[0]:
+                reason = await self._run(
+                    self.ledger.capacity_message, job.npus, job.device_type, user=job.user
+                )
+            else:
+                reason = f"waiting behind job {line[0].id}, first in line"
+            await self._wait(job, reason)
 
     async def _wait(self, job: Job, reason: str) -> None:
         if job.reason != reason:
             await self._run(self.queue.note, job.id, "queued", reason)
 
-    async def _try_start(self, job: Job) -> str:
+    async def _try_start(self, job: Job, devices) -> str:
         if not await self._run(self.queue.claim, job.id):
             return "skip"
         self._starting.add(job.id)
         try:
-            return await self._start(job)
+            return await self._start(job, devices)
         finally:
             self._starting.discard(job.id)
 
-    async def _start(self, job: Job) -> str:
+    async def _start(self, job: Job, devices) -> str:
         try:
             grant = await self._run(
                 self.ledger.allocate,
@@ -170,12 +188,11 @@ class LocalBackend:
                 npus=job.npus,
                 profile=job.profile,
                 device_type=job.device_type,
+                devices=devices,
             )
         except LedgerError as e:
             capacity = isinstance(e, CapacityError)
             reason = str(e) if capacity else f"waiting for quota: {e}"
-            if capacity:
-                self._full = reason
             await self._move(job, "queued", reason=reason)
             job.reason = reason
             return "capacity" if capacity else "quota"

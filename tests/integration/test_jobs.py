@@ -326,6 +326,39 @@ def test_queue_waits_for_npus_held_by_notebooks(hub, researcher):
             hub.stop_server(h)
 
 
+def test_the_first_in_line_is_not_overtaken_but_a_short_job_backfills(hub, researcher):
+    """A notebook holds one HCCS ring, a 2-NPU job half of the other for at most 2 min.
+    A 4-NPU job waits for that ring and gets it when the job ends: a 1-NPU job that would
+    run past then waits behind it, a 1-NPU job that ends before then starts at once."""
+    _, token = researcher
+    holder = new_user(hub)[0]
+    hub.spawn(holder, options={"profile": "base", "npus": 4})
+    try:
+        first = submit(
+            hub, token, source="sleep.py", npus=2, parameters={"seconds": 25}, time_limit=120
+        ).json()
+        wait_job(hub, token, first["id"], states=("running",), timeout=60)
+        big = submit(hub, token, source="sleep.py", npus=4, parameters={"seconds": 1}).json()
+        long_ = submit(
+            hub, token, source="sleep.py", npus=1, parameters={"seconds": 1}, time_limit=3600
+        ).json()
+        short = submit(
+            hub, token, source="sleep.py", npus=1, parameters={"seconds": 1}, time_limit=30
+        ).json()
+        assert wait_job(hub, token, short["id"], timeout=60)["state"] == "succeeded"
+        waiting = job(hub, token, long_["id"])
+        assert waiting["state"] == "queued", waiting
+        assert waiting["reason"] == f"waiting behind job {big['id']}, first in line"
+        assert job(hub, token, big["id"])["state"] == "queued"
+        done_big = wait_job(hub, token, big["id"], timeout=120)
+        done_long = wait_job(hub, token, long_["id"], timeout=120)
+        assert done_big["state"] == done_long["state"] == "succeeded"
+        assert done_big["started"] < done_long["started"]
+        assert done_big["started"] >= job(hub, token, first["id"])["finished"]
+    finally:
+        hub.stop_server(holder)
+
+
 def test_service_restart_while_a_job_runs(hub, researcher):
     user, token = researcher
     r = submit(hub, token, source="sleep.py", npus=2, parameters={"seconds": 12})

@@ -1,18 +1,18 @@
 """The batch queue in the database (SQLite and PostgreSQL): submit, order, a job claimed
-once and ended once under concurrency, charges; and the scheduling pass."""
+once and ended once under concurrency, charges; and the line's inputs (lineup) that
+scheduling.plan reads."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
-from datetime import timedelta
 
 import pytest
 
-from npuhub.hub.jobs.common import run_pass
-from npuhub.hub.jobs.models import Job
+from npuhub.hub import clock
+from npuhub.hub.jobs import lineup
 from npuhub.hub.jobs.queue import JobQueue, check_quota
-from npuhub.hub.ledger import QuotaError
+from npuhub.hub.ledger import CapacityError, QuotaError
+from npuhub.hub.scheduling import plan
 
 
 @pytest.fixture
@@ -120,47 +120,77 @@ def test_quota_at_submit_and_at_start(ledger):
         check_quota(ledger, user="bob", groups=["lab"], account=None, npus=1, holding=False)
 
 
-# ---------------------------------------------------------------- the scheduling pass
+# ---------------------------------------------------------------- the line's inputs
 
 
-def jobs(*specs, now):
-    """(npus, minutes waited) → Jobs in queue order."""
-    return [
-        Job(id=i + 1, npus=n, created=now - timedelta(minutes=m)) for i, (n, m) in enumerate(specs)
+def hold(ledger, user, npus, devices, kind="server", holder=""):
+    return ledger.allocate(
+        user=user, groups=[], kind=kind, holder=holder, npus=npus, devices=devices
+    )
+
+
+def test_line_inputs_from_the_ledger_and_the_plan_over_them(queue, ledger, fake_clock):
+    # ana's notebook holds sim 0-3 (no known end); bob's job holds n910 0-1 for at most 1 h
+    hold(ledger, "ana", 4, [("sim", d) for d in range(4)])
+    job = submit(queue, "bob", npus=2, time_limit=3600)
+    assert queue.claim(job["id"])
+    hold(ledger, "bob", 2, [("n910", 0), ("n910", 1)], kind="job", holder=str(job["id"]))
+    assert queue.move(job["id"], ["starting"], "running", started=fake_clock.now)
+    started = fake_clock.now.timestamp()
+    fake_clock.advance(minutes=30)
+    big = submit(queue, "cleo", npus=8, time_limit=7200, device_type="Ascend910B")
+    fake_clock.advance(seconds=1)
+    long_ = submit(queue, "dan", npus=4, time_limit=7200)
+    fake_clock.advance(seconds=1)
+    mid = submit(queue, "dan", npus=2, time_limit=3600)
+    fake_clock.advance(seconds=1)
+    short = submit(queue, "eve", npus=1, time_limit=600)
+    snap = lineup.snapshot(
+        ledger,
+        queue.in_state(["queued"], "local"),
+        queue.in_state(["starting", "running"], "local"),
+        clock.utcnow(),
+        7 * 86400,
+    )
+    assert snap.now == fake_clock.now.timestamp()
+    assert {n.name: sorted(n.free) for n in snap.nodes} == {
+        "n910": [2, 3, 4, 5, 6, 7],
+        "sim": [4, 5, 6, 7],
+    }
+    ends = {r.account: (sorted(r.devices), r.ends) for r in snap.running}
+    assert ends == {
+        "ana": ([("sim", d) for d in range(4)], None),
+        "bob": ([("n910", 0), ("n910", 1)], started + 3600),
+    }
+    assert [(r.id, r.npus, r.limit_s) for r in snap.waiting] == [
+        (big["id"], 8, 7200.0),
+        (long_["id"], 4, 7200.0),
+        (mid["id"], 2, 3600.0),
+        (short["id"], 1, 600.0),
     ]
+    # 30 minutes of 4 and 2 NPUs, barely decayed (a week's half-life)
+    assert snap.usage["ana"] == pytest.approx(4 * 1803, rel=2e-3)
+    assert snap.usage["bob"] == pytest.approx(2 * 1803, rel=2e-3)
+    # cleo's 8 need all of n910: reserved from the end of bob's job (in 30 min). dan's 4
+    # run 2 h on sim, off the reservation; dan's 2 would run past it on n910: they wait;
+    # eve's 1 ends in 10 min, before it, and backfills on n910
+    starts = dict(plan(snap.now, snap.nodes, snap.waiting, snap.running, snap.usage))
+    assert starts == {
+        long_["id"]: [("sim", 4), ("sim", 5), ("sim", 6), ("sim", 7)],
+        short["id"]: [("n910", 2)],
+    }
 
 
-def run(queue_jobs, free: int, now, starve=timedelta(minutes=30)):
-    asked = []
-
-    async def try_start(job):
-        nonlocal free
-        asked.append(job.id)
-        if job.npus <= free:
-            free -= job.npus
-            return "started"
-        return "capacity"
-
-    outcome = asyncio.run(run_pass(queue_jobs, now, starve, try_start))
-    return outcome, asked
-
-
-def test_pass_backfills_smaller_jobs(fake_clock):
-    now = fake_clock.now
-    outcome, asked = run(jobs((4, 1), (8, 1), (2, 1), (1, 1), now=now), free=3, now=now)
-    assert outcome == {1: "capacity", 2: "capacity", 3: "started", 4: "started"}
-    assert asked == [1, 3, 4]  # the 8 is not asked once a 4 was refused
-
-
-def test_pass_no_backfill_past_a_starving_job(fake_clock):
-    now = fake_clock.now
-    queue_jobs = jobs((4, 45), (1, 1), (0, 1), (2, 1), now=now)
-    outcome, asked = run(queue_jobs, free=3, now=now)
-    assert outcome == {1: "capacity", 2: "blocked", 3: "started", 4: "blocked"}
-    assert asked == [1, 3]  # a CPU-only job takes no NPU from it and may pass
-    # once enough is free, it starts first
-    outcome, _ = run(queue_jobs, free=5, now=now)
-    assert outcome == {1: "started", 2: "started", 3: "started", 4: "capacity"}
+def test_ledger_holds_the_devices_a_plan_chose(ledger):
+    grant = hold(ledger, "ana", 2, [("n910", 6), ("n910", 7)], kind="job", holder="1")
+    assert [d[:2] for d in grant.devices] == [("n910", 6), ("n910", 7)]
+    with pytest.raises(CapacityError):  # already held
+        hold(ledger, "bob", 1, [("n910", 7)], kind="job", holder="2")
+    with pytest.raises(CapacityError):  # no such device
+        hold(ledger, "bob", 1, [("nowhere", 0)], kind="job", holder="3")
+    with pytest.raises(ValueError):
+        hold(ledger, "bob", 2, [("n910", 0)], kind="job", holder="4")
+    assert {n.name: len(n.free) for n in ledger.free_views()} == {"n910": 6, "sim": 8}
 
 
 def test_model_matches_migration(db_engine):
@@ -174,5 +204,7 @@ def test_model_matches_migration(db_engine):
         return table is None or table.name == "jobs"
 
     with db_engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True, "include_object": include})
+        ctx = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_object": include}
+        )
         assert compare_metadata(ctx, Base.metadata) == []
