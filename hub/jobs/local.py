@@ -29,8 +29,8 @@ import docker
 from docker.errors import APIError, ImageNotFound, NotFound
 
 from npuhub.hub import clock
+from npuhub.hub.binding import Device
 from npuhub.hub.ledger import CapacityError, LedgerError
-from npuhub.spawners.binding import Device
 
 from .common import LABEL, container_name, container_spec, exit_reason, hms, run_pass
 from .models import TERMINAL, Job
