@@ -63,7 +63,10 @@ def allowed_slugs(restrictions: Restrictions, account: str | None) -> set[str] |
 def usable(rules: ProfileRules, groups: Iterable[str], account: str | None = None) -> list[dict]:
     """The profiles this user may use, in the order offered (the first is the default)."""
     groups = list(groups)
-    allowed = allowed_slugs(rules.restrictions, account)
+    restrictions = rules.restrictions
+    if groups:  # a user in groups is charged to one of them (else to their own account)
+        restrictions = {a: r for a, r in restrictions.items() if a in groups}
+    allowed = allowed_slugs(restrictions, account)
     return [
         p
         for p in rules.profiles

@@ -83,8 +83,9 @@ def resolve(
                 image=repr(str(image)[:100]), profiles=", ".join(slugs)
             )
         )
-    profile = profiles.choose(usable, slug=slug if isinstance(slug, str) else repr(slug),
-                              image=image)
+    if slug is not None and not isinstance(slug, str):
+        slug = repr(slug)
+    profile = profiles.choose(usable, slug=slug, image=image)
     if profile is None:
         raise InvalidOptions(
             _("profile {profile} is not one of yours: {profiles}").format(
