@@ -359,7 +359,8 @@ async def apply_user_options(spawner: NPUSpawner, options: dict) -> None:
     the profiles the user may use are read in an executor, off the event loop."""
     _ = i18n.for_spawner(spawner).gettext  # reads spawner.handler: before any await
     groups = sorted(g.name for g in spawner.user.groups)
-    rules = await spawner._in_executor(spawner.profile_rules, groups)
+    loop = asyncio.get_running_loop()  # the default pool: DockerSpawner's has one thread
+    rules = await loop.run_in_executor(None, spawner.profile_rules, groups)
     try:
         request = resolve(options, rules, groups, _)
     except InvalidOptions as e:
