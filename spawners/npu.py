@@ -162,11 +162,6 @@ class NPUSpawner(DockerSpawner):
             cls._admission = Admission(self.spawn_concurrency)
         return cls._admission
 
-    def profile_rules(self, groups: list[str]):
-        """What decides this user's profiles (blocking: run it in an executor; `groups`
-        read before, on the event loop)."""
-        return profile_rules(self.ledger, self.db_url, self.profiles, self.user.name, groups)
-
     # ---------------------------------------------------------------- state
 
     def get_state(self):
@@ -359,8 +354,11 @@ async def apply_user_options(spawner: NPUSpawner, options: dict) -> None:
     the profiles the user may use are read in an executor, off the event loop."""
     _ = i18n.for_spawner(spawner).gettext  # reads spawner.handler: before any await
     groups = sorted(g.name for g in spawner.user.groups)
+    read = partial(  # the user's names are read here, on the loop; the database in a thread
+        profile_rules, spawner.ledger, spawner.db_url, spawner.profiles, spawner.user.name, groups
+    )
     loop = asyncio.get_running_loop()  # the default pool: DockerSpawner's has one thread
-    rules = await loop.run_in_executor(None, spawner.profile_rules, groups)
+    rules = await loop.run_in_executor(None, read)
     try:
         request = resolve(options, rules, groups, _)
     except InvalidOptions as e:
