@@ -4,6 +4,7 @@ setting is one line that names it and says what would be right."""
 from __future__ import annotations
 
 import difflib
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from traitlets import TraitError
@@ -23,7 +24,12 @@ def _configurables() -> dict[str, type]:
     import npuhub.hub.auth  # noqa: F401
     import npuhub.hub.jobs.config  # noqa: F401
     import npuhub.hub.settings  # noqa: F401
-    import npuhub.spawners.npu  # noqa: F401
+
+    # the spawners installed for JupyterHub (NPUSpawner among them: pyproject's entry
+    # point), found the way JupyterHub finds `spawner_class = "npu"`
+    for ep in entry_points(group="jupyterhub.spawners"):
+        if ep.module.startswith("npuhub."):
+            ep.load()
 
     found: dict[str, type] = {}
     todo = [Configurable]

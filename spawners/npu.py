@@ -1,36 +1,36 @@
 """NPUSpawner: DockerSpawner whose containers are bound to the NPUs the ledger grants.
 
-It overrides a few hooks and keeps DockerSpawner's lifecycle: `start` wraps the inherited
-one with admission, allocation and a readiness wait; `create_object` adds the device
-binding and hardening; `stop`/`poll` release the devices.
+It overrides a few hooks and keeps DockerSpawner's lifecycle: `apply_user_options`
+resolves the request once (:mod:`.request`); `start` wraps the inherited one with
+admission, allocation and a readiness wait; the container's devices, hardening and
+datasets reach DockerSpawner through its callable `extra_host_config` (built by
+:func:`npuhub.hub.containers.server_container`); `stop`/`poll` release the devices.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
-import re
+from collections.abc import Sequence
 from functools import partial
 
-from docker.types import Mount
 from dockerspawner import DockerSpawner
 from jupyterhub.utils import random_port, wait_for_http_server
 from tornado import web
-from traitlets import Dict, Integer, List, Unicode, default
+from traitlets import Dict, Integer, List, TraitError, Unicode, default, validate
 
-from npuhub.hub.courses.store import course_profiles
+from npuhub.hub.binding import DEFAULT_DRIVER_PATHS, MODES, Device
+from npuhub.hub.containers import CONTAINER_USER, HOME, server_container
 from npuhub.hub.datasets.catalog import DatasetError
 from npuhub.hub.datasets.mounter import MountError
 from npuhub.hub.datasets.store import restore_user
 from npuhub.hub.ledger import LedgerError
 from npuhub.hub.platform import get_ledger
+from npuhub.hub.profile_lookup import profile_rules
 
 from . import i18n
 from .admission import Admission
-from .binding import DEFAULT_DRIVER_PATHS, MODES, Device, binding, hardening
 from .options_form import render_options_form
-
-ACCOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+from .request import InvalidOptions, SpawnRequest, resolve
 
 
 class NPUSpawner(DockerSpawner):
@@ -68,6 +68,8 @@ class NPUSpawner(DockerSpawner):
 
     _admission: Admission | None = None
     _allocated = False  # this start's NPUs are granted (progress waits for it)
+    _devices: Sequence[Device] = ()  # this start's devices (from the grant)
+    spawn_request: SpawnRequest | None = None  # set by apply_user_options, read by start
 
     # ---------------------------------------------------------------- configuration
 
@@ -102,11 +104,11 @@ class NPUSpawner(DockerSpawner):
 
     @default("volumes")
     def _volumes_default(self):
-        return {"{prefix}-home-{username}": "/home/jovyan"}
+        return {"{prefix}-home-{username}": HOME}
 
     @default("notebook_dir")
     def _notebook_dir_default(self):
-        return "/home/jovyan"
+        return HOME
 
     @default("allowed_images")
     def _allowed_images_default(self):
@@ -134,7 +136,20 @@ class NPUSpawner(DockerSpawner):
 
     @default("extra_create_kwargs")
     def _create_kwargs_default(self):
-        return {"user": "1000:100"}
+        return {"user": CONTAINER_USER}
+
+    @default("extra_host_config")
+    def _extra_host_config_default(self):
+        return npu_host_config
+
+    @validate("extra_host_config")
+    def _keep_npu_host_config(self, proposal):
+        if proposal.value is not npu_host_config:
+            raise TraitError(
+                "NPUSpawner.extra_host_config is npuhub's own (NPU devices, hardening, "
+                "datasets) and cannot be configured"
+            )
+        return proposal.value
 
     @property
     def ledger(self):
@@ -146,21 +161,6 @@ class NPUSpawner(DockerSpawner):
         if cls._admission is None:
             cls._admission = Admission(self.spawn_concurrency)
         return cls._admission
-
-    def all_profiles(self) -> list[dict]:
-        """The configured profiles, then those of the courses (one small query)."""
-        slugs = {p["slug"] for p in self.profiles}
-        extra = course_profiles(self.db_url) if self.db_url else []
-        return [*self.profiles, *(p for p in extra if p["slug"] not in slugs)]
-
-    def profile(self, slug: str) -> dict | None:
-        return next((p for p in self.all_profiles() if p["slug"] == slug), None)
-
-    def visible_profiles(self) -> list[dict]:
-        groups = {g.name for g in self.user.groups}
-        return [
-            p for p in self.all_profiles() if not p.get("groups") or groups & set(p["groups"])
-        ]
 
     # ---------------------------------------------------------------- state
 
@@ -184,21 +184,20 @@ class NPUSpawner(DockerSpawner):
     async def _in_executor(self, fn, *args, **kwargs):
         return await asyncio.wrap_future(self.executor.submit(partial(fn, *args, **kwargs)))
 
-    async def _allocate(self) -> list[Device]:
+    async def _allocate(self, request: SpawnRequest) -> list[Device]:
         if self.allocation_id is not None:
             await self._release("replaced")
-        profile = self.profile(self.user_options.get("profile", "")) or {}
         try:
             grant = await self._in_executor(
                 self.ledger.allocate,
                 user=self.user.name,
                 groups=[g.name for g in self.user.groups],
-                account=self.user_options.get("account") or None,
+                account=request.account,
                 kind="server",
                 holder=self.name,
-                npus=int(self.user_options.get("npus", 0)),
-                profile=profile.get("slug"),
-                device_type=profile.get("device_type"),
+                npus=request.npus,
+                profile=request.profile,
+                device_type=request.device_type,
             )
         except LedgerError as e:
             # a refusal a person reads on the spawn page and in the REST answer
@@ -221,8 +220,11 @@ class NPUSpawner(DockerSpawner):
         )
 
     async def start(self):
+        request = self.spawn_request
+        if request is None:  # JupyterHub >= 5.3 runs apply_user_options before start
+            raise RuntimeError(f"{self._log_name}: start without a resolved spawn request")
         self._allocated = False
-        self._devices = await self._allocate()
+        self._devices = await self._allocate(request)
         self._allocated = True
         self.port = random_port()
         key = f"{self.user.name}/{self.name}"
@@ -244,42 +246,35 @@ class NPUSpawner(DockerSpawner):
 
     def get_env(self):
         env = super().get_env()
-        env.update(self._binding()["env"])
-        env["NPUHUB_API_URL"] = self.api_url
-        lang = i18n.language_of(self)
-        if lang != i18n.DEFAULT:  # JupyterLab's first language (extensions/serverext.py)
-            env["NPUHUB_LANG"] = lang
+        env.update(self._container()["environment"])
         return env
 
-    def _binding(self) -> dict:
-        return binding(
-            getattr(self, "_devices", []),
+    def _container(self, datasets_folder: str | None = None) -> dict:
+        lang = i18n.language_of(self)
+        return server_container(
+            devices=self._devices,
             account=self.account,
             mode=self.binding_mode,
             driver_paths=self.driver_paths,
+            pids_limit=self.pids_limit,
+            api_url=self.api_url,
+            lang=lang if lang != i18n.DEFAULT else None,
+            datasets_folder=datasets_folder,
         )
 
-    async def create_object(self):
-        base_host_config, base_volumes = self.extra_host_config, self.volumes
-        b = self._binding()
-        host_config = copy.deepcopy(self._eval_if_callable(base_host_config) or {})
-        host_config.update(hardening(pids_limit=self.pids_limit))
-        host_config.update(b["host_config"])
-        datasets = await self._datasets_mount()
-        if datasets:
-            host_config["mounts"] = [*self.mount_binds, *datasets]
-        self.extra_host_config = host_config
-        self.volumes = {**base_volumes, **b["binds"]}
-        try:
-            return await super().create_object()
-        finally:
-            self.extra_host_config, self.volumes = base_host_config, base_volumes
+    async def host_config(self) -> dict:
+        """The container's Docker host-config that npuhub adds (DockerSpawner merges it
+        over its own: volume binds, memory and CPU limits)."""
+        host_config = self._container(await self._datasets_folder())["host_config"]
+        if "mounts" in host_config:  # replaces DockerSpawner's: keep the configured ones
+            host_config["mounts"] = [*self.mount_binds, *host_config["mounts"]]
+        return host_config
 
-    async def _datasets_mount(self) -> list[Mount]:
+    async def _datasets_folder(self) -> str | None:
         """Prepare the user's datasets folder and restore their remembered mounts; the
-        Docker mount of that folder (none if it cannot be prepared: the server starts)."""
+        folder (None if it cannot be prepared: the server starts without)."""
         if not self.mounts_root:
-            return []
+            return None
         groups = [g.name for g in self.user.groups]
         try:
             done = await self._in_executor(
@@ -288,11 +283,10 @@ class NPUSpawner(DockerSpawner):
             )
         except (DatasetError, MountError, OSError) as e:
             self.log.warning("No datasets folder for %s: %s", self._log_name, e)
-            return []
+            return None
         if done["mounted"]:
             self.log.info("Restored datasets of %s: %s", self._log_name, done["mounted"])
-        target = "/home/jovyan/datasets"
-        return [Mount(target, done["folder"], type="bind", propagation="rslave")]
+        return done["folder"]
 
     async def stop(self, now=False):
         try:
@@ -350,65 +344,25 @@ def options_from_form(formdata: dict) -> dict:
     return options
 
 
-def apply_user_options(spawner: NPUSpawner, options: dict) -> None:
-    """Validate `profile`, `npus`, `account` (and a legacy `image`): refuse with an
-    HTTP 400 that names the field."""
-    _ = i18n.for_spawner(spawner).gettext
-    known = {"profile", "npus", "account", "image"}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise web.HTTPError(
-            400,
-            _("Unknown option(s) {names}; use profile, npus, account").format(
-                names=", ".join(unknown)
-            ),
-        )
-    visible = spawner.visible_profiles()
-    slugs = [p["slug"] for p in visible]
-    if "image" in options:
-        allowed = {p["image"] for p in visible}
-        if options["image"] not in allowed:
-            raise web.HTTPError(
-                400,
-                _("image {image} is not allowed; choose a profile: {profiles}").format(
-                    image=repr(str(options["image"])[:100]), profiles=", ".join(slugs)
-                ),
-            )
-        options.setdefault(
-            "profile", next(p["slug"] for p in visible if p["image"] == options["image"])
-        )
-    slug = options.get("profile") or (slugs[0] if slugs else "")
-    profile = spawner.profile(slug) if slug in slugs else None
-    if profile is None:
-        raise web.HTTPError(
-            400,
-            _("profile {profile} is not one of yours: {profiles}").format(
-                profile=repr(str(slug)[:64]), profiles=", ".join(slugs) or _("none")
-            ),
-        )
+async def npu_host_config(spawner: NPUSpawner) -> dict:
+    """DockerSpawner's callable `extra_host_config` of every NPUSpawner."""
+    return await spawner.host_config()
+
+
+async def apply_user_options(spawner: NPUSpawner, options: dict) -> None:
+    """Resolve the options once into `spawner.spawn_request` (HTTP 400 naming the field);
+    the profiles the user may use are read in an executor, off the event loop."""
+    _ = i18n.for_spawner(spawner).gettext  # reads spawner.handler: before any await
+    groups = sorted(g.name for g in spawner.user.groups)
+    read = partial(  # the user's names are read here, on the loop; the database in a thread
+        profile_rules, spawner.ledger, spawner.db_url, spawner.profiles, spawner.user.name, groups
+    )
+    loop = asyncio.get_running_loop()  # the default pool: DockerSpawner's has one thread
+    rules = await loop.run_in_executor(None, read)
     try:
-        npus = int(options.get("npus", 0))
-    except (TypeError, ValueError):
-        raise web.HTTPError(400, _("npus must be a whole number")) from None
-    if npus not in profile["npus"]:
-        choices = ", ".join(str(n) for n in profile["npus"])
-        raise web.HTTPError(
-            400,
-            _("npus={npus} is not offered by profile {profile}: {choices}").format(
-                npus=npus, profile=repr(slug), choices=choices
-            ),
-        )
-    account = options.get("account")
-    if account is not None:
-        groups = sorted(g.name for g in spawner.user.groups)
-        if not isinstance(account, str) or not ACCOUNT.match(account) or account not in groups:
-            raise web.HTTPError(
-                400,
-                _("account must be one of your groups: {groups}").format(
-                    groups=", ".join(groups) or _("you have none")
-                ),
-            )
-    spawner.image = profile["image"]
-    options.pop("image", None)
-    options.update(profile=slug, npus=npus)
-    spawner.user_options = options
+        request = resolve(options, rules, groups, _)
+    except InvalidOptions as e:
+        raise web.HTTPError(400, str(e)) from None
+    spawner.spawn_request = request
+    spawner.image = request.image
+    spawner.user_options = request.user_options()

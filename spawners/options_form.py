@@ -8,6 +8,9 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from npuhub.hub import profiles
+from npuhub.hub.courses.store import course_profiles
+
 from . import i18n
 
 _env = Environment(
@@ -16,8 +19,9 @@ _env = Environment(
 )
 
 
-def form_context(spawner) -> dict:
-    """Everything the form shows, from the ledger (sync: run in an executor)."""
+def form_context(spawner, groups: list[str]) -> dict:
+    """Everything the form shows, from the ledger (sync: run in an executor; `groups`,
+    the user's, read on the event loop from the hub's own database)."""
     ledger = spawner.ledger
     devices = ledger.devices()
     free_by_type: dict[str | None, int] = {None: 0}
@@ -25,17 +29,14 @@ def form_context(spawner) -> dict:
         if d["state"] == "available" and d["holder"] is None:
             free_by_type[None] += 1
             free_by_type[d["type"]] = free_by_type.get(d["type"], 0) + 1
-    me = ledger.summary(spawner.user.name, [g.name for g in spawner.user.groups])
+    me = ledger.summary(spawner.user.name, groups)
     first = (me.get("quotas") or [{}])[0]
     # a quota policy may restrict the profiles (a course's students get the course's)
-    allowed = {
-        slug for q in me.get("quotas") or [] for slug in (q["limits"].get("profiles") or [])
-    }
-    restricted = all(q["limits"].get("profiles") is not None for q in me.get("quotas") or [])
+    restrictions = {q["account"]: q["limits"].get("profiles") for q in me.get("quotas") or []}
+    courses = course_profiles(spawner.db_url) if spawner.db_url else []
+    rules = profiles.rules(spawner.profiles, courses, restrictions)
     cards = []
-    for p in spawner.visible_profiles():
-        if restricted and me.get("quotas") and p["slug"] not in allowed:
-            continue
+    for p in profiles.usable(rules, groups):
         free = (
             free_by_type.get(p.get("device_type"), 0)
             if p.get("device_type")
@@ -69,7 +70,8 @@ async def render_options_form(spawner) -> str:
     t = i18n.for_spawner(spawner)  # before the executor: spawner.handler is read here
     lang = i18n.language_of(spawner)
     loop = asyncio.get_running_loop()
-    ctx = await loop.run_in_executor(None, form_context, spawner)
+    groups = [g.name for g in spawner.user.groups]
+    ctx = await loop.run_in_executor(None, form_context, spawner, groups)
     ctx["budget"] = budget_text(t.gettext, ctx["budget"])
     return _env.get_template("options_form.html").render(
         _=t.gettext, lang=lang.replace("_", "-"), **ctx

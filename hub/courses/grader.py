@@ -26,10 +26,10 @@ from pathlib import Path
 import docker as dockersdk
 import nbformat
 import requests
-from docker.types import LogConfig, Ulimit
+
+from npuhub.hub.containers import grader_container
 
 RESULT_MARKER = "NPUHUB-AUTOGRADE-RESULT "  # as in npuhub.extensions.autograde
-HOME = "/home/jovyan"
 KILL_MARGIN = 20.0
 LOG_LIMIT = "32m"  # the executed notebook is capped at ~2 MB of outputs by the runner
 STATUSES = ("ok", "timeout", "crashed")
@@ -39,34 +39,17 @@ log = logging.getLogger(__name__)
 
 def container_config(*, image, timeout, total_timeout, memory, cpus, pids, name, labels):
     """The docker-py `containers.create` keyword arguments for one grading run (pure)."""
-    return dict(
+    return grader_container(
         image=image,
         command=["python", "-m", "npuhub.extensions.autograde", "/autograde/in.ipynb", "-",
                  "--timeout", str(int(timeout)), "--total-timeout", str(float(total_timeout)),
                  "--files", "/autograde/files"],
         name=name,
         labels={"org.npuhub.role": "autograde", **(labels or {})},
-        hostname="autograde",
-        user="1000:100",
-        working_dir=HOME,
-        environment={},
-        network_mode="none",
-        cap_drop=["ALL"],
-        security_opt=["no-new-privileges"],
-        read_only=True,
-        tmpfs={"/tmp": "rw,nosuid,nodev,size=64m,mode=1777",
-               HOME: "rw,nosuid,nodev,size=64m,uid=1000,gid=100,mode=0700"},
-        shm_size="16m",
-        devices=[],
-        mem_limit=memory,
-        memswap_limit=memory,
-        nano_cpus=int(cpus * 1e9),
-        pids_limit=pids,
-        ulimits=[Ulimit(name="nofile", soft=1024, hard=1024), Ulimit(name="core", soft=0,
-                                                                      hard=0)],
-        oom_score_adj=500,
-        log_config=LogConfig(type="json-file", config={"max-size": LOG_LIMIT, "max-file": "1"}),
-        detach=True,
+        memory=memory,
+        cpus=cpus,
+        pids=pids,
+        log_limit=LOG_LIMIT,
     )
 
 

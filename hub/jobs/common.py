@@ -8,9 +8,10 @@ import re
 from pathlib import PurePosixPath
 from typing import Any
 
-from npuhub.spawners.binding import Device, binding, hardening
+from npuhub.hub.binding import Device
+from npuhub.hub.containers import HOME, home_volume, job_container
 
-from .sbatch import DEFAULT_RUNNER, HOME, SLUG, parameters_json
+from .sbatch import DEFAULT_RUNNER, SLUG, parameters_json
 
 __all__ = [
     "HOME",
@@ -43,7 +44,6 @@ MAX_PARAMETERS = 64
 MAX_VALUE = 4096
 FAILED_PREFIX = "npuhub-runner: failed: "
 LABEL = "npuhub.job"  # container label: the job id
-_ESCAPE_SAFE = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 
 
 class InvalidRequest(ValueError):
@@ -52,14 +52,6 @@ class InvalidRequest(ValueError):
 
 def runner_command() -> list[str]:
     return list(DEFAULT_RUNNER)
-
-
-def home_volume(prefix: str, user: str) -> str:
-    """The user's home volume, named as NPUSpawner (DockerSpawner's escaping) names it."""
-    escaped = "".join(
-        ch if ch in _ESCAPE_SAFE else "".join(f"-{b:02x}" for b in ch.encode()) for ch in user
-    )
-    return f"{prefix}-home-{escaped.lower()}"
 
 
 def _fail(message: str) -> None:
@@ -205,32 +197,23 @@ def container_name(prefix: str, job_id: int) -> str:
 
 
 def container_spec(job, devices: list[Device], cfg) -> dict:
-    """Keyword arguments of ``docker.containers.create`` for `job` holding `devices`."""
-    b = binding(devices, account=job.account, mode=cfg.binding_mode)
-    out = f"{HOME}/jobs/{job.id}"
-    env = {
-        **b["env"],
-        "HOME": HOME,
-        "NPUHUB_JOB_ID": str(job.id),
-        "NPUHUB_OUTPUT_DIR": out,
-    }
-    volumes = {home_volume(cfg.prefix, job.user): {"bind": HOME, "mode": "rw"}}
-    for src, name in job.datasets or []:
-        volumes[src] = {"bind": f"{HOME}/datasets/{name}", "mode": "ro"}
-    volumes.update(b["binds"])
-    return {
-        "image": job.image,
-        "command": [*runner_command(), job.source, parameters_json(job.parameters)],
-        "name": container_name(cfg.prefix, job.id),
-        "labels": {LABEL: str(job.id), "npuhub.prefix": cfg.prefix, "npuhub.user": job.user},
-        "user": "1000:100",
-        "working_dir": HOME,
-        "environment": env,
-        "volumes": volumes,
-        "network_mode": cfg.network,
-        "mem_limit": cfg.memory,
-        "memswap_limit": cfg.memory,
-        "nano_cpus": int(cfg.cpu_limit * 1e9),
-        **hardening(pids_limit=cfg.pids_limit),
-        **b["host_config"],
-    }
+    """Keyword arguments of ``docker.containers.create`` for `job` holding `devices`
+    (built by :func:`npuhub.hub.containers.job_container`)."""
+    return job_container(
+        name=container_name(cfg.prefix, job.id),
+        image=job.image,
+        command=[*runner_command(), job.source, parameters_json(job.parameters)],
+        labels={LABEL: str(job.id), "npuhub.prefix": cfg.prefix, "npuhub.user": job.user},
+        home=home_volume(cfg.prefix, job.user),
+        datasets=job.datasets or [],
+        env={"NPUHUB_JOB_ID": str(job.id), "NPUHUB_OUTPUT_DIR": f"{HOME}/jobs/{job.id}"},
+        devices=devices,
+        account=job.account,
+        mode=cfg.binding_mode,
+        driver_paths=cfg.driver_paths,
+        network=cfg.network,
+        memory=cfg.memory,
+        cpus=cfg.cpu_limit,
+        pids_limit=cfg.pids_limit,
+    )
+

@@ -5,8 +5,9 @@
     c.JobsConfig.slurm_account = "center"
 
 Limits a job's container gets (memory, CPUs, processes) default to those of notebook
-servers (``c.NPUHub.mem_limit`` …); the container prefix and the binding mode follow
-``c.NPUSpawner.prefix`` and ``c.NPUSpawner.binding_mode``, so a job's container is named,
+servers (``c.NPUHub.mem_limit`` …); the container prefix, the binding mode and the driver
+paths follow ``c.NPUSpawner.prefix``, ``c.NPUSpawner.binding_mode`` and
+``c.NPUSpawner.driver_paths``, so a job's container is named,
 mounted and bound like the user's server.
 """
 
@@ -15,8 +16,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from traitlets import Enum, Float, Integer, TraitError, Unicode, validate
+from traitlets import Enum, Float, Integer, List, TraitError, Unicode, validate
 from traitlets.config import Config, Configurable
+
+from npuhub.hub.binding import DEFAULT_DRIVER_PATHS
 
 BACKENDS = ("local", "slurm")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -84,6 +87,13 @@ class JobsConfig(Configurable):
     binding_mode = Unicode(
         "", help="How NPUs reach a job (default c.NPUSpawner.binding_mode, else devices)."
     ).tag(config=True)
+    driver_paths = List(
+        Unicode(),
+        default_value=None,
+        allow_none=True,
+        help="""Host paths of the Ascend driver, bind-mounted read-only into a job where
+        present (default c.NPUSpawner.driver_paths, else the usual Ascend paths).""",
+    ).tag(config=True)
 
     slurm_partition = Unicode("", help="Slurm partition of jobs (empty: the default).").tag(
         config=True
@@ -126,6 +136,8 @@ def load_jobs_config(config_file: str | None, settings) -> JobsConfig:
     spawner = config.get("NPUSpawner", {})
     cfg.prefix = cfg.prefix or spawner.get("prefix") or "npuhub"
     cfg.binding_mode = cfg.binding_mode or spawner.get("binding_mode") or "devices"
+    if cfg.driver_paths is None:
+        cfg.driver_paths = list(spawner.get("driver_paths", DEFAULT_DRIVER_PATHS))
     cfg.memory = cfg.memory or settings.mem_limit
     cfg.cpu_limit = cfg.cpu_limit or float(settings.cpu_limit)
     cfg.pids_limit = cfg.pids_limit or settings.pids_limit

@@ -31,9 +31,9 @@ import docker
 from docker.errors import APIError, ImageNotFound, NotFound
 
 from npuhub.hub import clock
+from npuhub.hub.binding import Device
 from npuhub.hub.ledger import CapacityError, LedgerError
 from npuhub.hub.scheduling import order, plan
-from npuhub.spawners.binding import Device
 
 from . import lineup
 from .common import LABEL, container_name, container_spec, exit_reason, hms

@@ -40,6 +40,9 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
+from npuhub.hub.binding import DEFAULT_DRIVER_PATHS, SHARED_ASCEND_NODES
+from npuhub.hub.containers import CONTAINER_USER, HOME, hardening_args
+
 __all__ = [
     "DEFAULT_RUNNER",
     "InvalidJob",
@@ -52,10 +55,6 @@ __all__ = [
 ]
 
 DEFAULT_RUNNER = ("python", "-m", "npuhub.extensions.jobrunner")
-SHARED_ASCEND_NODES = ("davinci_manager", "devmm_svm", "hisi_hdc")
-DEFAULT_DRIVER_PATHS = ("/usr/local/Ascend/driver", "/usr/local/dcmi", "/usr/local/bin/npu-smi")
-HOME = "/home/jovyan"
-CONTAINER_UID = "1000:100"
 MAX_NPUS = 64
 MAX_TIME_LIMIT = 366 * 86400
 MAX_PARAMETERS = 64 * 1024  # bytes of JSON: it travels on a command line
@@ -404,10 +403,8 @@ def job_script(job: JobSpec, cfg: SlurmConfig) -> str:
         f"--label npuhub.job={job.id}",
         '--label "npuhub.slurm_job=$SLURM_JOB_ID"',
         "--network none",
-        f"--user {CONTAINER_UID}",
-        "--cap-drop ALL",
-        "--security-opt no-new-privileges",
-        f"--pids-limit {cfg.pids_limit}",
+        f"--user {CONTAINER_USER}",
+        *hardening_args(pids_limit=cfg.pids_limit),
         f"--memory {q(cfg.memory)}",
         f"-v {q(job.home_volume + ':' + HOME)}",
     ]

@@ -34,6 +34,7 @@ def slurm_config(cfg) -> SlurmConfig:
         log_dir=cfg.slurm_log_dir,
         memory=cfg.slurm_memory,
         pids_limit=cfg.pids_limit,
+        driver_paths=tuple(cfg.driver_paths or ()),
         stop_timeout=cfg.stop_timeout,
         slurm_conf=cfg.slurm_conf or None,
         container_prefix=cfg.prefix or "npuhub",

@@ -15,9 +15,11 @@ from urllib.parse import quote
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
+from npuhub.hub import profiles
 from npuhub.hub.jobs.common import InvalidRequest, parse_request
 from npuhub.hub.jobs.queue import check_quota
 from npuhub.hub.ledger import LedgerError
+from npuhub.hub.profile_lookup import profile_rules
 
 from .base import APIHandler
 from .openapi import op
@@ -25,25 +27,26 @@ from .openapi import op
 JOB_ID = r"(?P<id>[0-9]{1,12})"
 
 
-def visible_profiles(profiles: list[dict], groups: list[str]) -> list[dict]:
-    return [p for p in profiles if not p.get("groups") or set(groups) & set(p["groups"])]
-
-
 def choose_profile(
-    profiles: list[dict], groups: list[str], image: str | None, running: str | None
+    rules: profiles.ProfileRules,
+    groups: list[str],
+    image: str | None,
+    running: str | None,
+    account: str | None = None,
 ) -> dict:
-    """The profile a job runs with: the one of the requested `image`, else of the user's
-    running server (`running`: its profile slug), else the first the user may use."""
-    mine = visible_profiles(profiles, groups)
+    """The profile a job runs with, among those the user may use (:mod:`npuhub.hub.profiles`):
+    the one of the requested `image`, else of the user's running server (`running`: its
+    profile slug), else the first."""
+    mine = profiles.usable(rules, groups, account)
     if not mine:
         raise web.HTTPError(403, "No profile is available to you")
     if image is not None:
-        for p in mine:
-            if p["image"] == image:
-                return p
+        chosen = profiles.choose(mine, image=image)
+        if chosen is not None:
+            return chosen
         allowed = ", ".join(sorted({p["image"] for p in mine}))
         raise web.HTTPError(400, f"image {image[:100]!r} is not one of yours: {allowed}")
-    return next((p for p in mine if p["slug"] == running), mine[0])
+    return profiles.choose(mine, slug=running) or mine[0]
 
 
 def dataset_mounts(
@@ -114,7 +117,15 @@ class JobListHandler(JobsHandler):
                 "wait for one to finish or cancel one",
             )
         running = None if req["image"] else await self.running_profile()
-        profile = choose_profile(self.npuhub.profiles, self.groups, req["image"], running)
+        rules = await self.blocking(
+            profile_rules,
+            self.ledger,
+            self.npuhub.db_url,
+            self.npuhub.profiles,
+            self.user_name,
+            self.groups,
+        )
+        profile = choose_profile(rules, self.groups, req["image"], running, req["account"])
         try:
             account = await self.blocking(
                 check_quota,

@@ -283,6 +283,55 @@ def test_journey_in_the_students_server(hub, course):
         hub.stop_server(student)
 
 
+def _job_done(hub, token, job_id, timeout=180) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = hub.request("GET", f"/jobs/{job_id}", token=token, base=hub.service).json()
+        if job["state"] in ("succeeded", "failed", "cancelled", "timed_out"):
+            return job
+        time.sleep(0.5)
+    raise AssertionError(f"job {job_id} did not end: {job}")
+
+
+def _start_without_options_then_run_a_cpu_job(hub, user, token) -> tuple[dict, dict]:
+    """POST /hub/api/users/NAME/server with no body at all (the admin page's "Start
+    server"), then a CPU job of a script written in that server: (server, job)."""
+    from tests.hubclient import run_code
+
+    r = hub.request("POST", f"/users/{user}/server", token=token)
+    assert r.status_code in (201, 202), r.text
+    try:
+        server = hub.wait_ready(user)
+        code = "open('/home/jovyan/hello.py', 'w').write('print(\"hello from the queue\")')"
+        run_code(hub, user, token, code)
+        r = hub.request("POST", "/jobs", token=token, base=hub.service,
+                        json={"source": "hello.py", "npus": 0})
+        assert r.status_code == 201, r.text
+        return server, _job_done(hub, token, r.json()["id"])
+    finally:
+        hub.stop_server(user)
+
+
+def test_course_student_starts_without_options_and_submits_a_cpu_job(hub, course):
+    """The default profile is the first one the student may use: the course's (their
+    quota allows no other), for the server and for a batch job alike."""
+    cid, student = course["cid"], course["s2"]
+    server, job = _start_without_options_then_run_a_cpu_job(
+        hub, student, course["tokens"]["s2"])
+    assert server["user_options"]["profile"] == f"course-{cid}"
+    assert (job["state"], job["account"], job["npus"]) == (
+        "succeeded", f"course-{cid}-students", 0), job
+
+
+def test_researcher_without_a_course_gets_the_first_configured_profile(hub, course):
+    name = "r" + uuid.uuid4().hex[:8]
+    hub.create_user(name)
+    server, job = _start_without_options_then_run_a_cpu_job(hub, name, hub.user_token(name))
+    assert server["user_options"]["profile"] == "base"
+    assert (job["state"], job["account"], job["image"]) == (
+        "succeeded", name, "npuhub/base:latest"), job
+
+
 def test_instructor_creates_a_course_over_the_api(hub, course):
     p = "a" + uuid.uuid4().hex[:6]
     teacher, student, cohort = f"{p}t", f"{p}s", f"{p}-cohort"

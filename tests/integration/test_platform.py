@@ -44,6 +44,15 @@ def test_login_spawn_and_run_code(hub, username):
     r = hub.spawn(username, token=token)
     assert r.status_code in (201, 202), r.text
     assert run_code(hub, username, token, "1+1").strip() == "2"
+    # JupyterLab does not ask each new user whether to fetch Jupyter news: the platform
+    # decided (the image's lab settings overrides)
+    r = requests.get(
+        f"{hub.url}/user/{username}/lab/api/settings/@jupyterlab/apputils-extension:notification",
+        headers={"Authorization": f"token {token}"},
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["schema"]["properties"]["fetchNews"]["default"] == "false"
 
 
 def test_container_hardening_and_allowed_images(hub, username):

@@ -2,7 +2,8 @@
 
 import pytest
 
-from npuhub.spawners.binding import Device, binding, hardening
+from npuhub.hub.binding import Device, binding
+from npuhub.hub.containers import hardening
 
 TWO = [Device("n1", 2, "/dev/davinci2"), Device("n1", 3, "/dev/davinci3")]
 PRESENT = {"/usr/local/Ascend/driver", "/usr/local/bin/npu-smi"}

@@ -8,6 +8,7 @@ import types
 import pytest
 from dockerspawner import DockerSpawner
 
+from npuhub.hub.binding import Device
 from npuhub.hub.configcheck import ConfigProblem, check_config_file
 from npuhub.hub.jobs.common import (
     InvalidRequest,
@@ -20,7 +21,6 @@ from npuhub.hub.jobs.common import (
 from npuhub.hub.jobs.config import JobsConfig, load_jobs_config
 from npuhub.hub.jobs.models import Job
 from npuhub.hub.settings import NPUHub
-from npuhub.spawners.binding import Device
 
 
 def parse(body, admin=False):
@@ -112,10 +112,12 @@ def job(**kw) -> Job:
     return Job(**fields)
 
 
-def test_container_spec_is_hardened_and_bound():
+def test_container_spec_is_hardened_and_bound(tmp_path):
+    driver = tmp_path / "Ascend" / "driver"
+    driver.mkdir(parents=True)
     cfg = types.SimpleNamespace(
         prefix="npuhub", binding_mode="devices", network="none", memory="2G",
-        cpu_limit=1.5, pids_limit=256,
+        cpu_limit=1.5, pids_limit=256, driver_paths=[str(driver), "/nonexistent/npu-smi"],
     )  # fmt: skip
     devs = [Device("sim", 2, "/s/davinci2"), Device("sim", 3, "/s/davinci3")]
     spec = container_spec(job(datasets=[["/data/mnist", "mnist"]]), devs, cfg)
@@ -137,6 +139,7 @@ def test_container_spec_is_hardened_and_bound():
         "volumes": {
             "npuhub-home-ana": {"bind": "/home/jovyan", "mode": "rw"},
             "/data/mnist": {"bind": "/home/jovyan/datasets/mnist", "mode": "ro"},
+            str(driver): {"bind": str(driver), "mode": "ro"},
         },
         "network_mode": "none",
         "mem_limit": "2G",
@@ -193,6 +196,9 @@ def test_config_defaults_follow_the_deployment(tmp_path):
     assert (cfg.backend, cfg.prefix, cfg.binding_mode) == ("slurm", "npuhubtest-x", "devices")
     assert (cfg.memory, cfg.cpu_limit, cfg.pids_limit, cfg.network) == ("1G", 2.0, 300, "none")
     assert cfg.slurm_log_dir == str(tmp_path / "slurm-logs") and cfg.slurm_memory == "1G"
+    assert cfg.driver_paths == ["/usr/local/Ascend/driver", "/usr/local/dcmi", "/usr/local/bin/npu-smi"]
+    cfg_file.write_text(cfg_file.read_text() + "c.NPUSpawner.driver_paths = ['/opt/npu']\n")
+    assert load_jobs_config(str(cfg_file), settings).driver_paths == ["/opt/npu"]
     check_config_file(str(cfg_file))
 
 

@@ -1,5 +1,7 @@
-"""Pure builders: an NPU allocation → Docker host-config, devices, mounts and env.
+"""Device binding, pure: an NPU allocation → Docker devices, driver mounts and env.
 
+The Ascend device nodes and driver paths every container of npuhub uses are named here
+once (the user server, the batch job, the Slurm job script: see :mod:`.containers`).
 No I/O here: whether a driver path exists on the host is passed in (`exists`), so the
 result for a given allocation is a literal dict, checked as such in the unit tests.
 """
@@ -84,12 +86,3 @@ def binding(
         env["ASCEND_VISIBLE_DEVICES"] = ""
     return {"host_config": host_config, "binds": binds, "env": env}
 
-
-def hardening(*, pids_limit: int) -> dict:
-    """Docker host-config of every user container: no capabilities, no privilege gain."""
-    return {
-        "cap_drop": ["ALL"],
-        "security_opt": ["no-new-privileges"],
-        "pids_limit": pids_limit,
-        "init": False,
-    }
