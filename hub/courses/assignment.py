@@ -44,9 +44,9 @@ compute_checksum = nbutils.compute_checksum
 CODE_STUBS = {**ClearSolutions().code_stub, "julia": '# YOUR CODE HERE\nerror("No Answer Given!")'}
 TEXT_STUB = ClearSolutions().text_stub
 REGIONS = (  # (begin, end, the cells it may appear in, what that kind of cell is called)
-    ("BEGIN SOLUTION", "END SOLUTION", nbutils.is_solution, "solution"),
-    ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS", nbutils.is_grade, "autograder test"),
-    ("BEGIN MARK SCHEME", "END MARK SCHEME", nbutils.is_task, "manually graded task"),
+    ("BEGIN SOLUTION", "END SOLUTION", nbutils.is_solution, "a solution cell"),
+    ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS", nbutils.is_grade, "an autograder test cell"),
+    ("BEGIN MARK SCHEME", "END MARK SCHEME", nbutils.is_task, "a manually graded task cell"),
 )
 AUTOTEST = "AUTOTEST"
 
@@ -103,7 +103,7 @@ def _check_regions(cell, where: str) -> None:
         if inside:
             raise ValueError(f"{where}: {begin!r} without {end!r}")
         if found and not allowed(cell):
-            raise ValueError(f"{where}: {begin!r} in a cell that is not a {kind} cell")
+            raise ValueError(f"{where}: {begin!r} in a cell that is not {kind}")
         if found and begin == "BEGIN MARK SCHEME" and "(attachment:" in cell.source:
             raise ValueError(f"{where}: an attachment in a mark scheme would reach students; "
                              "embed the image instead")

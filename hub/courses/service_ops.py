@@ -146,7 +146,8 @@ def grade_files(files: dict[str, str], source: dict[str, str], released: dict[st
         "max_score": sum(r["max_score"] for r in notebooks.values()),
         "result": {"notebooks": notebooks,
                    "status": next((r["status"] for r in notebooks.values()
-                                   if r["status"] != "ok"), "ok")},
+                                   if r["status"] != "ok"), "ok"),
+                   "needs_review": any(r["needs_review"] for r in notebooks.values())},
         "feedback": pages,
     }
 
@@ -171,13 +172,16 @@ def grade_one(store, course: dict, src: dict, sub: dict, by: str = "cli") -> dic
     except (DockerException, OSError) as e:
         log.error("autograde %s/%s of %s failed: %s", course["id"], sub["id"], sub["user"], e)
         return {"student": sub["user"], "attempt": sub["attempt"], "score": None,
-                "max_score": None, "status": "error", "tampered": [],
-                "error": f"the grader could not run: {e}"[:500]}
+                "max_score": None, "status": "error", "tampered": [], "needs_review": False,
+                "review": [], "error": f"the grader could not run: {e}"[:500]}
     store.save_grade(sub["id"], graded)
     notebooks = graded["result"]["notebooks"]
     return {"student": sub["user"], "attempt": sub["attempt"], "score": graded["score"],
             "max_score": graded["max_score"], "status": graded["result"]["status"],
-            "tampered": sorted({g for r in notebooks.values() for g in r["tampered"]})}
+            "tampered": sorted({g for r in notebooks.values() for g in r["tampered"]}),
+            "needs_review": graded["result"]["needs_review"],
+            "review": [{"notebook": rel, "grade_id": c["grade_id"], "reason": c["review"]}
+                       for rel, r in notebooks.items() for c in r["cells"] if c["review"]]}
 
 
 def autograde_assignment(store, cid: str, name: str, workers: int = 2) -> list[dict]:

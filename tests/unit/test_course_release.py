@@ -63,15 +63,16 @@ def test_checksums_of_protected_cells_are_stable_and_kept_in_metadata():
     source = ps1()
     student, checksums = release(source)
     assert list(checksums) == ["setup", "test_squares", "test_hypotenuse"]
-    assert checksums["setup"] == (
-        "f419c071851d77519d43440a9441221016f47e61d9a23c75a4188ec62ddd7023")
+    assert checksums["setup"] == "76a1143c4a7f7712ec8fa33fcab264d6"  # nbgrader's md5
     assert release(ps1())[1] == checksums
     cells = by_id(student)
     for gid, checksum in checksums.items():
         assert cells[gid].metadata.nbgrader.checksum == checksum
         assert compute_checksum(cells[gid]) == checksum
         assert (cells[gid].metadata.editable, cells[gid].metadata.deletable) == (False, False)
-    assert "checksum" not in cells["squares"].metadata.nbgrader
+    # as nbgrader: an answer's checksum is its stub's (unchanged = unanswered)
+    assert cells["squares"].metadata.nbgrader.checksum == compute_checksum(cells["squares"])
+    assert cells["squares"].metadata.nbgrader.cell_type == "code"
     assert cells["squares"].metadata.deletable is False
     assert source == ps1()  # the source is not modified
 
@@ -113,17 +114,24 @@ def test_solution_cell_without_markers_is_replaced_whole():
 
 
 @pytest.mark.parametrize("cells, message", [
-    ([new_code_cell("### BEGIN SOLUTION\nx = 1\n### END SOLUTION")], "not marked as solution"),
+    ([new_code_cell("### BEGIN SOLUTION\nx = 1\n### END SOLUTION")],
+     "cell 0 \\(no grade_id\\): 'BEGIN SOLUTION' in a cell that is not a solution cell"),
     ([new_code_cell("### BEGIN SOLUTION\nx = 1", metadata=nbg("a", solution=True))],
-     "without '### END SOLUTION'"),
-    ([new_code_cell("### BEGIN HIDDEN TESTS\nx\n### END HIDDEN TESTS",
-                    metadata=nbg("a", solution=True, grade=True, points=1))],
-     "hidden tests outside"),
+     "cell 0 \\(a\\): 'BEGIN SOLUTION' without 'END SOLUTION'"),
+    ([new_code_cell("# BEGIN HIDDEN TESTS\nx\n# END HIDDEN TESTS",
+                    metadata=nbg("a", solution=True))],
+     "'BEGIN HIDDEN TESTS' in a cell that is not an autograder test cell"),
+    ([new_markdown_cell("BEGIN MARK SCHEME\nx\nEND MARK SCHEME",
+                        metadata=nbg("a", solution=True, grade=True, points=1))],
+     "'BEGIN MARK SCHEME' in a cell that is not a manually graded task cell"),
+    ([new_code_cell("x = 1\n### AUTOTEST x; 1", metadata=nbg("t", grade=True, points=1,
+                                                             locked=True))],
+     "cell 0 \\(t\\): AUTOTEST cells are not supported"),
     ([new_code_cell("1", metadata=nbg("a", locked=True)),
       new_code_cell("2", metadata=nbg("a", locked=True))], "duplicate grade_id 'a'"),
-    ([new_code_cell("1", metadata=nbg("a", grade=True))], "points must be a number"),
+    ([new_code_cell("1", metadata=nbg("a", grade=True))], "cell 0 \\(a\\): .*does not have points"),
     ([new_code_cell("1", metadata={"nbgrader": {"grade": True, "points": 1}})],
-     "without grade_id"),
+     "cell 0 \\(no grade_id\\): nbgrader cell does not have a grade_id"),
 ])
 def test_source_errors_are_refused_with_the_cell_named(cells, message):
     with pytest.raises(ValueError, match=message):
