@@ -335,7 +335,12 @@ async def execute(nb, *, timeout: int, total_timeout: float | None = None, cwd: 
                         break
                     client.timeout = max(1, int(min(timeout, left)))
                 if guard is not None and tampered is None and _is_test(cell):
-                    tampered = await honest(client, guard)
+                    left = CHECK_TIMEOUT if deadline is None else deadline - monotonic()
+                    reason = await honest(client, guard, min(CHECK_TIMEOUT, max(1.0, left)))
+                    if reason and deadline is not None and deadline - monotonic() < 1:
+                        status = "timeout"  # out of time, not proof of tampering
+                        break
+                    tampered = reason
                 client.timed_out = False
                 await client.async_execute_cell(cell, index,
                                                 execution_count=client.code_cells_executed + 1)

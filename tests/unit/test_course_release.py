@@ -32,8 +32,8 @@ def test_fixture_files_are_what_make_py_writes():
     spec = importlib.util.spec_from_file_location("course_make", COURSE / "make.py")
     make = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(make)
-    assert nbformat.writes(make.ps1()) + "\n" == (COURSE / "ps1/problems.ipynb").read_text()
-    assert nbformat.writes(make.ps2()) + "\n" == (COURSE / "ps2/fib.ipynb").read_text()
+    for rel, nb in make.NOTEBOOKS.items():
+        assert nbformat.writes(nb()) + "\n" == (COURSE / rel).read_text(), rel
 
 
 def test_student_version_has_no_solution_and_no_hidden_test():
