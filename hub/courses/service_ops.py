@@ -26,7 +26,7 @@ TEXT_SUFFIXES = frozenset({".ipynb", ".py", ".txt", ".md", ".csv", ".tsv", ".jso
 # data files, sent base64-encoded (filecodec); a text file in another encoding is too
 BINARY_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif",
                              ".tiff", ".svg", ".pdf", ".npy", ".npz", ".h5", ".hdf5",
-                             ".parquet", ".wav", ".mp3", ".zip", ".gz", ".dat", ".bin"})
+                             ".parquet", ".wav", ".mp3", ".zip", ".gz"})
 MAX_FILES = 100
 MAX_DEPTH = 4
 MAX_TOTAL = 20 * 1024 * 1024      # as the in-container client (MAX_SUBMISSION_BYTES)

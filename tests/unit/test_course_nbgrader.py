@@ -70,9 +70,7 @@ def course(tmp_path_factory):
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{path}"
     root = tmp_path_factory.mktemp("nbgrader-course")
     (root / "nbgrader_config.py").write_text(
-        "c = get_config()\nc.CourseDirectory.root = %r\n"
-        "c.ClearSolutions.code_stub = {'python': '# YOUR CODE HERE\\nraise NotImplementedError()',"
-        " 'R': '# YOUR CODE HERE\\nfail()'}\n" % str(root))
+        f"c = get_config()\nc.CourseDirectory.root = {str(root)!r}\n")
     for assignment, name in NOTEBOOKS.items():
         (root / "source" / assignment).mkdir(parents=True)
         shutil.copy(COURSE / assignment / f"{name}.ipynb", root / "source" / assignment)

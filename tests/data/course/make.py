@@ -98,7 +98,7 @@ def ps3():
              "    return statistics.median(xs)  # secret-median\n    ### END SOLUTION",
              "median", solution=True),
         # a test that reports failure on stderr only, as nbgrader counts it
-        cell("code", "import sys\nif median([3, 1, 2]) != 2:\n"
+        cell("code", "import sys\n\nif median([3, 1, 2]) != 2:\n"
              "    print('median is wrong', file=sys.stderr)\n### BEGIN HIDDEN TESTS\n"
              "if median([1, 2, 3, 4]) != 2.5:  # secret-hidden-median\n"
              "    print('median of an even list is wrong', file=sys.stderr)\n"
