@@ -282,3 +282,22 @@ def test_tampering_is_flagged_with_no_automatic_points(tmp_path, image, docker_c
     if technique == "forged":
         squares = next(c for c in nb.cells if c.get("id") == "squares")
         assert "proc PermissionError" in "".join(o.get("text", "") for o in squares.outputs)
+
+
+def test_binary_data_files_reach_the_kernel_intact(image, docker_client):
+    from npuhub.extensions.filecodec import encode
+    from npuhub.hub.courses.service_ops import grade_files, release_files
+
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+    source = {"fib.ipynb": (COURSE / "ps2" / "fib.ipynb").read_text(),
+              "data.txt": "55\n", "img/pic.png": encode(png)}
+    released, checksums = release_files(source)
+    student = nbformat.reads(released["fib.ipynb"], as_version=4)
+    student.cells[0].source = (
+        "def fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n"
+        f"    return a if open('img/pic.png', 'rb').read() == {png!r} else -1")
+    graded = grade_files({"fib.ipynb": nbformat.writes(student)}, source, released, checksums,
+                         image=image, autograde={"timeout": 20, "memory": "512m", "cpus": 1.0},
+                         labels=LABEL, docker=docker_client)
+    assert (graded["score"], graded["max_score"]) == (2.0, 2.0), graded["result"]
+    assert graded["result"]["needs_review"] is False
