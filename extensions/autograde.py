@@ -51,6 +51,7 @@ import nbformat
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
+from nbclient.util import ensure_async
 from nbformat.v4 import new_output
 from traitlets import Int
 
@@ -253,6 +254,8 @@ async def honest(client, guard: Guard, timeout: float = CHECK_TIMEOUT) -> str | 
     got = await _request(client, "pass",
                          {"g": f"__import__('sys').audit({CHECK_EVENT!r}, {nonce!r})"}, timeout)
     if got is None:
+        if not await ensure_async(client.km.is_alive()):  # a crash, not tampering
+            raise DeadKernelError("the kernel died")
         return "the kernel did not answer the integrity check"
     findings = await guard.check(nonce, deadline)
     if findings is None:
