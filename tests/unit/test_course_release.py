@@ -163,3 +163,25 @@ def test_release_folder_releases_notebooks_copies_files_and_nothing_else(tmp_pat
         release_folder(src, out)
     with pytest.raises(ValueError, match="inside the source folder"):
         release_folder(src, src / "release")
+
+
+@pytest.mark.parametrize("language, stub", [
+    ("python", "# YOUR CODE HERE\nraise NotImplementedError()"),
+    ("R", "# YOUR CODE HERE\nfail()"),
+    ("julia", '# YOUR CODE HERE\nerror("No Answer Given!")'),
+])
+def test_each_language_gets_its_stub_inside_the_scaffolding(language, stub):
+    nb = nb_of(new_code_cell("function f(x)\n    # BEGIN SOLUTION\n    x + 1\n    # END SOLUTION\nend",
+                             metadata=nbg("f", solution=True)))
+    nb.metadata["kernelspec"] = {"name": language, "display_name": language,
+                                 "language": language}
+    student, _ = release(nb)
+    indented = "\n".join("    " + line for line in stub.split("\n"))
+    assert student.cells[0].source == f"function f(x)\n{indented}\nend"
+
+
+def test_an_unknown_language_is_refused():
+    nb = nb_of(new_code_cell("x", metadata=nbg("f", solution=True)))
+    nb.metadata["kernelspec"] = {"name": "cobol", "display_name": "c", "language": "cobol"}
+    with pytest.raises(ValueError, match="notebook language 'cobol' has no code stub"):
+        release(nb)
