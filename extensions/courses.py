@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import client
+from . import client, filecodec
 from .client import NPUHubError
 from .util import check_name, home, human_size, safe_join
 
@@ -64,8 +64,12 @@ def write_new_files(files: dict, root: Path) -> tuple[builtins.list[str], builti
         rel = target.relative_to(os.path.realpath(root)).as_posix()
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            with open(target, "x", encoding="utf-8", newline="") as f:  # "x": never overwrite
-                f.write(text)
+            data = filecodec.decode(text)
+        except ValueError as e:
+            raise NPUHubError(f"the npuhub service sent {rel}: {e}") from None
+        try:
+            with open(target, "xb") as f:  # "x": never overwrite
+                f.write(data)
         except FileExistsError:
             skipped.append(rel)
             continue
@@ -74,9 +78,9 @@ def write_new_files(files: dict, root: Path) -> tuple[builtins.list[str], builti
 
 
 def read_files(folder: str | os.PathLike, limit: int | None = None) -> dict[str, str]:
-    """The text files under `folder` ({relative name: text}), without `feedback/`,
-    checkpoints, hidden files and symlinks; NPUHubError past `limit` bytes in all
-    (default `MAX_SUBMISSION_BYTES`)."""
+    """The files under `folder` ({relative name: text}, data files such as pictures
+    base64-encoded, see filecodec), without `feedback/`, checkpoints, hidden files and
+    symlinks; NPUHubError past `limit` bytes in all (default `MAX_SUBMISSION_BYTES`)."""
     limit = MAX_SUBMISSION_BYTES if limit is None else limit
     root = Path(folder)
     if not root.is_dir():
@@ -99,14 +103,7 @@ def read_files(folder: str | os.PathLike, limit: int | None = None) -> dict[str,
                     f"{root} holds more than {human_size(limit)}, the most a "
                     "submission may hold: move data files or checkpoints out of it"
                 )
-            try:
-                files[p.relative_to(root).as_posix()] = p.read_text(encoding="utf-8")
-            except UnicodeDecodeError:
-                rel = p.relative_to(root).as_posix()
-                raise NPUHubError(
-                    f"{rel} is not a text file: only text files (notebooks, code, CSV, …) "
-                    f"can be sent; move it out of {root}"
-                ) from None
+            files[p.relative_to(root).as_posix()] = filecodec.encode(p.read_bytes())
     return files
 
 

@@ -144,20 +144,29 @@ def grader_container(
     cpus: float,
     pids: int,
     log_limit: str,
+    runner_user: str = CONTAINER_USER,
+    runner_caps: Sequence[str] = (),
 ) -> dict:
     """Keyword arguments of ``docker.containers.create`` for one grading run: no
-    network, no devices, no environment, a read-only root with small tmpfs /tmp and home."""
+    network, no devices, no environment, a read-only root with small tmpfs /tmp and home.
+
+    `runner_user`/`runner_caps`: the grading runner may start as root with just the
+    capabilities it needs to run the student's kernel under another user id (and stop it),
+    so that the kernel cannot reach the tests, the secret or the result channel."""
+    hard = hardening(pids_limit=pids)
+    if runner_caps:
+        hard["cap_add"] = list(runner_caps)
     return dict(
         image=image,
         command=list(command),
         name=name,
         labels=dict(labels),
         hostname="autograde",
-        user=CONTAINER_USER,
+        user=runner_user,
         working_dir=HOME,
         environment={},
         network_mode="none",
-        **hardening(pids_limit=pids),
+        **hard,
         read_only=True,
         tmpfs={"/tmp": "rw,nosuid,nodev,size=64m,mode=1777",
                HOME: "rw,nosuid,nodev,size=64m,uid=1000,gid=100,mode=0700"},

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from npuhub.extensions import filecodec
 from npuhub.hub.hubapi import HubAPI, HubAPIError
 
 from .course_file import CourseError, course_profile, instructors_group, students_group
@@ -34,7 +35,8 @@ def base_profile(course: dict, profiles: list[dict]) -> dict | None:
 
 
 def read_folder(folder: Path) -> dict[str, str]:
-    """The text files of a source folder (no hidden files, checkpoints or links)."""
+    """The files of a source folder (no hidden files, checkpoints or links), data files
+    base64-encoded (filecodec)."""
     if not folder.is_dir():
         raise CourseError(f"source folder {folder} does not exist")
     files = {}
@@ -44,10 +46,7 @@ def read_folder(folder: Path) -> dict[str, str]:
             p = Path(root, n)
             if n.startswith(".") or p.is_symlink() or not p.is_file():
                 continue
-            try:
-                files[p.relative_to(folder).as_posix()] = p.read_text(encoding="utf-8")
-            except UnicodeDecodeError:
-                raise CourseError(f"{p} is not a text file") from None
+            files[p.relative_to(folder).as_posix()] = filecodec.encode(p.read_bytes())
     return files
 
 

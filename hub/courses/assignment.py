@@ -1,36 +1,54 @@
-"""Release: the student version of an nbgrader-format notebook.
+"""Release: the student version of an nbgrader-format notebook, by nbgrader's own code.
 
-Cell metadata `nbgrader` = {grade_id, points, grade, solution, locked, schema_version}:
+nbgrader's release preprocessors run in nbgrader's order (`nbgrader generate_assignment`
+without its gradebook): LockCells, ClearSolutions, ClearOutput, CheckCellMetadata,
+ComputeChecksums, ClearHiddenTests, ClearMarkScheme, ComputeChecksums, CheckCellMetadata.
+So, as in nbgrader:
 
-- solution cells: `### BEGIN SOLUTION` ... `### END SOLUTION` regions become the code stub
-  (`# YOUR CODE HERE` / `raise NotImplementedError()`, at the marker's indentation) or
-  `YOUR ANSWER HERE` in markdown; a solution cell without markers is replaced whole;
-- test cells (grade, not solution): `### BEGIN HIDDEN TESTS` ... `### END HIDDEN TESTS`
-  regions are removed;
-- outputs and execution counts are cleared; "protected" cells (grade or locked, not
-  solution: the tests and the instructor's read-only code) get a checksum, kept in
-  `metadata.nbgrader.checksum` as nbgrader does and returned as {grade_id: checksum}.
+- delimiters (`BEGIN SOLUTION`, `BEGIN HIDDEN TESTS`, `BEGIN MARK SCHEME` and their ENDs)
+  are matched anywhere in a line: `### BEGIN SOLUTION`, `# BEGIN SOLUTION`, R and Julia
+  comments alike; only the region between them is replaced (solutions: by the stub of the
+  notebook's language, at the marker's indentation) or removed (hidden tests, mark
+  schemes); a solution cell without markers is replaced whole;
+- checksums are nbgrader's (md5 over source, type, flags, grade_id, points) and sit in
+  `metadata.nbgrader.checksum` with `cell_type`, so `nbgrader validate` accepts the
+  released notebook.
 
-Small nbconvert preprocessors of our own: nbgrader's need its gradebook database for the
-grading half, and the release half is a few lines each.
+What nbgrader would do but npuhub refuses, with a message naming the cell: `AUTOTEST`
+cells (nbgrader instantiates them by running the instructor's notebook in a kernel at
+release; npuhub does not run course code on the hub).
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
 import os
 import shutil
 from pathlib import Path
 
 import nbformat
-from nbconvert.preprocessors import ClearOutputPreprocessor, Preprocessor
-from traitlets import Unicode
+from nbgrader import utils as nbutils
+from nbgrader.nbgraderformat import MetadataValidator, ValidationError
+from nbgrader.preprocessors import (
+    CheckCellMetadata,
+    ClearHiddenTests,
+    ClearMarkScheme,
+    ClearOutput,
+    ClearSolutions,
+    ComputeChecksums,
+    LockCells,
+)
 
-BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
-BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
-CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
-TEXT_STUB = "YOUR ANSWER HERE"
+compute_checksum = nbutils.compute_checksum
+# nbgrader's stubs, plus Julia (nbgrader's default list stops at R, MATLAB, Octave, SAS, Java)
+CODE_STUBS = {**ClearSolutions().code_stub, "julia": '# YOUR CODE HERE\nerror("No Answer Given!")'}
+TEXT_STUB = ClearSolutions().text_stub
+REGIONS = (  # (begin, end, the cells it may appear in, what that kind of cell is called)
+    ("BEGIN SOLUTION", "END SOLUTION", nbutils.is_solution, "a solution cell"),
+    ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS", nbutils.is_grade, "an autograder test cell"),
+    ("BEGIN MARK SCHEME", "END MARK SCHEME", nbutils.is_task, "a manually graded task cell"),
+)
+AUTOTEST = "AUTOTEST"
 
 
 def nbgrader(cell) -> dict:
@@ -42,144 +60,120 @@ def grade_id(cell) -> str | None:
 
 
 def is_grade(cell) -> bool:
-    return bool(nbgrader(cell).get("grade"))
+    return bool(nbutils.is_grade(cell))
 
 
 def is_solution(cell) -> bool:
-    return bool(nbgrader(cell).get("solution"))
+    return bool(nbutils.is_solution(cell))
 
 
-def is_locked(cell) -> bool:
-    return bool(nbgrader(cell).get("locked"))
+def is_task(cell) -> bool:
+    return bool(nbutils.is_task(cell))
 
 
 def is_protected(cell) -> bool:
-    """A cell the student must not change: a test (grade, not solution) or a locked cell."""
-    return (is_grade(cell) or is_locked(cell)) and not is_solution(cell)
+    """A cell the student must not change (nbgrader's "locked": a test, or read-only)."""
+    return bool(nbutils.is_locked(cell))
 
 
 def points(cell) -> float:
-    return float(nbgrader(cell).get("points") or 0) if is_grade(cell) else 0.0
+    """The points a grade or task cell is worth (0 for any other cell)."""
+    return float(nbgrader(cell).get("points") or 0) if is_grade(cell) or is_task(cell) else 0.0
 
 
-def compute_checksum(cell) -> str:
-    """sha256 of what defines a graded cell: type, source, flags, grade_id and points."""
-    h = hashlib.sha256()
-    parts = (cell.cell_type, cell.source, str(is_grade(cell)), str(is_solution(cell)),
-             str(is_locked(cell)), grade_id(cell) or "",
-             str(points(cell)) if is_grade(cell) else "")
-    for part in parts:
-        h.update(part.encode())
-        h.update(b"\0")
-    return h.hexdigest()
-
-
-def replace_regions(source: str, begin: str, end: str, stub: list[str] | None, where: str):
-    """Replace each begin..end region (marker lines included) by `stub` lines at the begin
-    marker's indentation, or drop it (stub None). Returns (source, replaced_any)."""
-    out: list[str] = []
-    inside = replaced = False
-    for line in source.splitlines():
-        marker = line.strip()
-        if marker.startswith(begin):
-            if inside:
-                raise ValueError(f"{where}: nested {begin!r}")
-            inside = replaced = True
-            indent = line[: len(line) - len(line.lstrip())]
-            out.extend(indent + s for s in stub or [])
-        elif marker.startswith(end):
-            if not inside:
-                raise ValueError(f"{where}: {end!r} without {begin!r}")
-            inside = False
-        elif not inside:
-            out.append(line)
-    if inside:
-        raise ValueError(f"{where}: {begin!r} without {end!r}")
-    return "\n".join(out), replaced
+def language(nb) -> str:
+    return nb.get("metadata", {}).get("kernelspec", {}).get("language", "python")
 
 
 def _where(cell, index) -> str:
     return f"cell {index} ({grade_id(cell) or 'no grade_id'})"
 
 
-class ClearSolutions(Preprocessor):
-    code_stub = Unicode(CODE_STUB, help="Replaces a solution region in code.").tag(config=True)
-    text_stub = Unicode(TEXT_STUB, help="Replaces a solution region in markdown.").tag(
-        config=True)
-
-    def preprocess_cell(self, cell, resources, index):
-        stub = (self.code_stub if cell.cell_type == "code" else self.text_stub).splitlines()
-        where = _where(cell, index)
-        source, replaced = replace_regions(cell.source, BEGIN_SOLUTION, END_SOLUTION, stub,
-                                           where)
-        if replaced and not is_solution(cell):
-            raise ValueError(f"{where}: solution region in a cell not marked as solution")
-        cell.source = source if replaced or not is_solution(cell) else "\n".join(stub)
-        return cell, resources
-
-
-class ClearHiddenTests(Preprocessor):
-    def preprocess_cell(self, cell, resources, index):
-        where = _where(cell, index)
-        source, replaced = replace_regions(cell.source, BEGIN_HIDDEN, END_HIDDEN, None, where)
-        if replaced and not is_protected(cell):  # a solution cell is the student's
-            raise ValueError(f"{where}: hidden tests outside a test or locked cell")
-        cell.source = source
-        return cell, resources
+def _check_regions(cell, where: str) -> None:
+    """nbgrader's delimiter rules, checked first so that the refusal names the cell."""
+    for begin, end, allowed, kind in REGIONS:
+        inside = found = False
+        for line in cell.source.split("\n"):
+            if begin in line:
+                if inside:
+                    raise ValueError(f"{where}: nested {begin!r}")
+                inside = found = True
+            elif end in line:
+                inside = False
+        if inside:
+            raise ValueError(f"{where}: {begin!r} without {end!r}")
+        if found and not allowed(cell):
+            raise ValueError(f"{where}: {begin!r} in a cell that is not {kind}")
+        if found and begin == "BEGIN MARK SCHEME" and "(attachment:" in cell.source:
+            raise ValueError(f"{where}: an attachment in a mark scheme would reach students; "
+                             "embed the image instead")
 
 
-class LockCells(Preprocessor):
-    """Jupyter's own `editable`/`deletable` cell metadata, set as nbgrader does."""
-
-    def preprocess_cell(self, cell, resources, index):
-        if is_protected(cell):
-            cell.metadata["editable"] = False
-            cell.metadata["deletable"] = False
-        elif is_solution(cell):
-            cell.metadata["deletable"] = False
-        return cell, resources
-
-
-class ComputeChecksums(Preprocessor):
-    def preprocess_cell(self, cell, resources, index):
-        if is_protected(cell):
-            cell.metadata.nbgrader["checksum"] = compute_checksum(cell)
-            resources.setdefault("checksums", {})[grade_id(cell)] = cell.metadata.nbgrader[
-                "checksum"]
-        return cell, resources
+def _check_autotest(cell, where: str) -> None:
+    if cell.cell_type != "code" or AUTOTEST not in cell.source:
+        return
+    for line in cell.source.split("\n"):
+        stripped = line.strip()
+        if AUTOTEST in line and stripped[:1] in ("#", "%", "/"):
+            raise ValueError(
+                f"{where}: AUTOTEST cells are not supported: nbgrader generates their tests "
+                "by running the instructor's notebook in a kernel at release, which npuhub "
+                "does not do on the hub; write the tests out as assert statements")
 
 
 def check_source(nb) -> None:
-    """Refuse a source notebook whose nbgrader metadata cannot be graded."""
+    """Refuse a source notebook that nbgrader would refuse, or that npuhub cannot grade;
+    ValueError names the cell."""
+    lang = language(nb)
+    if lang not in CODE_STUBS:
+        raise ValueError(f"notebook language {lang!r} has no code stub; known: "
+                         f"{', '.join(sorted(CODE_STUBS))}")
+    nb = MetadataValidator().upgrade_notebook_metadata(copy.deepcopy(nb))
     seen: set[str] = set()
     for index, cell in enumerate(nb.cells):
-        if not nbgrader(cell):
-            continue
-        gid = grade_id(cell)
-        if not gid or not isinstance(gid, str):
-            raise ValueError(f"cell {index}: nbgrader cell without grade_id")
-        if gid in seen:
-            raise ValueError(f"cell {index}: duplicate grade_id {gid!r}")
-        seen.add(gid)
-        hidden = any(line.strip().startswith(BEGIN_HIDDEN) for line in cell.source.splitlines())
-        if hidden and not is_protected(cell):
-            raise ValueError(f"cell {index} ({gid}): hidden tests outside a test or locked cell")
-        if is_grade(cell):
+        where = _where(cell, index)
+        if nbgrader(cell):
+            try:
+                MetadataValidator().validate_cell(cell)
+            except ValidationError as e:
+                raise ValueError(f"{where}: {e}") from None
+        if is_grade(cell) or is_solution(cell) or is_protected(cell) or is_task(cell):
+            gid = grade_id(cell)
+            if not isinstance(gid, str) or not gid:
+                raise ValueError(f"cell {index}: nbgrader cell without grade_id")
+            if gid in seen:
+                raise ValueError(f"{where}: duplicate grade_id {gid!r}")
+            seen.add(gid)
+        if is_grade(cell) or is_task(cell):
             value = nbgrader(cell).get("points")
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ValueError(f"cell {index} ({gid}): points must be a number >= 0")
+                raise ValueError(f"{where}: points must be a number >= 0")
+        _check_regions(cell, where)
+        _check_autotest(cell, where)
+
+
+def pipeline():
+    """nbgrader generate_assignment's preprocessors (less header/footer, AUTOTEST and the
+    gradebook), configured for npuhub's languages."""
+    return [LockCells(), ClearSolutions(code_stub=CODE_STUBS), ClearOutput(),
+            CheckCellMetadata(), ComputeChecksums(), ClearHiddenTests(), ClearMarkScheme(),
+            ComputeChecksums(), CheckCellMetadata()]
 
 
 def release(source_nb):
-    """The student version of `source_nb` (not modified) and {grade_id: checksum} of its
-    protected cells."""
+    """The student version of `source_nb` (not modified) and {grade_id: checksum} of the
+    cells the student must not change (tests and read-only cells)."""
     check_source(source_nb)
-    nb = copy.deepcopy(source_nb)
-    resources: dict = {"checksums": {}}
-    for pre in (ClearSolutions(), ClearHiddenTests(), ClearOutputPreprocessor(), LockCells(),
-                ComputeChecksums()):
-        nb, resources = pre.preprocess(nb, resources)
-    return nb, resources["checksums"]
+    nb = MetadataValidator().upgrade_notebook_metadata(copy.deepcopy(source_nb))
+    resources: dict = {}
+    try:
+        for pre in pipeline():
+            nb, resources = pre.preprocess(nb, resources)
+    except (RuntimeError, ValidationError) as e:  # what check_source did not foresee
+        raise ValueError(str(e).strip()) from None
+    checksums = {grade_id(c): c.metadata.nbgrader["checksum"] for c in nb.cells
+                 if is_protected(c)}
+    return nb, checksums
 
 
 def _skipped(name: str) -> bool:

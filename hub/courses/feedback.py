@@ -42,6 +42,9 @@ def _num(x) -> str:
 
 
 def _verdict(entry: dict) -> str:
+    if entry.get("review"):
+        return (f"needs review by the instructor (0 / {_num(entry['max_points'])} for now): "
+                f"{entry['review']}")
     if entry["manual"]:
         return f"needs manual grading (0 / {_num(entry['max_points'])} for now)"
     text = f"{_num(entry['points'])} / {_num(entry['max_points'])} points"
@@ -65,6 +68,9 @@ def summary_html(result: dict) -> str:
     notes = []
     if result.get("status", "ok") != "ok":
         notes.append(f"The run ended early ({result['status']}): cells not reached score 0.")
+    if result.get("needs_review"):
+        notes.append("The autograder could not vouch for some cells: the instructor reviews "
+                     "them, and they score 0 until then.")
     if result.get("needs_manual_grading"):
         notes.append("Some answers need manual grading: this score is not final yet.")
     paragraphs = "".join(f"<p>{html.escape(n)}</p>" for n in notes)

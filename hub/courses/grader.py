@@ -1,22 +1,31 @@
 """Run one prepared submission in its own throw-away container.
 
 The container: no network, no devices, no environment from the host (only the image's),
-uid 1000:100, every capability dropped, no-new-privileges, a read-only root file system
-with small tmpfs /tmp and home, memory (no swap), CPU and pid limits, a size-capped log.
-The notebook goes in through a per-run folder bind-mounted read-only; it comes out as one
-line on the container's stdout (see npuhub.extensions.autograde), read from the capped
-log, so the student's code has no writable path on the host at all. The container is
-killed past `total_timeout` + `KILL_MARGIN` seconds and always removed.
+every capability dropped but the three the runner needs to start the kernel as another
+user (SETUID, SETGID) and to interrupt it (KILL), no-new-privileges, a read-only root file
+system with small tmpfs /tmp and home, memory (no swap), CPU and pid limits, a size-capped
+log. The runner (npuhub.extensions.autograde) starts as root and runs the student's code
+in a kernel of uid 1000:100 with no other group.
+
+A per-run folder is bind-mounted read-only at /autograde: `private/` (mode 0700, files
+0600, owned by root) holds the prepared notebook, hidden tests included, and a per-run
+secret, out of the kernel's reach; `files/` the assignment's data files, which the runner
+copies into the kernel's folder. The result comes out as one line on the container's
+stdout, `RESULT_MARKER SECRET JSON`, read from the capped log: a line without the secret
+is not a result. The kernel's own output never reaches that log. The container is killed
+past `total_timeout` + `KILL_MARGIN` seconds and always removed.
 
 The outputs that come back are copied onto the prepared notebook (matched by cell id and
-source), so sources, points and metadata stay the host's own. Blocking: call it from an
-executor, not from the hub's event loop.
+source), so sources, points and metadata stay the host's own; of the runner's record only
+the status and the cells it does not vouch for (`review`) are kept. Blocking: call it
+from an executor, not from the hub's event loop.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import secrets
 import shutil
 import tempfile
 import time
@@ -30,6 +39,8 @@ import requests
 from npuhub.hub.containers import grader_container
 
 RESULT_MARKER = "NPUHUB-AUTOGRADE-RESULT "  # as in npuhub.extensions.autograde
+HOME = "/home/jovyan"
+KERNEL_USER = "1000:100"
 KILL_MARGIN = 20.0
 LOG_LIMIT = "32m"  # the executed notebook is capped at ~2 MB of outputs by the runner
 STATUSES = ("ok", "timeout", "crashed")
@@ -41,27 +52,46 @@ def container_config(*, image, timeout, total_timeout, memory, cpus, pids, name,
     """The docker-py `containers.create` keyword arguments for one grading run (pure)."""
     return grader_container(
         image=image,
-        command=["python", "-m", "npuhub.extensions.autograde", "/autograde/in.ipynb", "-",
-                 "--timeout", str(int(timeout)), "--total-timeout", str(float(total_timeout)),
-                 "--files", "/autograde/files"],
+        command=["python", "-m", "npuhub.extensions.autograde", "/autograde/private/in.ipynb",
+                 "-", "--timeout", str(int(timeout)), "--total-timeout", str(float(total_timeout)),
+                 "--files", "/autograde/files", "--secret-file", "/autograde/private/secret",
+                 "--kernel-user", KERNEL_USER, "--kernel-home", HOME],
         name=name,
         labels={"org.npuhub.role": "autograde", **(labels or {})},
         memory=memory,
         cpus=cpus,
         pids=pids,
         log_limit=LOG_LIMIT,
+        runner_user="0:0",  # the runner; the student's kernel runs as KERNEL_USER
+        runner_caps=("SETUID", "SETGID", "KILL"),
     )
 
 
-def _parse(stdout: bytes):
-    at = stdout.rfind(RESULT_MARKER.encode())
+def _parse(stdout: bytes, secret: str):
+    """The executed notebook on the line that starts with the marker and `secret`."""
+    start = (RESULT_MARKER + secret + " ").encode()
+    at = stdout.rfind(b"\n" + start)
+    at = at + 1 if at >= 0 else (0 if stdout.startswith(start) else -1)
     if at < 0:
         return None
-    line = stdout[at + len(RESULT_MARKER):].split(b"\n", 1)[0]
+    line = stdout[at + len(start):].split(b"\n", 1)[0]
     try:
         return nbformat.reads(line.decode(), as_version=4)
     except Exception:  # whatever came out, it is not a result
         return None
+
+
+def _review(entries, prepared) -> list[dict]:
+    """The runner's list of cells it does not vouch for, kept to the prepared notebook's
+    graded cells and short reasons."""
+    known = {c.metadata.get("nbgrader", {}).get("grade_id") for c in prepared.cells
+             if c.metadata.get("nbgrader", {}).get("grade")}
+    out = []
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict) and entry.get("grade_id") in known:
+            out.append({"grade_id": entry["grade_id"],
+                        "reason": str(entry.get("reason") or "flagged")[:300]})
+    return out
 
 
 def merge_outputs(prepared, executed):
@@ -92,13 +122,17 @@ def grade_in_container(prepared_nb_path, out_path, *, image: str, timeout: int,
     total = float(total_timeout or 4 * timeout)
     client = docker or dockersdk.from_env(version="auto")
     run = Path(tempfile.mkdtemp(prefix="npuhub-autograde-"))
+    secret = secrets.token_hex(24)
     container = None
     started = time.monotonic()
     status, exit_code, stdout, stderr = "crashed", None, b"", b""
     try:
         run.chmod(0o755)
-        nbformat.write(prepared, str(run / "in.ipynb"))
-        (run / "in.ipynb").chmod(0o644)
+        private = run / "private"
+        private.mkdir(mode=0o700)
+        for name, text in (("in.ipynb", nbformat.writes(prepared)), ("secret", secret)):
+            (private / name).write_text(text, encoding="utf-8")
+            (private / name).chmod(0o600)
         if files_dir:  # links stay links: they lead nowhere inside the container
             shutil.copytree(files_dir, run / "files", symlinks=True)
         else:
@@ -124,13 +158,15 @@ def grade_in_container(prepared_nb_path, out_path, *, image: str, timeout: int,
         shutil.rmtree(run, ignore_errors=True)
         if docker is None:
             client.close()
-    executed = _parse(stdout) if status != "timeout" else None
+    executed = _parse(stdout, secret) if status != "timeout" else None
+    review = []
     if executed is not None:
-        reported = executed.metadata.get("npuhub", {}).get("autograde", {}).get("status")
-        status = reported if reported in STATUSES else "crashed"
+        reported = executed.metadata.get("npuhub", {}).get("autograde", {})
+        status = reported.get("status") if reported.get("status") in STATUSES else "crashed"
+        review = _review(reported.get("review"), prepared)
     nb = merge_outputs(prepared, executed)
     record = {"status": status, "exit_code": exit_code,
-              "duration": round(time.monotonic() - started, 3),
+              "duration": round(time.monotonic() - started, 3), "review": review,
               "log": stderr.decode(errors="replace")[-4000:]}
     nb.metadata["npuhub"] = nbformat.from_dict({"autograde": record})
     try:

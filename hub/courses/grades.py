@@ -6,7 +6,8 @@ import csv
 import io
 from datetime import datetime
 
-COLUMNS = ("student", "assignment", "score", "max_score", "submitted_at", "late", "attempt")
+COLUMNS = ("student", "assignment", "score", "max_score", "submitted_at", "late", "attempt",
+           "needs_review")
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 

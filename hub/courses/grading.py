@@ -5,9 +5,13 @@ cells the student added: every protected cell (tests, locked code) comes from th
 whole, hidden tests included, in the source's order, re-inserted if the student deleted
 it; nbgrader metadata and notebook metadata (kernel) come from the source too.
 
-`score` reads an executed notebook (outputs from the autograder): a code cell with
-`grade: true` (a test, or an answer that is also graded) earns its points if it ran
-without an error; a graded markdown cell needs a person (0 points, flagged `manual`).
+`score` reads an executed notebook (outputs from the autograder) as nbgrader scores it,
+with nbgrader's `determine_grade`: a test cell earns nothing when it shows an error or
+writes to stderr, a single number it returns is partial credit, otherwise full points; an
+answer that is also graded (code or text) and task cells need a person (`manual`), except
+an unchanged answer, which gets 0. On top of nbgrader: a test cell the run did not reach
+gets 0, and a cell the runner flagged (the kernel was tampered with) gets no automatic
+points and is marked `review` for the instructor.
 """
 
 from __future__ import annotations
@@ -15,15 +19,19 @@ from __future__ import annotations
 import copy
 import uuid
 
+from nbgrader.utils import determine_grade
+
 from .assignment import (
-    ClearSolutions,
     check_source,
     compute_checksum,
     grade_id,
     is_grade,
+    is_protected,
     is_solution,
+    is_task,
     nbgrader,
     points,
+    release,
 )
 
 
@@ -42,11 +50,10 @@ def _student_cell(cell):
     return cell
 
 
-def _answer(source_cell, submitted_cell, index):
-    """The source cell (type, metadata, id) with the student's text."""
-    cell = _clear(copy.deepcopy(source_cell))
+def _answer(released_cell, submitted_cell):
+    """The released cell (type, metadata with its checksum, id) with the student's text."""
+    cell = _clear(copy.deepcopy(released_cell))
     if submitted_cell is None:  # deleted: graded as the unanswered stub
-        cell, _ = ClearSolutions().preprocess_cell(cell, {}, index)
         return cell
     cell.source = submitted_cell.get("source", "")
     if cell.cell_type == "markdown" and "attachments" in submitted_cell:
@@ -66,8 +73,10 @@ def _unique_ids(cells) -> None:
 
 def prepare_for_grading(submitted_nb, source_nb):
     """The notebook to execute: solutions from `submitted_nb` matched by grade_id, every
-    protected cell from `source_nb`; neither argument is modified."""
+    protected code cell from `source_nb` (hidden tests included), the other instructor
+    cells as released (no mark scheme); neither argument is modified."""
     check_source(source_nb)
+    released = {grade_id(c): c for c in release(source_nb)[0].cells if nbgrader(c)}
     known = {grade_id(c): c for c in source_nb.cells if nbgrader(c)}
     # the submission cut at its nbgrader cells: the student's own cells ride along after
     # the graded cell they follow (None: before the first one)
@@ -83,16 +92,18 @@ def prepare_for_grading(submitted_nb, source_nb):
         else:
             segments[anchor].append(_student_cell(cell))
     cells = list(segments[None])
-    for index, src in enumerate(source_nb.cells):
+    for src in source_nb.cells:
         gid = grade_id(src) if nbgrader(src) else None
         if gid is None:
             continue
         if is_solution(src):
             if gid not in answers and not is_grade(src):
                 continue  # an ungraded answer the student deleted: nothing to grade
-            cells.append(_answer(src, answers.get(gid), index))
-        else:
+            cells.append(_answer(released[gid], answers.get(gid)))
+        elif src.cell_type == "code" and is_protected(src):
             cells.append(_clear(copy.deepcopy(src)))
+        else:
+            cells.append(_clear(copy.deepcopy(released[gid])))
         cells.extend(segments.get(gid, []))
     nb = copy.deepcopy(source_nb)
     nb.cells = cells
@@ -101,40 +112,70 @@ def prepare_for_grading(submitted_nb, source_nb):
     return nb
 
 
-def _error(cell, status: str) -> str | None:
+def _error(cell) -> str | None:
     for out in cell.get("outputs", []):
         if out.get("output_type") == "error":
             return f"{out.get('ename', 'Error')}: {out.get('evalue', '')}".strip()
-    if cell.get("execution_count") is None and not cell.get("outputs"):
-        return "not executed" if status == "ok" else f"not executed ({status})"
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream" and out.get("name") == "stderr":
+            return "wrote to stderr: " + str(out.get("text", "")).strip()[:200]
     return None
+
+
+def autograde_record(nb) -> dict:
+    return nb.metadata.get("npuhub", {}).get("autograde", {})
 
 
 def autograde_status(nb) -> str:
     """"ok", "timeout" or "crashed", as the grader recorded it (ok when absent)."""
-    return nb.metadata.get("npuhub", {}).get("autograde", {}).get("status", "ok")
+    return autograde_record(nb).get("status", "ok")
+
+
+def _auto(cell, status: str) -> tuple[float | None, str | None]:
+    """nbgrader's grade of one grade cell (None: a person grades it) and why it lost."""
+    if cell.cell_type == "code" and not is_solution(cell) and (
+            cell.get("execution_count") is None and not cell.get("outputs")):
+        return 0.0, "not executed" if status == "ok" else f"not executed ({status})"
+    try:
+        value, _ = determine_grade(cell)
+    except (ValueError, KeyError) as e:  # a result above the cell's points, or no text
+        return 0.0, f"invalid partial credit: {e}"[:200]
+    if value is None:
+        return None, None
+    value = float(value)
+    if is_solution(cell):
+        return value, "unanswered" if value == 0 else None
+    return value, _error(cell) if value < points(cell) else None
 
 
 def score(executed_nb) -> dict:
-    """{"cells": [{grade_id, points, max_points, error, manual}], "score", "max_score",
-    "needs_manual_grading", "status"} for an executed notebook; points are floats."""
-    status = autograde_status(executed_nb)
+    """{"cells": [{grade_id, points, max_points, error, manual, review}], "score",
+    "max_score", "needs_manual_grading", "needs_review", "status"}; points are floats.
+    `review` is why the runner does not vouch for a cell (it scores 0 until a person
+    looks), None otherwise."""
+    record = autograde_record(executed_nb)
+    status = record.get("status", "ok")
+    flagged = {f.get("grade_id"): f.get("reason") for f in record.get("review", [])
+               if isinstance(f, dict)}
     cells = []
     for cell in executed_nb.cells:
-        if not is_grade(cell):
+        if not (is_grade(cell) or is_task(cell)):
             continue
-        entry = {"grade_id": grade_id(cell), "points": 0.0, "max_points": points(cell),
-                 "error": None, "manual": cell.cell_type != "code"}
-        if not entry["manual"]:
-            entry["error"] = _error(cell, status)
-            if entry["error"] is None:
-                entry["points"] = entry["max_points"]
+        gid = grade_id(cell)
+        entry = {"grade_id": gid, "points": 0.0, "max_points": points(cell), "error": None,
+                 "manual": True, "review": flagged.get(gid)}
+        if is_grade(cell):
+            value, entry["error"] = _auto(cell, status)
+            entry["manual"] = value is None
+            if value is not None and entry["review"] is None:
+                entry["points"] = value
         cells.append(entry)
     return {
         "cells": cells,
         "score": sum(c["points"] for c in cells),
         "max_score": sum(c["max_points"] for c in cells),
         "needs_manual_grading": any(c["manual"] for c in cells),
+        "needs_review": any(c["review"] for c in cells),
         "status": status,
     }
 

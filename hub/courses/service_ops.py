@@ -15,12 +15,18 @@ from pathlib import Path, PurePosixPath
 
 import nbformat
 
+from npuhub.extensions import filecodec
+
 from . import assignment, feedback, grader, grading
 from .course_file import CourseError
 
 PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._ +-]{0,127}$")
 TEXT_SUFFIXES = frozenset({".ipynb", ".py", ".txt", ".md", ".csv", ".tsv", ".json", ".yaml",
                            ".yml", ".r", ".jl", ".sh", ".cfg", ".ini", ".toml"})
+# data files, sent base64-encoded (filecodec); a text file in another encoding is too
+BINARY_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif",
+                             ".tiff", ".svg", ".pdf", ".npy", ".npz", ".h5", ".hdf5",
+                             ".parquet", ".wav", ".mp3", ".zip", ".gz"})
 MAX_FILES = 100
 MAX_DEPTH = 4
 MAX_TOTAL = 20 * 1024 * 1024      # as the in-container client (MAX_SUBMISSION_BYTES)
@@ -35,10 +41,23 @@ def check_path(rel) -> str:
     if not parts or len(parts) > MAX_DEPTH or not all(PART.match(p) for p in parts):
         raise CourseError(f"file name {str(rel)[:100]!r} is not allowed: use letters, digits "
                           f"and . _ - + in at most {MAX_DEPTH} folder levels, no hidden files")
-    if PurePosixPath(rel).suffix.lower() not in TEXT_SUFFIXES:
-        raise CourseError(f"{rel}: only notebooks and small text files "
-                          f"({', '.join(sorted(TEXT_SUFFIXES))}) can be sent")
+    if PurePosixPath(rel).suffix.lower() not in TEXT_SUFFIXES | BINARY_SUFFIXES:
+        raise CourseError(f"{rel}: only notebooks, text files "
+                          f"({', '.join(sorted(TEXT_SUFFIXES))}) and data files "
+                          f"({', '.join(sorted(BINARY_SUFFIXES))}) can be sent")
     return rel
+
+
+def _size(rel: str, text: str) -> int:
+    """The file's size in bytes; CourseError if binary content is broken."""
+    if not filecodec.is_binary(text):
+        return len(text.encode("utf-8", "surrogatepass"))
+    if rel.endswith(".ipynb"):
+        raise CourseError(f"{rel} is not a valid Jupyter notebook (nbformat 4)")
+    try:
+        return len(filecodec.decode(text))
+    except ValueError as e:
+        raise CourseError(f"{rel}: {e}") from None
 
 
 def check_files(files, *, source: bool = False) -> dict[str, str]:
@@ -52,10 +71,11 @@ def check_files(files, *, source: bool = False) -> dict[str, str]:
     for rel, text in files.items():
         rel = check_path(rel)
         if not isinstance(text, str):
-            raise CourseError(f"{rel}: the content must be text")
-        size = len(text.encode("utf-8", "surrogatepass"))
+            raise CourseError(f"{rel}: the content must be text (or base64 for data files)")
+        size = _size(rel, text)
         total += size
-        limit = MAX_NOTEBOOK if rel.endswith(".ipynb") else MAX_TEXT
+        big = rel.endswith(".ipynb") or filecodec.is_binary(text)
+        limit = MAX_NOTEBOOK if big else MAX_TEXT
         if size > limit or total > MAX_TOTAL:
             raise CourseError(f"{rel}: too large (at most {limit // 1024 // 1024} MiB a file, "
                               f"{MAX_TOTAL // 1024 // 1024} MiB in all)", 413)
@@ -123,7 +143,7 @@ def grade_files(files: dict[str, str], source: dict[str, str], released: dict[st
         for rel, text in released.items():
             if not rel.endswith(".ipynb"):
                 (data / rel).parent.mkdir(parents=True, exist_ok=True)
-                (data / rel).write_text(text, encoding="utf-8")
+                (data / rel).write_bytes(filecodec.decode(text))
         for i, rel in enumerate(sorted(r for r in source if r.endswith(".ipynb"))):
             submitted = _submitted(rel, files, released)
             src = nbformat.reads(source[rel], as_version=4)
@@ -134,7 +154,10 @@ def grade_files(files: dict[str, str], source: dict[str, str], released: dict[st
                 timeout=int(autograde["timeout"]), memory=autograde["memory"],
                 cpus=float(autograde["cpus"]), files_dir=data, labels=labels, docker=docker)
             result = grading.score(executed)
-            result["tampered"] = grading.tampered(submitted, checksums.get(rel, {}))
+            sums = checksums.get(rel, {})
+            if any(len(str(v)) != 32 for v in sums.values()):  # released before npuhub
+                sums = assignment.release(src)[1]              # used nbgrader's checksums
+            result["tampered"] = grading.tampered(submitted, sums)
             result["submitted"] = rel in files
             notebooks[rel] = result
             pages[PurePosixPath(rel).with_suffix(".html").as_posix()] = feedback.feedback_html(
@@ -146,7 +169,8 @@ def grade_files(files: dict[str, str], source: dict[str, str], released: dict[st
         "max_score": sum(r["max_score"] for r in notebooks.values()),
         "result": {"notebooks": notebooks,
                    "status": next((r["status"] for r in notebooks.values()
-                                   if r["status"] != "ok"), "ok")},
+                                   if r["status"] != "ok"), "ok"),
+                   "needs_review": any(r["needs_review"] for r in notebooks.values())},
         "feedback": pages,
     }
 
@@ -171,13 +195,16 @@ def grade_one(store, course: dict, src: dict, sub: dict, by: str = "cli") -> dic
     except (DockerException, OSError) as e:
         log.error("autograde %s/%s of %s failed: %s", course["id"], sub["id"], sub["user"], e)
         return {"student": sub["user"], "attempt": sub["attempt"], "score": None,
-                "max_score": None, "status": "error", "tampered": [],
-                "error": f"the grader could not run: {e}"[:500]}
+                "max_score": None, "status": "error", "tampered": [], "needs_review": False,
+                "review": [], "error": f"the grader could not run: {e}"[:500]}
     store.save_grade(sub["id"], graded)
     notebooks = graded["result"]["notebooks"]
     return {"student": sub["user"], "attempt": sub["attempt"], "score": graded["score"],
             "max_score": graded["max_score"], "status": graded["result"]["status"],
-            "tampered": sorted({g for r in notebooks.values() for g in r["tampered"]})}
+            "tampered": sorted({g for r in notebooks.values() for g in r["tampered"]}),
+            "needs_review": graded["result"]["needs_review"],
+            "review": [{"notebook": rel, "grade_id": c["grade_id"], "reason": c["review"]}
+                       for rel, r in notebooks.items() for c in r["cells"] if c["review"]]}
 
 
 def autograde_assignment(store, cid: str, name: str, workers: int = 2) -> list[dict]:

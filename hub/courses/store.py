@@ -244,7 +244,8 @@ class CourseStore(db.Store):
                 for x in {x.user: x for x in subs}.values():  # the latest graded attempt
                     rows.append({"student": x.user, "assignment": a.name, "score": x.score,
                                  "max_score": x.max_score, "submitted_at": _iso(x.submitted_at),
-                                 "late": x.late, "attempt": x.attempt})
+                                 "late": x.late, "attempt": x.attempt,
+                                 "needs_review": bool((x.result or {}).get("needs_review"))})
             return sorted(rows, key=lambda r: (r["student"], r["assignment"]))
 
 

@@ -183,7 +183,8 @@ def test_full_cycle(hub, course):
     graded = autograde(hub, course, t, ps1)
     results = {x["student"]: x for x in graded["results"]}
     assert {k: v["score"] for k, v in results.items()} == {
-        course["s1"]: 6, course["s2"]: 4, course["s3"]: 3}, graded  # 1 point: by hand
+        course["s1"]: 5, course["s2"]: 3, course["s3"]: 2}, graded  # 2 points: by hand
+    assert not any(v["needs_review"] for v in results.values())
     assert results[course["s3"]]["tampered"] == ["test_hypotenuse"]
     assert results[course["s1"]]["attempt"] == 2
     results = {x["student"]: x for x in autograde(hub, course, t, ps2)["results"]}
@@ -204,18 +205,19 @@ def test_full_cycle(hub, course):
     # grades, JSON and CSV
     rows = []
     for (who, a), sub in sorted(submitted.items()):
-        score = {("s1", "ps1"): 6, ("s2", "ps1"): 4, ("s3", "ps1"): 3, ("s1", "ps2"): 2}
+        score = {("s1", "ps1"): 5, ("s2", "ps1"): 3, ("s3", "ps1"): 2, ("s1", "ps2"): 2}
         rows.append({"student": course[who], "assignment": a, "score": score.get((who, a), 0),
                      "max_score": 7 if a == "ps1" else 2, "submitted_at": sub["submitted_at"],
-                     "late": sub["late"], "attempt": sub["attempt"]})
+                     "late": sub["late"], "attempt": sub["attempt"], "needs_review": False})
     got = api(hub, course, t, "GET", "/grades").json()
     assert got == sorted(rows, key=lambda r: (r["student"], r["assignment"]))
     r = api(hub, course, t, "GET", "/grades", params={"format": "csv"})
     assert r.headers["Content-Type"].startswith("text/csv")
     assert r.text == grades_csv([{**x, "score": float(x["score"]),
                                   "max_score": float(x["max_score"])} for x in rows])
-    assert r.text.splitlines()[0] == "student,assignment,score,max_score,submitted_at,late,attempt"
-    assert f"{course['s1']},ps1,6,7," in r.text and ",false,2" in r.text
+    assert r.text.splitlines()[0] == (
+        "student,assignment,score,max_score,submitted_at,late,attempt,needs_review")
+    assert f"{course['s1']},ps1,5,7," in r.text and ",false,2,false" in r.text
 
 
 def test_no_reading_across_students_or_courses(hub, course):

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 import yaml
 
+from npuhub.extensions.filecodec import decode, encode
 from npuhub.hub.courses.course_file import CourseError, course_profile, parse_course
 from npuhub.hub.courses.service_ops import check_files, release_files
 
@@ -94,11 +95,38 @@ NB = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
     ({"a.bin": "x"}, "only notebooks"),
     ({"a.ipynb": "not json"}, "not a valid Jupyter notebook"),
     ({"big.txt": "x" * (1024 * 1024 + 1)}, "too large"),
+    ({"pic.png": "\0base64:not base64!"}, "pic.png: broken base64"),
+    ({"a.ipynb": "\0base64:AAAA"}, "not a valid Jupyter notebook"),
+    ({"big.npz": encode(b"\0" * (10 * 1024 * 1024 + 1))}, "big.npz: too large"),
     ({}, "send"),
 ])
 def test_uploaded_files_are_checked(files, message):
     with pytest.raises(CourseError, match=message):
         check_files(files)
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+
+
+def test_binary_files_travel_base64_encoded_within_the_caps(tmp_path, monkeypatch):
+    from npuhub.extensions import courses
+
+    folder = tmp_path / "ps1"
+    folder.mkdir()
+    (folder / "pic.png").write_bytes(PNG)
+    (folder / "data.npz").write_bytes(b"PK\x03\x04" + b"\0" * 100)
+    (folder / "notes.txt").write_text("plain text\n")
+    files = courses.read_files(folder)
+    assert files["notes.txt"] == "plain text\n"
+    assert files["pic.png"].startswith("\0base64:")
+    checked = check_files({**files, "a.ipynb": NB})
+    released, _ = release_files({**checked, "a.ipynb": NB})
+    out = tmp_path / "fetched"
+    written, _ = courses.write_new_files(released, out)
+    assert sorted(written) == ["a.ipynb", "data.npz", "notes.txt", "pic.png"]
+    assert (out / "pic.png").read_bytes() == PNG
+    assert (out / "data.npz").read_bytes() == (folder / "data.npz").read_bytes()
+    assert decode(encode(PNG)) == PNG and encode(b"text") == "text"
 
 
 def test_release_hides_solutions_and_hidden_tests():
@@ -165,7 +193,8 @@ def test_store_cycle(store, monkeypatch):
         store.feedback("ai101", "ps1", "s2")
     assert store.grades("ai101") == [{
         "student": "s1", "assignment": "ps1", "score": 1.0, "max_score": 2.0,
-        "submitted_at": "2026-03-09T00:00:00+00:00", "late": True, "attempt": 2}]
+        "submitted_at": "2026-03-09T00:00:00+00:00", "late": True, "attempt": 2,
+        "needs_review": False}]
     mine = store.courses_of("s1", [])[0]
     assert mine["role"] == "student" and mine["assignments"][0]["score"] == 1.0
     assert store.courses_of("eve", []) == []

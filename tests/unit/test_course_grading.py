@@ -76,7 +76,8 @@ def test_edited_test_cell_and_metadata_are_restored_and_recorded():
     nb = prepare_for_grading(sub, source())
     assert cell_of(nb, "test_hypotenuse").source == cell_of(source(), "test_hypotenuse").source
     restored = cell_of(nb, "squares").metadata.nbgrader
-    assert restored == cell_of(source(), "squares").metadata.nbgrader
+    assert restored == cell_of(release(source())[0], "squares").metadata.nbgrader
+    assert restored.checksum  # the released stub's: an unchanged answer scores 0
     assert nb.metadata.kernelspec.name == "python3"
     _, checksums = release(source())
     assert tampered(sub, checksums) == ["test_hypotenuse"]
@@ -118,27 +119,30 @@ def executed(nb, **kw):
 
 def test_score_of_a_correct_and_a_wrong_submission():
     right = score(executed(prepare_for_grading(submit(**ANSWERS), source())))
+    # as nbgrader: an answer that is also graded needs a person, even when it runs
     assert right == {
         "cells": [
             {"grade_id": "test_squares", "points": 2.0, "max_points": 2.0, "error": None,
-             "manual": False},
+             "manual": False, "review": None},
             {"grade_id": "test_hypotenuse", "points": 3.0, "max_points": 3.0, "error": None,
-             "manual": False},
-            {"grade_id": "answer", "points": 1.0, "max_points": 1.0, "error": None,
-             "manual": False},
+             "manual": False, "review": None},
+            {"grade_id": "answer", "points": 0.0, "max_points": 1.0, "error": None,
+             "manual": True, "review": None},
             {"grade_id": "explain", "points": 0.0, "max_points": 1.0, "error": None,
-             "manual": True},
+             "manual": True, "review": None},
         ],
-        "score": 6.0, "max_score": 7.0, "needs_manual_grading": True, "status": "ok"}
+        "score": 5.0, "max_score": 7.0, "needs_manual_grading": True, "needs_review": False,
+        "status": "ok"}
 
-    # a hidden test catches what the visible ones don't; the untouched answer raises
+    # a hidden test catches what the visible ones don't; the untouched answer scores 0
     wrong = dict(ANSWERS, hypotenuse="def hypotenuse(a, b):\n    return 5.0")
     del wrong["answer"]
     result = score(executed(prepare_for_grading(submit(**wrong), source())))
-    assert [(c["grade_id"], c["points"]) for c in result["cells"]] == [
-        ("test_squares", 2.0), ("test_hypotenuse", 0.0), ("answer", 0.0), ("explain", 0.0)]
+    assert [(c["grade_id"], c["points"], c["manual"]) for c in result["cells"]] == [
+        ("test_squares", 2.0, False), ("test_hypotenuse", 0.0, False),
+        ("answer", 0.0, False), ("explain", 0.0, True)]
     assert result["cells"][1]["error"] == "AssertionError:"
-    assert result["cells"][2]["error"] == "NotImplementedError:"
+    assert result["cells"][2]["error"] == "unanswered"
     assert result["score"] == 2.0 < right["score"]
 
 
@@ -149,8 +153,7 @@ def test_score_of_an_unexecuted_or_timed_out_notebook():
     cell_of(nb, "test_squares").execution_count = 3
     result = score(nb)
     assert [(c["points"], c["error"]) for c in result["cells"]] == [
-        (2.0, None), (0.0, "not executed (timeout)"), (0.0, "not executed (timeout)"),
-        (0.0, None)]
+        (2.0, None), (0.0, "not executed (timeout)"), (0.0, None), (0.0, None)]
     assert (result["score"], result["status"]) == (2.0, "timeout")
 
 
@@ -160,7 +163,7 @@ def test_feedback_html_has_the_summary_and_the_tests():
     result = score(nb)
     html = feedback_html(nb, result)
     assert html.startswith("<!DOCTYPE html>")
-    assert "Score: 4 / 7" in html
+    assert "Score: 3 / 7" in html
     assert "test_squares" in html and "TypeError" in html
     assert "hidden-hypotenuse" in html  # hidden tests are shown once graded
     assert "needs manual grading" in html
@@ -186,14 +189,15 @@ def test_grades_csv_columns_and_order():
         {"student": "alice", "assignment": "ps2", "score": 1.5, "max_score": 2,
          "submitted_at": None, "late": True, "attempt": 2, "extra": "ignored"},
         {"student": "alice", "assignment": "ps1", "score": 7, "max_score": 7,
-         "submitted_at": "2026-03-01T09:00:00Z", "late": False, "attempt": 1},
+         "submitted_at": "2026-03-01T09:00:00Z", "late": False, "attempt": 1,
+         "needs_review": True},
     ]
+    header = "student,assignment,score,max_score,submitted_at,late,attempt,needs_review\r\n"
     assert grades_csv(rows) == (
-        "student,assignment,score,max_score,submitted_at,late,attempt\r\n"
-        "alice,ps1,7,7,2026-03-01T09:00:00Z,false,1\r\n"
-        "alice,ps2,1.5,2,,true,2\r\n"
-        "bob,ps2,2,2,2026-03-02T10:00:00Z,false,1\r\n")
-    assert grades_csv([]) == "student,assignment,score,max_score,submitted_at,late,attempt\r\n"
+        header + "alice,ps1,7,7,2026-03-01T09:00:00Z,false,1,true\r\n"
+        "alice,ps2,1.5,2,,true,2,\r\n"
+        "bob,ps2,2,2,2026-03-02T10:00:00Z,false,1,\r\n")
+    assert grades_csv([]) == header
 
 
 def test_grades_csv_neutralises_spreadsheet_formulas():
@@ -213,10 +217,14 @@ def test_grader_container_is_isolated():
     config = container_config(image="img", timeout=10, total_timeout=40, memory="512m",
                               cpus=1.0, pids=128, name="n", labels={"course": "c"})
     assert config["command"] == [
-        "python", "-m", "npuhub.extensions.autograde", "/autograde/in.ipynb", "-",
-        "--timeout", "10", "--total-timeout", "40.0", "--files", "/autograde/files"]
+        "python", "-m", "npuhub.extensions.autograde", "/autograde/private/in.ipynb", "-",
+        "--timeout", "10", "--total-timeout", "40.0", "--files", "/autograde/files",
+        "--secret-file", "/autograde/private/secret", "--kernel-user", "1000:100",
+        "--kernel-home", "/home/jovyan"]
+    # the runner is root with only what it needs to start and interrupt the kernel as 1000
     expected = {
-        "network_mode": "none", "user": "1000:100", "environment": {}, "cap_drop": ["ALL"],
+        "network_mode": "none", "user": "0:0", "environment": {}, "cap_drop": ["ALL"],
+        "cap_add": ["SETUID", "SETGID", "KILL"],
         "security_opt": ["no-new-privileges"], "read_only": True, "devices": [],
         "mem_limit": "512m", "memswap_limit": "512m", "nano_cpus": 1_000_000_000,
         "pids_limit": 128, "labels": {"org.npuhub.role": "autograde", "course": "c"},
@@ -238,4 +246,4 @@ def test_outputs_come_back_only_onto_matching_cells():
     nb = merge_outputs(prepared, forged)
     assert cell_of(nb, "test_squares").execution_count is None
     assert cell_of(nb, "test_hypotenuse").metadata.nbgrader.points == 3
-    assert score(nb)["score"] == 4.0  # test_squares not executed: 0 of 2
+    assert score(nb)["score"] == 3.0  # test_squares not executed: 0 of 2; answer: manual

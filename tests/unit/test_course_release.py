@@ -32,8 +32,8 @@ def test_fixture_files_are_what_make_py_writes():
     spec = importlib.util.spec_from_file_location("course_make", COURSE / "make.py")
     make = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(make)
-    assert nbformat.writes(make.ps1()) + "\n" == (COURSE / "ps1/problems.ipynb").read_text()
-    assert nbformat.writes(make.ps2()) + "\n" == (COURSE / "ps2/fib.ipynb").read_text()
+    for rel, nb in make.NOTEBOOKS.items():
+        assert nbformat.writes(nb()) + "\n" == (COURSE / rel).read_text(), rel
 
 
 def test_student_version_has_no_solution_and_no_hidden_test():
@@ -63,15 +63,16 @@ def test_checksums_of_protected_cells_are_stable_and_kept_in_metadata():
     source = ps1()
     student, checksums = release(source)
     assert list(checksums) == ["setup", "test_squares", "test_hypotenuse"]
-    assert checksums["setup"] == (
-        "f419c071851d77519d43440a9441221016f47e61d9a23c75a4188ec62ddd7023")
+    assert checksums["setup"] == "76a1143c4a7f7712ec8fa33fcab264d6"  # nbgrader's md5
     assert release(ps1())[1] == checksums
     cells = by_id(student)
     for gid, checksum in checksums.items():
         assert cells[gid].metadata.nbgrader.checksum == checksum
         assert compute_checksum(cells[gid]) == checksum
         assert (cells[gid].metadata.editable, cells[gid].metadata.deletable) == (False, False)
-    assert "checksum" not in cells["squares"].metadata.nbgrader
+    # as nbgrader: an answer's checksum is its stub's (unchanged = unanswered)
+    assert cells["squares"].metadata.nbgrader.checksum == compute_checksum(cells["squares"])
+    assert cells["squares"].metadata.nbgrader.cell_type == "code"
     assert cells["squares"].metadata.deletable is False
     assert source == ps1()  # the source is not modified
 
@@ -113,17 +114,24 @@ def test_solution_cell_without_markers_is_replaced_whole():
 
 
 @pytest.mark.parametrize("cells, message", [
-    ([new_code_cell("### BEGIN SOLUTION\nx = 1\n### END SOLUTION")], "not marked as solution"),
+    ([new_code_cell("### BEGIN SOLUTION\nx = 1\n### END SOLUTION")],
+     "cell 0 \\(no grade_id\\): 'BEGIN SOLUTION' in a cell that is not a solution cell"),
     ([new_code_cell("### BEGIN SOLUTION\nx = 1", metadata=nbg("a", solution=True))],
-     "without '### END SOLUTION'"),
-    ([new_code_cell("### BEGIN HIDDEN TESTS\nx\n### END HIDDEN TESTS",
-                    metadata=nbg("a", solution=True, grade=True, points=1))],
-     "hidden tests outside"),
+     "cell 0 \\(a\\): 'BEGIN SOLUTION' without 'END SOLUTION'"),
+    ([new_code_cell("# BEGIN HIDDEN TESTS\nx\n# END HIDDEN TESTS",
+                    metadata=nbg("a", solution=True))],
+     "'BEGIN HIDDEN TESTS' in a cell that is not an autograder test cell"),
+    ([new_markdown_cell("BEGIN MARK SCHEME\nx\nEND MARK SCHEME",
+                        metadata=nbg("a", solution=True, grade=True, points=1))],
+     "'BEGIN MARK SCHEME' in a cell that is not a manually graded task cell"),
+    ([new_code_cell("x = 1\n### AUTOTEST x; 1", metadata=nbg("t", grade=True, points=1,
+                                                             locked=True))],
+     "cell 0 \\(t\\): AUTOTEST cells are not supported"),
     ([new_code_cell("1", metadata=nbg("a", locked=True)),
       new_code_cell("2", metadata=nbg("a", locked=True))], "duplicate grade_id 'a'"),
-    ([new_code_cell("1", metadata=nbg("a", grade=True))], "points must be a number"),
+    ([new_code_cell("1", metadata=nbg("a", grade=True))], "cell 0 \\(a\\): .*does not have points"),
     ([new_code_cell("1", metadata={"nbgrader": {"grade": True, "points": 1}})],
-     "without grade_id"),
+     "cell 0 \\(no grade_id\\): nbgrader cell does not have a grade_id"),
 ])
 def test_source_errors_are_refused_with_the_cell_named(cells, message):
     with pytest.raises(ValueError, match=message):
@@ -155,3 +163,25 @@ def test_release_folder_releases_notebooks_copies_files_and_nothing_else(tmp_pat
         release_folder(src, out)
     with pytest.raises(ValueError, match="inside the source folder"):
         release_folder(src, src / "release")
+
+
+@pytest.mark.parametrize("language, stub", [
+    ("python", "# YOUR CODE HERE\nraise NotImplementedError()"),
+    ("R", "# YOUR CODE HERE\nfail()"),
+    ("julia", '# YOUR CODE HERE\nerror("No Answer Given!")'),
+])
+def test_each_language_gets_its_stub_inside_the_scaffolding(language, stub):
+    nb = nb_of(new_code_cell("function f(x)\n    # BEGIN SOLUTION\n    x + 1\n    # END SOLUTION\nend",
+                             metadata=nbg("f", solution=True)))
+    nb.metadata["kernelspec"] = {"name": language, "display_name": language,
+                                 "language": language}
+    student, _ = release(nb)
+    indented = "\n".join("    " + line for line in stub.split("\n"))
+    assert student.cells[0].source == f"function f(x)\n{indented}\nend"
+
+
+def test_an_unknown_language_is_refused():
+    nb = nb_of(new_code_cell("x", metadata=nbg("f", solution=True)))
+    nb.metadata["kernelspec"] = {"name": "cobol", "display_name": "c", "language": "cobol"}
+    with pytest.raises(ValueError, match="notebook language 'cobol' has no code stub"):
+        release(nb)
