@@ -40,11 +40,16 @@ class FakeService(web.RequestHandler):
 
 
 @pytest.fixture
-def service(monkeypatch, io_loop):
+def service(monkeypatch, jp_asyncio_loop):
     socks = netutil.bind_sockets(0, "127.0.0.1")
     port = socks[0].getsockname()[1]
-    server = httpserver.HTTPServer(web.Application([(r"/api/v1/(.*)", FakeService)]))
-    server.add_sockets(socks)
+
+    async def serve():  # on the loop the test runs in (as pytest-jupyter's http_server)
+        server = httpserver.HTTPServer(web.Application([(r"/api/v1/(.*)", FakeService)]))
+        server.add_sockets(socks)
+        return server
+
+    server = jp_asyncio_loop.run_until_complete(serve())
     monkeypatch.setenv("NPUHUB_API_URL", f"http://127.0.0.1:{port}/api/v1")
     monkeypatch.setenv("JUPYTERHUB_API_TOKEN", TOKEN)
     yield port
