@@ -180,15 +180,15 @@ def throughput(backend: str, pairs: int, users: int, devices: int, records: int)
         db.upgrade(url)
         engine = db.make_engine(url, pool_size=8)
         ledger = Ledger(db.session_factory(engine))
-        ledger.sync_inventory(nodes(devices))
-        ledger.set_policy("*", max_npus=8, max_npus_per_server=8, npu_hours=1e9, period="week")
+        ledger.inventory.sync(nodes(devices))
+        ledger.policies.set("*", max_npus=8, max_npus_per_server=8, npu_hours=1e9, period="week")
         history(engine, records, users, seed=1)
         load = Load(ledger, users, seed=2)
         target = int(devices * 0.9)
         rng = random.Random(3)
         t0 = time.perf_counter()
         tries = 0
-        while sum(a["npus"] for a in ledger.active()) < target and tries < 5 * devices:
+        while sum(a["npus"] for a in ledger.usage.active()) < target and tries < 5 * devices:
             for _ in range(50):
                 load.allocate(rng)
             tries += 50
@@ -212,7 +212,7 @@ def throughput(backend: str, pairs: int, users: int, devices: int, records: int)
             for w in workers:
                 w.join()
             elapsed = time.perf_counter() - t0
-            held = sum(a["npus"] for a in ledger.active())
+            held = sum(a["npus"] for a in ledger.usage.active())
             results.append(
                 {
                     "backend": backend,
@@ -288,7 +288,7 @@ def growth(sizes: list[int], calls: int) -> list[dict]:
             db.upgrade(url)
             engine = db.make_engine(url)
             ledger = Ledger(db.session_factory(engine))
-            ledger.sync_inventory(specs)
+            ledger.inventory.sync(specs)
             hold(engine, views)
             alloc_ms, release_ms = [], []
             for n in range(max(20, calls // 10)):

@@ -185,6 +185,18 @@ class Allocation(Base):
         )
 
 
+class LedgerState(Base):
+    """One row (id 1): counters of the ledger's writes, so that a process knows whether
+    what it cached is still true (see :mod:`npuhub.hub.ledger.store`)."""
+
+    __tablename__ = "ledger_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    inventory: Mapped[int] = mapped_column(Integer, default=0)
+    holdings: Mapped[int] = mapped_column(Integer, default=0)
+    policies: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class _Limits:
     max_npus_per_server: Mapped[int | None] = mapped_column(Integer, nullable=True)
     max_npus: Mapped[int | None] = mapped_column(Integer, nullable=True)

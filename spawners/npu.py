@@ -18,12 +18,11 @@ from jupyterhub.utils import random_port, wait_for_http_server
 from tornado import web
 from traitlets import Dict, Integer, List, Unicode, default
 
-from npuhub.hub.courses.store import course_profiles
 from npuhub.hub.datasets.catalog import DatasetError
 from npuhub.hub.datasets.mounter import MountError
 from npuhub.hub.datasets.store import restore_user
 from npuhub.hub.ledger import LedgerError
-from npuhub.hub.platform import get_ledger
+from npuhub.hub.platform import platform_for
 
 from . import i18n
 from .admission import Admission
@@ -138,7 +137,7 @@ class NPUSpawner(DockerSpawner):
 
     @property
     def ledger(self):
-        return get_ledger(self.db_url)
+        return platform_for(self.db_url).ledger
 
     @property
     def admission(self) -> Admission:
@@ -150,7 +149,7 @@ class NPUSpawner(DockerSpawner):
     def all_profiles(self) -> list[dict]:
         """The configured profiles, then those of the courses (one small query)."""
         slugs = {p["slug"] for p in self.profiles}
-        extra = course_profiles(self.db_url) if self.db_url else []
+        extra = platform_for(self.db_url).courses.profiles() if self.db_url else []
         return [*self.profiles, *(p for p in extra if p["slug"] not in slugs)]
 
     def profile(self, slug: str) -> dict | None:
@@ -283,8 +282,8 @@ class NPUSpawner(DockerSpawner):
         groups = [g.name for g in self.user.groups]
         try:
             done = await self._in_executor(
-                restore_user, self.db_url, self.mounts_root, self.user.name, groups,
-                bool(self.user.admin),
+                restore_user, platform_for(self.db_url).datasets, self.mounts_root,
+                self.user.name, groups, bool(self.user.admin),
             )
         except (DatasetError, MountError, OSError) as e:
             self.log.warning("No datasets folder for %s: %s", self._log_name, e)

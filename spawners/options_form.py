@@ -8,6 +8,8 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from npuhub.hub.ledger.summary import summary
+
 from . import i18n
 
 _env = Environment(
@@ -19,13 +21,13 @@ _env = Environment(
 def form_context(spawner) -> dict:
     """Everything the form shows, from the ledger (sync: run in an executor)."""
     ledger = spawner.ledger
-    devices = ledger.devices()
+    devices = ledger.inventory.devices()
     free_by_type: dict[str | None, int] = {None: 0}
     for d in devices:
         if d["state"] == "available" and d["holder"] is None:
             free_by_type[None] += 1
             free_by_type[d["type"]] = free_by_type.get(d["type"], 0) + 1
-    me = ledger.summary(spawner.user.name, [g.name for g in spawner.user.groups])
+    me = summary(ledger, spawner.user.name, [g.name for g in spawner.user.groups])
     first = (me.get("quotas") or [{}])[0]
     # a quota policy may restrict the profiles (a course's students get the course's)
     allowed = {

@@ -1,22 +1,25 @@
 """The ledger's quota policies: group policies and users' own overrides as stored, and
 the limits and holdings they give a request (the checks themselves are in :mod:`.quota`).
 
-:class:`QuotaPolicyMixin` is part of :class:`~npuhub.hub.ledger.Ledger` (it uses the
-ledger's ``_write`` and ``_read`` transactions and its ``default_limits``, the built-in
-layer under the stored ``"*"`` policy).
+``default_limits`` is the built-in layer under the stored ``"*"`` policy. A grant reads
+the policies it needs through :meth:`Policies.limits`, which remembers them while the
+policies' version (:mod:`.store`) says nothing changed.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, bindparam, case, func, or_, select
+from sqlalchemy.orm import Session, sessionmaker
 
-from . import clock, quota
-from .orm import Allocation, QuotaPolicy, UserQuota
+from npuhub.hub import clock
+from npuhub.hub.orm import Allocation, QuotaPolicy, UserQuota
+
+from . import quota, store
 from .quota import (
     DEFAULT_ACCOUNT,
     GROUP_ONLY_FIELDS,
@@ -26,51 +29,121 @@ from .quota import (
     Holdings,
     Limits,
 )
-from .usage_reports import npu_hours
+from .usage import npu_hours
+
+_A = Allocation.__table__
+_GROUP_ROW = select(*(QuotaPolicy.__table__.c[n] for n in LIMIT_FIELDS)).where(
+    QuotaPolicy.__table__.c.group == bindparam("key")
+)
+_USER_ROW = select(*(UserQuota.__table__.c[n] for n in USER_LIMIT_FIELDS)).where(
+    UserQuota.__table__.c.user == bindparam("key")
+)
+_u, _a = bindparam("user"), bindparam("account")
+_HELD = select(
+    func.coalesce(func.sum(case((_A.c.user == _u, _A.c.npus), else_=0)), 0),
+    func.coalesce(func.sum(case((_A.c.account == _a, _A.c.npus), else_=0)), 0),
+).where(_A.c.state == "active", or_(_A.c.user == _u, _A.c.account == _a))
 
 
-class QuotaPolicyMixin:
-    """Quota policies and limits of the :class:`~npuhub.hub.ledger.Ledger`."""
+def _connection(s: Connection | Session) -> Connection:
+    return s.connection() if isinstance(s, Session) else s
 
-    def _default_layer(self, s: Session) -> dict[str, Any]:
-        row = QuotaPolicy.find(s, DEFAULT_ACCOUNT)
-        return quota.merge_layers(_row_limits(row), self.default_limits)
 
-    def _account_limits(self, s: Session, account: str) -> Limits:
+class Policies(store.LedgerStore):
+    """Quota policies of groups, users' own overrides, and the limits they make."""
+
+    def __init__(
+        self, session_factory: sessionmaker[Session], default_limits: Limits | None = None
+    ):
+        super().__init__(session_factory)
+        self.default_limits = default_limits or quota.DEFAULT_LIMITS
+        self._cache: tuple[int, dict[tuple[str, str], dict | None]] = (-1, {})
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ limits
+
+    def _rows(self, version: int | None) -> dict[tuple[str, str], dict | None]:
+        """Stored rows remembered at policies `version` (None: remember nothing)."""
+        if version is None:
+            return {}
+        cached_version, rows = self._cache
+        if cached_version != version:
+            with self._lock:
+                if self._cache[0] != version:
+                    self._cache = (version, {})
+                rows = self._cache[1]
+        return rows
+
+    @staticmethod
+    def _row(conn: Connection, rows: dict, kind: str, key: str) -> dict | None:
+        if (kind, key) in rows:
+            return rows[(kind, key)]
+        statement, names = (
+            (_GROUP_ROW, LIMIT_FIELDS) if kind == "group" else (_USER_ROW, USER_LIMIT_FIELDS)
+        )
+        found = conn.execute(statement, {"key": key}).first()
+        row = dict(zip(names, found, strict=True)) if found is not None else None
+        rows[(kind, key)] = row
+        return row
+
+    def _default_layer(self, conn: Connection, rows: dict) -> dict[str, Any]:
+        stored = self._row(conn, rows, "group", DEFAULT_ACCOUNT)
+        return quota.merge_layers(stored, self.default_limits)
+
+    def account_limits(self, s: Connection | Session, account: str) -> Limits:
         """The limits of `account` itself: its policy over the default (no user's own)."""
-        group_row = QuotaPolicy.find(s, account) if account != DEFAULT_ACCOUNT else None
-        return quota.effective_limits(None, _row_limits(group_row), self._default_layer(s))
+        conn, rows = _connection(s), self._rows(None)
+        group_row = self._row(conn, rows, "group", account) if account != DEFAULT_ACCOUNT else None
+        return quota.effective_limits(None, group_row, self._default_layer(conn, rows))
 
-    def _limits(self, s: Session, user: str, groups: list[str], account: str) -> Limits:
+    def limits(
+        self,
+        s: Connection | Session,
+        user: str,
+        groups: list[str],
+        account: str,
+        version: int | None = None,
+    ) -> Limits:
+        """The limits of `user` charging `account`. With the policies' `version` (read
+        under the ledger's write lock), the stored rows are remembered until it changes."""
+        conn, rows = _connection(s), self._rows(version)
         group_row = (
-            None if quota.is_personal(user, groups, account) else QuotaPolicy.find(s, account)
+            None
+            if quota.is_personal(user, groups, account)
+            else self._row(conn, rows, "group", account)
         )
         return quota.effective_limits(
-            _row_limits(UserQuota.find(s, user)), _row_limits(group_row), self._default_layer(s)
+            self._row(conn, rows, "user", user), group_row, self._default_layer(conn, rows)
         )
 
-    def _holdings(
-        self, s: Session, user: str, groups: list[str], account: str, limits: Limits, now: datetime
+    @staticmethod
+    def holdings(
+        s: Connection | Session,
+        user: str,
+        groups: list[str],
+        account: str,
+        limits: Limits,
+        now: datetime,
     ) -> Holdings:
-        def active_npus(*where) -> int:
-            q = select(func.coalesce(func.sum(Allocation.npus), 0)).where(
-                Allocation.state == "active", *where
-            )
-            return int(s.scalar(q) or 0)
-
+        """What `user` and `account` hold now and used this period (the budgets' hours
+        are summed only where `limits` set a budget)."""
+        conn = _connection(s)
+        user_npus, account_npus = conn.execute(_HELD, {"user": user, "account": account}).one()
         start = quota.period_start(limits.period, now)
         return Holdings(
             account=account,
-            user_npus=active_npus(Allocation.user == user),
-            account_npus=active_npus(Allocation.account == account),
+            user_npus=int(user_npus),
+            account_npus=int(account_npus),
             account_hours=(
-                npu_hours(s, start, now, account=account) if limits.npu_hours is not None else 0.0
+                npu_hours(conn, start, now, account=account)
+                if limits.npu_hours is not None
+                else 0.0
             ),
             user_hours=(
-                npu_hours(s, start, now, user=user) if limits.user_npu_hours is not None else 0.0
+                npu_hours(conn, start, now, user=user) if limits.user_npu_hours is not None else 0.0
             ),
             member_hours=(
-                npu_hours(s, start, now, user=user, account=account)
+                npu_hours(conn, start, now, user=user, account=account)
                 if limits.npu_hours_per_member is not None
                 else 0.0
             ),
@@ -87,10 +160,12 @@ class QuotaPolicyMixin:
         with self._read() as s:
             now = clock.utcnow()
             charged = quota.choose_account(user, groups, account)
-            limits = self._limits(s, user, groups, charged)
-            return charged, limits, self._holdings(s, user, groups, charged, limits, now)
+            limits = self.limits(s, user, groups, charged)
+            return charged, limits, self.holdings(s, user, groups, charged, limits, now)
 
-    def set_policy(self, group: str, **limits: Any) -> dict:
+    # ------------------------------------------------------------------ stored policies
+
+    def set(self, group: str, **limits: Any) -> dict:
         """Set some limits of a group's policy (others unchanged; None = inherit the
         default). Group "*" is the deployment default."""
         _validate(limits, LIMIT_FIELDS)
@@ -101,9 +176,10 @@ class QuotaPolicyMixin:
                 s.add(row)
             _assign(row, limits)
             s.flush()
+            store.bump(s.connection(), store.POLICIES)
             return self._policy_dict(s, row, group)
 
-    def get_policy(self, group: str) -> dict | None:
+    def get(self, group: str) -> dict | None:
         """A group's policy as stored (None if it has none); for "*", the effective
         default (the stored row over the built-in one)."""
         with self._read() as s:
@@ -112,7 +188,7 @@ class QuotaPolicyMixin:
                 return None
             return self._policy_dict(s, row, group)
 
-    def policies(self) -> list[dict]:
+    def all(self) -> list[dict]:
         """Every group's policy, the default ("*") first."""
         with self._read() as s:
             rows = s.scalars(
@@ -125,7 +201,7 @@ class QuotaPolicyMixin:
 
     def _policy_dict(self, s: Session, row: QuotaPolicy | None, group: str) -> dict:
         if group == DEFAULT_ACCOUNT:
-            merged = self._default_layer(s)
+            merged = quota.merge_layers(_row_limits(row), self.default_limits)
             values = {k: merged[k] for k in LIMIT_FIELDS}
             values["period"] = values["period"] or "week"
         else:
@@ -136,7 +212,7 @@ class QuotaPolicyMixin:
             "updated": row.updated if row is not None else None,
         }
 
-    def set_user_quota(self, user: str, **limits: Any) -> dict:
+    def set_user(self, user: str, **limits: Any) -> dict:
         """Set some of a user's own overrides (others unchanged; None = inherit)."""
         for name in GROUP_ONLY_FIELDS:
             if name in limits:
@@ -149,16 +225,17 @@ class QuotaPolicyMixin:
                 s.add(row)
             _assign(row, limits)
             s.flush()
+            store.bump(s.connection(), store.POLICIES)
             return {"user": user, **(_row_limits(row) or {}), "updated": row.updated}
 
-    def get_user_quota(self, user: str) -> dict | None:
+    def get_user(self, user: str) -> dict | None:
         with self._read() as s:
             row = UserQuota.find(s, user)
             if row is None:
                 return None
             return {"user": user, **(_row_limits(row) or {}), "updated": row.updated}
 
-    def user_quotas(self) -> list[dict]:
+    def all_users(self) -> list[dict]:
         with self._read() as s:
             return [
                 {"user": r.user, **(_row_limits(r) or {}), "updated": r.updated}

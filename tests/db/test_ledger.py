@@ -3,7 +3,6 @@ reconciliation, refusals, and no device ever held twice under concurrency."""
 
 from __future__ import annotations
 
-import dataclasses
 import multiprocessing
 import threading
 from collections import Counter
@@ -20,6 +19,7 @@ from npuhub.hub.ledger import (
     LedgerError,
     NodeSpec,
     QuotaError,
+    free,
 )
 from npuhub.hub.orm import Allocation, Device
 from tests.conftest_db import simulated_inventory
@@ -32,7 +32,7 @@ def alloc(ledger, user="ana", npus=1, groups=(), holder="", kind="server", **kw)
 
 
 def held(ledger) -> dict[tuple[str, int], dict]:
-    return {(d["node"], d["index"]): d["holder"] for d in ledger.devices() if d["holder"]}
+    return {(d["node"], d["index"]): d["holder"] for d in ledger.inventory.devices() if d["holder"]}
 
 
 # ---------------------------------------------------------------- schema
@@ -63,7 +63,9 @@ def test_model_matches_migrations(db_engine):
 
     from npuhub.hub import orm
 
-    ledger_tables = {"nodes", "devices", "allocations", "quota_policies", "user_quotas"}
+    ledger_tables = {
+        "nodes", "devices", "allocations", "quota_policies", "user_quotas", "ledger_state"
+    }
 
     def include_name(name, type_, parent_names):
         if type_ == "schema":
@@ -106,7 +108,7 @@ def test_allocate_and_release(ledger, fake_clock, tmp_path):
         "allocation_id": grant.allocation_id,
     }
     assert held(ledger) == {("sim", 0): holder, ("sim", 1): holder}
-    [record] = ledger.active()
+    [record] = ledger.usage.active()
     assert record["npus"] == 2 and record["devices"] == [["sim", 0], ["sim", 1]]
     assert record["started"] == fake_clock.now and record["ended"] is None
 
@@ -115,14 +117,14 @@ def test_allocate_and_release(ledger, fake_clock, tmp_path):
     assert ledger.release(grant.allocation_id) is False  # idempotent
     assert ledger.release(999_999) is False
     assert held(ledger) == {}
-    assert ledger.active() == []
-    closed = ledger.allocation(grant.allocation_id)
+    assert ledger.usage.active() == []
+    closed = ledger.usage.allocation(grant.allocation_id)
     assert (closed["state"], closed["reason"], closed["ended"]) == (
         "released",
         "stopped",
         fake_clock.now,
     )
-    since = {(d["node"], d["index"]): d["since"] for d in ledger.devices()}
+    since = {(d["node"], d["index"]): d["since"] for d in ledger.inventory.devices()}
     assert since[("sim", 0)] == fake_clock.now
 
 
@@ -142,18 +144,18 @@ def test_grants_are_distinct_and_ring_aware(ledger):
 def test_zero_npus_is_a_record_without_devices(ledger):
     grant = alloc(ledger, "ana", npus=0)
     assert grant.devices == ()
-    assert ledger.active()[0]["npus"] == 0
+    assert ledger.usage.active()[0]["npus"] == 0
 
 
 def test_same_holder_again_replaces_the_old_allocation(ledger):
     first = alloc(ledger, "ana", npus=2, holder="gpu")
     second = alloc(ledger, "ana", npus=1, holder="gpu")
-    assert [a["id"] for a in ledger.active()] == [second.allocation_id]
-    assert ledger.allocation(first.allocation_id)["reason"] == "replaced"
+    assert [a["id"] for a in ledger.usage.active()] == [second.allocation_id]
+    assert ledger.usage.allocation(first.allocation_id)["reason"] == "replaced"
     # a refused request leaves the old allocation alone (one transaction)
     with pytest.raises(QuotaError):
         alloc(ledger, "ana", npus=5, holder="gpu")
-    assert [a["id"] for a in ledger.active()] == [second.allocation_id]
+    assert [a["id"] for a in ledger.usage.active()] == [second.allocation_id]
 
 
 def test_compare_and_set_belt(ledger, monkeypatch):
@@ -164,23 +166,21 @@ def test_compare_and_set_belt(ledger, monkeypatch):
         sim0 = s.scalar(
             select(Device.id).where(Device.index == 0, Device.allocation_id.is_not(None))
         )
-    real_views = Ledger._views
+    real_load = free.load
 
-    def stale_views(s):
-        views, by_ref, nodes = real_views(s)
-        views = [dataclasses.replace(v, free=v.free | {0}) if v.name == "sim" else v for v in views]
-        return views, {**by_ref, ("sim", 0): sim0}, nodes
+    def stale_load(conn, topology, holdings):  # shows the held sim:0 as free
+        return real_load(conn, topology, holdings).returned([sim0])
 
-    monkeypatch.setattr(Ledger, "_views", staticmethod(stale_views))
-    with pytest.raises(CapacityError):
-        alloc(ledger, "ben", npus=1, device_type="simulated")
-    assert [a["user"] for a in ledger.active()] == ["ana"]
+    monkeypatch.setattr(free, "load", stale_load)
+    with pytest.raises(CapacityError):  # a ledger that remembers nothing reads the devices
+        alloc(Ledger(ledger.session_factory), "ben", npus=1, device_type="simulated")
+    assert [a["user"] for a in ledger.usage.active()] == ["ana"]
     # and a proposal of a device that is not free at all is refused as well
-    monkeypatch.setattr("npuhub.hub.ledger.placement.place", lambda *a, **k: [("sim", 0)])
-    monkeypatch.setattr(Ledger, "_views", staticmethod(real_views))
+    monkeypatch.setattr("npuhub.hub.placement.place", lambda *a, **k: [("sim", 0)])
+    monkeypatch.setattr(free, "load", real_load)
     with pytest.raises(CapacityError):
         alloc(ledger, "ben", npus=1)
-    assert [a["user"] for a in ledger.active()] == ["ana"]
+    assert [a["user"] for a in ledger.usage.active()] == ["ana"]
 
 
 def test_unknown_kind_is_a_programming_error(ledger):
@@ -197,33 +197,33 @@ def test_npu_hours_from_records(ledger, fake_clock):
     fake_clock.advance(hours=3)
     b = alloc(ledger, "ben", npus=1, groups=["lab"], kind="job", holder="17")
     fake_clock.advance(hours=1)  # 14:00: ana 2*4 = 8, ben 1*1 = 1, both open
-    u = ledger.usage(account="lab")
+    u = ledger.usage.report(account="lab")
     assert u["npu_hours"] == pytest.approx(9.0)
     assert u["by_user"] == pytest.approx({"ana": 8.0, "ben": 1.0})
     assert u["active_npus"] == 3
     assert (u["start"], u["end"]) == ("2025-03-03T00:00:00+00:00", "2025-03-10T00:00:00+00:00")
     ledger.release(a.allocation_id)
     fake_clock.advance(hours=2)  # closed records stop counting, open ones go on
-    assert ledger.usage(account="lab")["npu_hours"] == pytest.approx(11.0)
-    assert ledger.usage(user="ben")["npu_hours"] == pytest.approx(3.0)
-    assert ledger.usage(account="lab", period="day")["npu_hours"] == pytest.approx(11.0)
+    assert ledger.usage.report(account="lab")["npu_hours"] == pytest.approx(11.0)
+    assert ledger.usage.report(user="ben")["npu_hours"] == pytest.approx(3.0)
+    assert ledger.usage.report(account="lab", period="day")["npu_hours"] == pytest.approx(11.0)
     ledger.release(b.allocation_id, reason="crashed")
-    assert ledger.usage()["by_account"] == pytest.approx({"lab": 11.0})
+    assert ledger.usage.report()["by_account"] == pytest.approx({"lab": 11.0})
 
 
 def test_hours_are_cut_at_the_period_start(ledger, fake_clock):
     fake_clock.set(datetime(2025, 3, 9, 22, 0, tzinfo=UTC))  # Sunday 22:00
     grant = alloc(ledger, "ana", npus=1)
     fake_clock.advance(hours=5)  # Monday 03:00: a new week
-    assert ledger.usage(account="ana")["npu_hours"] == pytest.approx(3.0)
-    assert ledger.usage(account="ana", period="month")["npu_hours"] == pytest.approx(5.0)
-    last_week = ledger.usage(account="ana", now=datetime(2025, 3, 9, 23, 0, tzinfo=UTC))
+    assert ledger.usage.report(account="ana")["npu_hours"] == pytest.approx(3.0)
+    assert ledger.usage.report(account="ana", period="month")["npu_hours"] == pytest.approx(5.0)
+    last_week = ledger.usage.report(account="ana", now=datetime(2025, 3, 9, 23, 0, tzinfo=UTC))
     assert last_week["npu_hours"] == pytest.approx(1.0)
     ledger.release(grant.allocation_id)
 
 
 def test_budget_refuses_once_used_up(ledger, fake_clock):
-    ledger.set_policy("cs101", npu_hours=10, group_max_npus=16, max_npus=2)
+    ledger.policies.set("cs101", npu_hours=10, group_max_npus=16, max_npus=2)
     grant = alloc(ledger, "ana", npus=2, groups=["cs101"])
     fake_clock.advance(hours=5)
     with pytest.raises(QuotaError) as e:
@@ -234,12 +234,12 @@ def test_budget_refuses_once_used_up(ledger, fake_clock):
     ledger.release(grant.allocation_id, reason="budget")
     fake_clock.set(datetime(2025, 3, 10, 0, 0, tzinfo=UTC))  # Monday: a new budget
     alloc(ledger, "ben", npus=1, groups=["cs101"])
-    u = ledger.usage(account="cs101")
+    u = ledger.usage.report(account="cs101")
     assert (u["budget_npu_hours"], u["remaining_npu_hours"]) == (10.0, 10.0)
 
 
 def test_member_share_stops_one_member_not_the_others(ledger, fake_clock):
-    ledger.set_policy("cs101", npu_hours=30, npu_hours_per_member=3)
+    ledger.policies.set("cs101", npu_hours=30, npu_hours_per_member=3)
     grant = alloc(ledger, "ana", npus=2, groups=["cs101"])
     other = alloc(ledger, "ana", npus=1, groups=["lab"], holder="research")  # not cs101's
     fake_clock.advance(hours=2)  # ana: 4 NPU-hours in cs101, 2 in lab
@@ -248,7 +248,7 @@ def test_member_share_stops_one_member_not_the_others(ledger, fake_clock):
     with pytest.raises(QuotaError) as e:
         alloc(ledger, "ana", npus=1, groups=["cs101"])
     assert str(e.value).startswith("You have used 4 of your 3 NPU-hours in cs101 this week")
-    _, limits, held = ledger.limits_for("ana", ["cs101"])
+    _, limits, held = ledger.policies.limits_for("ana", ["cs101"])
     assert held.member_hours == pytest.approx(4.0) and limits.npu_hours_per_member == 3
     alloc(ledger, "ben", npus=1, groups=["cs101"])  # the group still has hours for ben
     alloc(ledger, "ana", npus=0, groups=["cs101"], holder="cpu")  # and ana can use a CPU
@@ -272,7 +272,7 @@ def test_default_policy_refusals(ledger):
 
 
 def test_group_policy_account_and_user_override(ledger):
-    ledger.set_policy("cs101", group_max_npus=3, max_npus=2, max_npus_per_server=2)
+    ledger.policies.set("cs101", group_max_npus=3, max_npus=2, max_npus_per_server=2)
     with pytest.raises(QuotaError) as e:
         alloc(ledger, "ana", groups=["cs101", "lab"])
     assert str(e.value) == "You are in several groups; choose the account to charge: cs101, lab"
@@ -286,14 +286,14 @@ def test_group_policy_account_and_user_override(ledger):
     assert str(e.value) == "Group cs101 holds 3 of its 3 NPUs"
     # the lab has no policy of its own: the default applies there
     assert alloc(ledger, "cy", npus=4, groups=["lab"]).account == "lab"
-    ledger.set_user_quota("dee", max_npus_per_server=1)
+    ledger.policies.set_user("dee", max_npus_per_server=1)
     with pytest.raises(QuotaError) as e:
         alloc(ledger, "dee", npus=2)
     assert str(e.value) == "You asked for 2 NPUs; at most 1 per server is allowed for your account"
 
 
 def test_profiles_of_a_group(ledger):
-    ledger.set_policy("cs101", profiles=["cs101-env"])
+    ledger.policies.set("cs101", profiles=["cs101-env"])
     alloc(ledger, "ana", groups=["cs101"], profile="cs101-env")
     with pytest.raises(QuotaError) as e:
         alloc(ledger, "ben", groups=["cs101"], profile="torch")
@@ -301,8 +301,8 @@ def test_profiles_of_a_group(ledger):
 
 
 def test_policies_are_stored_and_merged(ledger):
-    assert ledger.get_policy("cs101") is None
-    assert ledger.policies() == [
+    assert ledger.policies.get("cs101") is None
+    assert ledger.policies.all() == [
         {
             "group": "*",
             "max_npus_per_server": 4,
@@ -316,9 +316,9 @@ def test_policies_are_stored_and_merged(ledger):
             "updated": None,
         }
     ]
-    ledger.set_policy("cs101", max_npus=1, npu_hours=40, profiles=["a"])
-    ledger.set_policy("cs101", period="day")  # partial: the rest stays
-    p = ledger.get_policy("cs101")
+    ledger.policies.set("cs101", max_npus=1, npu_hours=40, profiles=["a"])
+    ledger.policies.set("cs101", period="day")  # partial: the rest stays
+    p = ledger.policies.get("cs101")
     assert {k: v for k, v in p.items() if k != "updated"} == {
         "group": "cs101",
         "max_npus_per_server": None,
@@ -330,21 +330,21 @@ def test_policies_are_stored_and_merged(ledger):
         "max_session_hours": None,
         "profiles": ["a"],
     }
-    ledger.set_policy("*", npu_hours=100)
-    assert [p["group"] for p in ledger.policies()] == ["*", "cs101"]
-    assert ledger.get_policy("*")["npu_hours"] == 100.0
-    assert ledger.get_policy("*")["max_npus"] == 4  # still the built-in default
+    ledger.policies.set("*", npu_hours=100)
+    assert [p["group"] for p in ledger.policies.all()] == ["*", "cs101"]
+    assert ledger.policies.get("*")["npu_hours"] == 100.0
+    assert ledger.policies.get("*")["max_npus"] == 4  # still the built-in default
     with pytest.raises(ValueError, match="Unknown limit"):
-        ledger.set_policy("cs101", max_gpus=3)
+        ledger.policies.set("cs101", max_gpus=3)
     with pytest.raises(ValueError, match="period must be one of"):
-        ledger.set_policy("cs101", period="year")
+        ledger.policies.set("cs101", period="year")
     with pytest.raises(ValueError, match="group's limit"):
-        ledger.set_user_quota("ana", group_max_npus=3)
+        ledger.policies.set_user("ana", group_max_npus=3)
     with pytest.raises(ValueError, match="group's limit"):
-        ledger.set_user_quota("ana", npu_hours_per_member=3)
-    ledger.set_user_quota("ana", npu_hours=5)
-    assert ledger.get_user_quota("ana")["npu_hours"] == 5.0
-    assert [q["user"] for q in ledger.user_quotas()] == ["ana"]
+        ledger.policies.set_user("ana", npu_hours_per_member=3)
+    ledger.policies.set_user("ana", npu_hours=5)
+    assert ledger.policies.get_user("ana")["npu_hours"] == 5.0
+    assert [q["user"] for q in ledger.policies.all_users()] == ["ana"]
 
 
 # ---------------------------------------------------------------- drain and inventory
@@ -352,9 +352,9 @@ def test_policies_are_stored_and_merged(ledger):
 
 def test_drained_device_is_never_handed_out(ledger):
     grant = alloc(ledger, "ana", npus=1, device_type="simulated")  # sim:0
-    ledger.drain("sim", 0)  # held: the holder keeps it
-    ledger.drain("sim", 5)
-    states = {(d["node"], d["index"]): d["state"] for d in ledger.devices()}
+    ledger.inventory.drain("sim", 0)  # held: the holder keeps it
+    ledger.inventory.drain("sim", 5)
+    states = {(d["node"], d["index"]): d["state"] for d in ledger.inventory.devices()}
     assert states[("sim", 0)] == states[("sim", 5)] == "drained"
     assert held(ledger)[("sim", 0)]["user"] == "ana"
     ledger.release(grant.allocation_id)
@@ -366,38 +366,38 @@ def test_drained_device_is_never_handed_out(ledger):
     with pytest.raises(CapacityError) as e:
         alloc(ledger, "zed", device_type="simulated")
     assert str(e.value) == "All 6 simulated NPUs are in use (1 user waiting)"
-    assert ledger.waiting() == 2
-    ledger.undrain("sim", 5)
+    assert ledger.waiting.count() == 2
+    ledger.inventory.undrain("sim", 5)
     assert alloc(ledger, "zed", device_type="simulated").devices[0][:2] == ("sim", 5)
     with pytest.raises(LedgerError) as e:
-        ledger.drain("sim", 42)
+        ledger.inventory.drain("sim", 42)
     assert str(e.value) == "There is no device sim:42 (see `npuhub devices`)"
 
 
 def test_inventory_sync_drains_what_is_gone_and_keeps_holders(ledger, tmp_path):
     grant = alloc(ledger, "ana", npus=1, device_type="Ascend910B")  # n910:0
-    ledger.drain("sim", 1)
+    ledger.inventory.drain("sim", 1)
     sim_only = [s for s in simulated_inventory(tmp_path / "devices") if s.name == "sim"]
-    ledger.sync_inventory(sim_only)
-    by = {(d["node"], d["index"]): d for d in ledger.devices()}
+    ledger.inventory.sync(sim_only)
+    by = {(d["node"], d["index"]): d for d in ledger.inventory.devices()}
     assert len(by) == 16  # never deleted
     assert {by[("n910", i)]["state"] for i in range(8)} == {"drained"}
     assert by[("n910", 0)]["holder"]["user"] == "ana"
     with pytest.raises(CapacityError):
         alloc(ledger, "ben", device_type="Ascend910B")
     with pytest.raises(LedgerError, match="no longer present"):
-        ledger.undrain("n910", 3)
+        ledger.inventory.undrain("n910", 3)
     # the node comes back, with a smaller ring: only what is present returns
     back = NodeSpec("n910", "Ascend910B", ((0, 1, 2, 3),), "/dev", "config")
-    ledger.sync_inventory([*sim_only, back])
-    by = {(d["node"], d["index"]): d for d in ledger.devices()}
+    ledger.inventory.sync([*sim_only, back])
+    by = {(d["node"], d["index"]): d for d in ledger.inventory.devices()}
     assert [by[("n910", i)]["state"] for i in range(8)] == ["available"] * 4 + ["drained"] * 4
     assert by[("sim", 1)]["state"] == "drained"  # an operator's drain survives a sync
     assert by[("n910", 0)]["holder"]["allocation_id"] == grant.allocation_id
     # nodes declared by `npuhub apply` are managed there, not by the sync
-    ledger.add_node(NodeSpec("filed", "Ascend310P", ((0, 1),), "/dev", "file"))
-    ledger.sync_inventory([*sim_only, back])
-    assert {d["state"] for d in ledger.devices() if d["node"] == "filed"} == {"available"}
+    ledger.inventory.add_node(NodeSpec("filed", "Ascend310P", ((0, 1),), "/dev", "file"))
+    ledger.inventory.sync([*sim_only, back])
+    assert {d["state"] for d in ledger.inventory.devices() if d["node"] == "filed"} == {"available"}
 
 
 def test_capacity_messages(ledger):
@@ -419,8 +419,8 @@ def test_capacity_messages(ledger):
     with pytest.raises(CapacityError) as e:
         alloc(ledger, "small", npus=4, device_type="simulated")
     assert e.value.transient is True
-    assert ledger.waiting() == 1
-    ledger.release(ledger.active(user="u0")[0]["id"])  # sim 0,1 free, 6,7 free: two rings
+    assert ledger.waiting.count() == 1
+    ledger.release(ledger.usage.active(user="u0")[0]["id"])  # sim 0,1 free, 6,7 free: two rings
     assert ledger.capacity_message(4, "simulated") == (
         "4 of 8 simulated NPUs are free, but not 4 together inside one HCCS ring "
         "(the most free on one node is 4); ask for fewer or try again later (1 user waiting)"
@@ -436,13 +436,13 @@ def test_reconcile_releases_what_does_not_run(ledger, fake_clock):
     j = alloc(ledger, "ana", kind="job", holder="7")
     # jobs are not in a servers-only view: leave them alone
     assert ledger.reconcile({("ana", "server", "")}, kind="server") == [b.allocation_id]
-    assert ledger.allocation(b.allocation_id)["reason"] == "reconciled"
+    assert ledger.usage.allocation(b.allocation_id)["reason"] == "reconciled"
     # a server younger than the grace period is spared
     fake_clock.advance(seconds=90)
     c = alloc(ledger, "cy")
     assert ledger.reconcile(set(), grace_seconds=60) == [a.allocation_id, j.allocation_id]
-    assert [x["id"] for x in ledger.active()] == [c.allocation_id]
-    assert held(ledger).keys() == {tuple(ledger.active()[0]["devices"][0])}
+    assert [x["id"] for x in ledger.usage.active()] == [c.allocation_id]
+    assert held(ledger).keys() == {tuple(ledger.usage.active()[0]["devices"][0])}
 
 
 # ---------------------------------------------------------------- concurrency
@@ -538,13 +538,13 @@ def test_four_processes_eight_devices(ledger, migrated_url, db_engine):
     assert grants == [("sim", i) for i in range(8)]
     assert sum(1 for r in results if r[0] == "capacity") == 4
     _check_no_double(db_engine)
-    assert len(ledger.active()) == 8
+    assert len(ledger.usage.active()) == 8
 
 
 def test_summary_shows_a_members_own_share(ledger, fake_clock):
-    from npuhub.hub.summary import summary
+    from npuhub.hub.ledger.summary import summary
 
-    ledger.set_policy("cs101", npu_hours=30, npu_hours_per_member=3)
+    ledger.policies.set("cs101", npu_hours=30, npu_hours_per_member=3)
     grant = alloc(ledger, "ana", npus=1, groups=["cs101"])
     alloc(ledger, "ben", npus=1, groups=["cs101"])
     fake_clock.advance(hours=2)

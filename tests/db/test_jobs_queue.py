@@ -92,15 +92,16 @@ def test_one_winner_among_threads(queue, what):
 
 def test_charges_are_ledger_allocations(queue, ledger):
     job = queue.get(submit(queue, npus=3)["id"])
-    alloc = queue.open_charge(job)
-    assert queue.open_charge(job) == alloc  # idempotent
-    assert queue.allocation_of(job) == alloc
-    a = ledger.allocation(alloc)
+    charge = dict(user=job.user, account=job.account, job_id=job.id, npus=job.npus)
+    alloc = ledger.charge_job(**charge)
+    assert ledger.charge_job(**charge) == alloc  # idempotent
+    a = ledger.usage.allocation(alloc)
     assert (a["kind"], a["holder"], a["npus"], a["devices"]) == ("job", str(job.id), 3, [])
-    assert all(d["holder"] is None for d in ledger.devices())  # no local device is held
-    assert ledger.limits_for("ana", [])[2].user_npus == 3  # counts against the quota
-    ledger.release(alloc, "job ended")
-    assert queue.allocation_of(job) is None
+    assert all(d["holder"] is None for d in ledger.inventory.devices())  # no local device is held
+    assert ledger.policies.limits_for("ana", [])[2].user_npus == 3  # counts against the quota
+    assert ledger.release_job(job.user, job.id) is True
+    assert ledger.release_job(job.user, job.id) is False  # nothing left to release
+    assert ledger.usage.allocation(alloc)["state"] == "released"
 
 
 def test_quota_at_submit_and_at_start(ledger):
@@ -115,7 +116,7 @@ def test_quota_at_submit_and_at_start(ledger):
     # Slurm jobs handed to sbatch but not started hold nothing yet, and still count
     with pytest.raises(QuotaError, match="You already hold 4 of your 4 NPUs"):
         check_quota(ledger, user="bob", groups=[], account=None, npus=1, pending=(4, 4))
-    ledger.set_policy("lab", npu_hours=0)
+    ledger.policies.set("lab", npu_hours=0)
     with pytest.raises(QuotaError, match="Group lab has used 0 of 0 NPU-hours"):
         check_quota(ledger, user="bob", groups=["lab"], account=None, npus=1, holding=False)
 

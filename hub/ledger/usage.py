@@ -2,57 +2,83 @@
 
 An allocation is also its usage record: NPU-hours are its NPUs times the part of
 [started, ended) inside the period asked (an open record counts until now).
-:class:`UsageReportsMixin` is part of :class:`~npuhub.hub.ledger.Ledger` (it uses the
-ledger's ``_read`` transaction and the account limits of
-:class:`~npuhub.hub.quota_policies.QuotaPolicyMixin`); :func:`npu_hours` is what the
-quota check counts against a budget.
+:func:`npu_hours` is what the quota check counts against a budget (inside the grant's
+transaction); :class:`Usage` answers the reports (each one short read transaction), with
+the account budgets of the :class:`~npuhub.hub.ledger.policies.Policies` it is given.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, literal, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, bindparam, func, or_, select
+from sqlalchemy.orm import Session, sessionmaker
 
-from . import clock, quota
-from .orm import Allocation, UTCDateTime
+from npuhub.hub import clock
+from npuhub.hub.orm import Allocation, UTCDateTime
+
+from . import quota
 from .quota import PERIODS
+from .store import LedgerStore
+
+if TYPE_CHECKING:
+    from .policies import Policies
+
+_HOURS: dict[tuple[str, bool, bool], Any] = {}
 
 
-def npu_hours(
-    s: Session,
-    start: datetime,
-    end: datetime,
-    *,
-    account: str | None = None,
-    user: str | None = None,
-) -> float:
-    """NPU-hours of the records of `account` (or `user`) inside [start, end), summed
-    by the database where it can (one row back, however many records)."""
-    dialect = s.get_bind().dialect.name
-    if dialect not in ("sqlite", "postgresql"):
-        return sum(hours for _, _, hours in usage_records(s, start, end, account, user))
+def _hours_statement(dialect: str, by_account: bool, by_user: bool):
+    """SUM(npus × seconds inside [t_start, t_end)) of the overlapping records, built once
+    per dialect and filter (the database sums: one row back, however many records)."""
+    t_start = bindparam("t_start", type_=UTCDateTime)
+    t_end = bindparam("t_end", type_=UTCDateTime)
     lo = func.max if dialect == "sqlite" else func.greatest
     hi = func.min if dialect == "sqlite" else func.least
-    t_start, t_end = literal(start, UTCDateTime), literal(end, UTCDateTime)
     first = lo(Allocation.started, t_start)
     last = hi(func.coalesce(Allocation.ended, t_end), t_end)
     if dialect == "sqlite":
         seconds = (func.julianday(last) - func.julianday(first)) * 86400.0
     else:
         seconds = func.extract("epoch", last - first)
-    q = select(func.sum(Allocation.npus * seconds)).where(*_overlaps(start, end))
+    q = select(func.sum(Allocation.npus * seconds)).where(
+        Allocation.npus > 0, Allocation.started < t_end,
+        or_(Allocation.ended.is_(None), Allocation.ended > t_start),
+    )
+    if by_account:
+        q = q.where(Allocation.account == bindparam("account"))
+    if by_user:
+        q = q.where(Allocation.user == bindparam("user"))
+    return q
+
+
+def npu_hours(
+    conn: Connection | Session,
+    start: datetime,
+    end: datetime,
+    *,
+    account: str | None = None,
+    user: str | None = None,
+) -> float:
+    """NPU-hours of the records of `account` (or `user`) inside [start, end)."""
+    if isinstance(conn, Session):
+        conn = conn.connection()
+    dialect = conn.dialect.name
+    if dialect not in ("sqlite", "postgresql"):
+        return sum(hours for _, _, hours in usage_records(conn, start, end, account, user))
+    key = (dialect, account is not None, user is not None)
+    statement = _HOURS.get(key)
+    if statement is None:
+        statement = _HOURS[key] = _hours_statement(*key)
+    params: dict[str, Any] = {"t_start": start, "t_end": end}
     if account is not None:
-        q = q.where(Allocation.account == account)
+        params["account"] = account
     if user is not None:
-        q = q.where(Allocation.user == user)
-    return max(float(s.scalar(q) or 0.0), 0.0) / 3600
+        params["user"] = user
+    return max(float(conn.execute(statement, params).scalar() or 0.0), 0.0) / 3600
 
 
-def usage_records(s: Session, start: datetime, end: datetime, account, user):
+def usage_records(s: Connection | Session, start: datetime, end: datetime, account, user):
     """(account, user, NPU-hours inside [start, end)) of every overlapping record."""
     q = select(
         Allocation.account,
@@ -96,8 +122,12 @@ def _allocation_dict(a: Allocation) -> dict:
     }
 
 
-class UsageReportsMixin:
-    """Allocations and NPU-hours of the :class:`~npuhub.hub.ledger.Ledger`."""
+class Usage(LedgerStore):
+    """Allocations (open and closed) and NPU-hours."""
+
+    def __init__(self, session_factory: sessionmaker[Session], policies: Policies):
+        super().__init__(session_factory)
+        self.policies = policies
 
     def active(self, user: str | None = None, kind: str | None = None) -> list[dict]:
         """The open allocations, oldest first."""
@@ -114,7 +144,7 @@ class UsageReportsMixin:
             a = s.get(Allocation, allocation_id)
             return _allocation_dict(a) if a is not None else None
 
-    def usage(
+    def report(
         self,
         *,
         account: str | None = None,
@@ -136,7 +166,7 @@ class UsageReportsMixin:
                 by_user[usr] = by_user.get(usr, 0.0) + hours
             budget = None
             if account is not None:
-                limits = self._account_limits(s, account)
+                limits = self.policies.account_limits(s, account)
                 budget = limits.npu_hours if limits.period == period else None
             active = s.scalar(
                 select(func.coalesce(func.sum(Allocation.npus), 0)).where(
@@ -163,10 +193,3 @@ class UsageReportsMixin:
         out["by_account"] = {k: round(v, 6) for k, v in sorted(by_account.items())}
         out["by_user"] = {k: round(v, 6) for k, v in sorted(by_user.items())}
         return out
-
-    def summary(self, user: str, groups: Iterable[str]) -> dict:
-        """The user's standing (accounts, limits, usage, allocations): see
-        :func:`npuhub.hub.summary.summary`."""
-        from .summary import summary
-
-        return summary(self, user, sorted(set(groups)))

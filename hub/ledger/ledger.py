@@ -1,0 +1,337 @@
+"""The NPU ledger: grants, releases, reconciliation and the charges of batch jobs.
+
+Every method is a short synchronous database transaction (callers on an event loop run
+them in an executor). Writers are serialized — SQLite: ``BEGIN IMMEDIATE``;
+PostgreSQL: a transaction-scoped advisory lock — and a grant additionally marks its
+devices with a compare-and-set update, so no device is ever held twice, across threads
+and processes. Policy (accounts, limits, placement) is pure code in :mod:`.quota` and
+:mod:`npuhub.hub.placement`; the ledger gathers the numbers and records the outcome.
+
+The ledger is composed of small stores on the same database, each usable alone:
+:class:`~.inventory.Inventory` (nodes, devices, drains, the topology),
+:class:`~.policies.Policies` (quota policies and user overrides, limits and holdings) and
+:class:`~.usage.Usage` (records, NPU-hours). A grant reads only what it needs: the
+version counters (:mod:`.store`), the user's open allocation of the same holder, the
+policies (remembered per version), what the user and the account hold and used, and
+the free devices (remembered per version, :mod:`.free`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from npuhub.hub import clock, placement
+from npuhub.hub.orm import ALLOCATION_KINDS, Allocation, Device, UTCDateTime
+
+from . import capacity, free, quota, store
+from .capacity import CapacityError
+from .inventory import Inventory
+from .policies import Policies
+from .quota import Limits
+from .usage import Usage
+
+_A, _D = Allocation.__table__, Device.__table__
+_FIND_ACTIVE = select(_A.c.id, _A.c.started).where(
+    _A.c.state == "active",
+    _A.c.user == bindparam("user"),
+    _A.c.kind == bindparam("kind"),
+    _A.c.holder == bindparam("holder"),
+)
+_INSERT = insert(_A)
+_HOLD = (
+    update(_D)
+    .where(
+        _D.c.id.in_(bindparam("ids", expanding=True)),
+        _D.c.allocation_id.is_(None),
+        _D.c.state == "available",
+    )
+    .values(allocation_id=bindparam("alloc"), since=bindparam("now", type_=UTCDateTime))
+)
+_GET = select(_A.c.state, _A.c.started).where(_A.c.id == bindparam("alloc"))
+_CLOSE = (
+    update(_A)
+    .where(_A.c.id == bindparam("alloc"))
+    .values(
+        state="released",
+        ended=bindparam("ended", type_=UTCDateTime),
+        reason=bindparam("reason"),
+    )
+)
+_GIVE_BACK = (
+    update(_D)
+    .where(_D.c.allocation_id == bindparam("alloc"))
+    .values(allocation_id=None, since=bindparam("now", type_=UTCDateTime))
+    .returning(_D.c.id)
+)
+
+
+@dataclass(frozen=True)
+class Grant:
+    allocation_id: int
+    account: str
+    devices: tuple[tuple[str, int, str], ...]  # (node, index, device path)
+
+
+class Ledger(store.LedgerStore):
+    """The NPU ledger of one platform database, over its inventory, policies and usage
+    (built from the same session factory unless given)."""
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        default_limits: Limits | None = None,
+        *,
+        inventory: Inventory | None = None,
+        policies: Policies | None = None,
+        usage: Usage | None = None,
+    ):
+        super().__init__(session_factory)
+        self.inventory = inventory or Inventory(session_factory)
+        self.policies = policies or Policies(session_factory, default_limits)
+        self.usage = usage or Usage(session_factory, self.policies)
+        self.waiting = capacity.Waiting()
+        self._free = free.FreeTracker()
+
+    # ------------------------------------------------------------------ allocation
+
+    def allocate(
+        self,
+        *,
+        user: str,
+        groups: Iterable[str],
+        account: str | None = None,
+        kind: str,
+        holder: str,
+        npus: int,
+        profile: str | None = None,
+        device_type: str | None = None,
+        default_account: str | None = None,
+    ) -> Grant:
+        """Charge `account`, check the quota, place `npus` devices and hold them, in one
+        transaction. An active allocation of the same (user, kind, holder) — a server
+        that was never released — is closed first with reason "replaced". Raises
+        QuotaError or CapacityError with a message for the person."""
+        if kind not in ALLOCATION_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(ALLOCATION_KINDS)}, not {kind!r}")
+        groups = sorted(set(groups))
+        holder = str(holder)
+        try:
+            with self._write() as s:
+                grant = self._grant(
+                    s.connection(), user, groups, account, kind, holder, npus, profile,
+                    device_type, default_account,
+                )
+        except CapacityError as e:
+            if e.transient:  # someone who could get NPUs later is waiting for them
+                self.waiting.refused(user)
+            raise
+        except quota.LedgerError:
+            raise  # refused before anything was remembered
+        except BaseException:
+            self._free.forget()  # what this transaction remembered did not happen
+            raise
+        self.waiting.granted(user)
+        return grant
+
+    def _grant(
+        self, conn: Connection, user, groups, account, kind, holder, npus, profile,
+        device_type, default_account,
+    ) -> Grant:
+        now = clock.utcnow()
+        charged = quota.choose_account(user, groups, account, default_account)
+        versions = store.bump(conn, store.HOLDINGS)
+        snapshot = self._free.valid(versions)
+        returned: list[int] = []
+        for old in conn.execute(
+            _FIND_ACTIVE, {"user": user, "kind": kind, "holder": holder}
+        ).all():
+            returned += self._close(conn, old.id, old.started, "replaced", now)
+        limits = self.policies.limits(conn, user, groups, charged, versions.policies)
+        current = self.policies.holdings(conn, user, groups, charged, limits, now)
+        quota.check(npus, limits, current, profile=profile)
+        if snapshot is not None:
+            snapshot = snapshot.returned(returned)
+        chosen: list[tuple[str, int]] = []
+        if npus:
+            if snapshot is None:  # another writer came between: read the devices again
+                topology = self.inventory.topology(conn, versions.inventory)
+                snapshot = free.load(conn, topology, versions.holdings)
+            views = snapshot.node_views()
+            chosen = placement.place(views, npus, device_type) or []
+            if not chosen:
+                raise self._refusal(npus, device_type, user, snapshot)
+        alloc_id = conn.execute(
+            _INSERT,
+            {
+                "user": user, "account": charged, "kind": kind, "holder": holder,
+                "profile": profile, "npus": npus, "started": now, "state": "active",
+                "devices": [[name, index] for name, index in chosen],
+            },
+        ).inserted_primary_key[0]
+        if chosen:
+            ids = [snapshot.topology.ids.get(ref) for ref in chosen]
+            if None in ids:  # placement proposed a device that does not exist
+                raise self._refusal(npus, device_type, user, snapshot)
+            held = conn.execute(_HOLD, {"ids": ids, "alloc": alloc_id, "now": now}).rowcount
+            if held != len(ids):  # the belt: someone else got there first
+                self._free.forget()
+                raise self._refusal(npus, device_type, user, snapshot)
+            snapshot = snapshot.taken(chosen)
+        if snapshot is not None:
+            self._free.install(snapshot, versions.holdings)
+        topology = snapshot.topology if snapshot is not None else None
+        return Grant(
+            allocation_id=alloc_id,
+            account=charged,
+            devices=tuple((name, index, topology.path(name, index)) for name, index in chosen),
+        )
+
+    def _refusal(self, npus, device_type, user, snapshot: free.FreeDevices) -> CapacityError:
+        text, transient = capacity.refusal(
+            npus,
+            device_type,
+            snapshot.node_views(),
+            snapshot.in_service_count(device_type),
+            self.waiting.count(exclude=user),
+        )
+        return CapacityError(text, transient=transient)
+
+    def capacity_message(
+        self, npus: int, device_type: str | None = None, *, user: str | None = None
+    ) -> str:
+        """Why `npus` NPUs cannot be had now (or how many are free, if they can)."""
+        with self._read() as s:
+            conn = s.connection()
+            versions = store.read(conn)
+            snapshot = self._free.valid(versions, bumped=False)
+            if snapshot is None:
+                topology = self.inventory.topology(conn, versions.inventory)
+                snapshot = free.load(conn, topology, versions.holdings)
+            return str(self._refusal(npus, device_type, user, snapshot))
+
+    # ------------------------------------------------------------------ release
+
+    def release(self, allocation_id: int, reason: str = "stopped") -> bool:
+        """Give the devices back and close the usage record. False if there was nothing
+        to release (unknown, or already released): calling it twice is harmless."""
+        try:
+            with self._write() as s:
+                conn = s.connection()
+                row = conn.execute(_GET, {"alloc": allocation_id}).first()
+                if row is None or row.state != "active":
+                    return False
+                self._released(conn, [(allocation_id, row.started)], reason)
+                return True
+        except BaseException:
+            self._free.forget()
+            raise
+
+    def _released(
+        self, conn: Connection, records: list[tuple[int, datetime]], reason: str
+    ) -> None:
+        """Close the allocations (id, started) and count it; the remembered free devices
+        follow."""
+        versions = store.bump(conn, store.HOLDINGS)
+        snapshot = self._free.valid(versions)
+        now = clock.utcnow()
+        returned: list[int] = []
+        for alloc_id, started in records:
+            returned += self._close(conn, alloc_id, started, reason, now)
+        if snapshot is not None:
+            self._free.install(snapshot.returned(returned), versions.holdings)
+
+    @staticmethod
+    def _close(
+        conn: Connection, alloc_id: int, started: datetime, reason: str, now: datetime
+    ) -> list[int]:
+        """Close one record (ended no earlier than it started); the device ids it held."""
+        conn.execute(_CLOSE, {"alloc": alloc_id, "ended": max(now, started), "reason": reason})
+        given = conn.execute(_GIVE_BACK, {"alloc": alloc_id, "now": now})
+        return [device_id for (device_id,) in given]
+
+    def reconcile(
+        self,
+        live: set[tuple[str, str, str]],
+        *,
+        kind: str | None = None,
+        grace_seconds: float = 0.0,
+    ) -> list[int]:
+        """Release (reason "reconciled") every active allocation whose (user, kind, holder)
+        is not in `live`, the set of what really runs. `kind` limits this to servers or
+        jobs (when `live` only lists those); allocations younger than `grace_seconds` are
+        spared (a server still starting). Returns the released ids."""
+        try:
+            with self._write() as s:
+                now = clock.utcnow()
+                query = select(_A.c.id, _A.c.started, _A.c.user, _A.c.kind, _A.c.holder).where(
+                    _A.c.state == "active"
+                )
+                if kind is not None:
+                    query = query.where(_A.c.kind == kind)
+                if grace_seconds:
+                    query = query.where(_A.c.started <= now - timedelta(seconds=grace_seconds))
+                conn = s.connection()
+                gone = [
+                    (row.id, row.started)
+                    for row in conn.execute(query.order_by(_A.c.id))
+                    if (row.user, row.kind, row.holder) not in live
+                ]
+                if gone:
+                    self._released(conn, gone, "reconciled")
+                return [alloc_id for alloc_id, _ in gone]
+        except BaseException:
+            self._free.forget()
+            raise
+
+    # ------------------------------------------------------------------ batch jobs
+
+    def charge_job(
+        self,
+        *,
+        user: str,
+        account: str,
+        job_id: int,
+        npus: int,
+        profile: str | None = None,
+        started: datetime | None = None,
+    ) -> int:
+        """A usage record of `npus` NPUs with no local devices (a Slurm job runs on the
+        cluster's): NPU-hours are charged to `account` from `started` until the record is
+        released (:meth:`release_job`). Idempotent: an open record of this job is reused."""
+        with self._write() as s:
+            conn = s.connection()
+            holder = {"user": user, "kind": "job", "holder": str(job_id)}
+            found = conn.execute(_FIND_ACTIVE, holder).first()
+            if found is not None:
+                return found.id
+            return conn.execute(
+                _INSERT,
+                {
+                    **holder, "account": account, "profile": profile, "npus": npus,
+                    "devices": [], "started": started or clock.utcnow(), "state": "active",
+                },
+            ).inserted_primary_key[0]
+
+    def release_job(self, user: str, job_id: int, reason: str = "job ended") -> bool:
+        """Release what job `job_id` of `user` holds or is charged (devices of a local
+        job, the record of a Slurm job); False if it holds nothing."""
+        try:
+            with self._write() as s:
+                conn = s.connection()
+                records = [
+                    (row.id, row.started)
+                    for row in conn.execute(
+                        _FIND_ACTIVE, {"user": user, "kind": "job", "holder": str(job_id)}
+                    )
+                ]
+                if records:
+                    self._released(conn, records, reason)
+                return bool(records)
+        except BaseException:
+            self._free.forget()
+            raise
