@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, case, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from npuhub.hub import clock, placement
@@ -33,7 +33,7 @@ from .capacity import CapacityError
 from .inventory import Inventory
 from .policies import Policies
 from .quota import Limits
-from .usage import Usage
+from .usage import HoursMemory, Usage
 
 _A, _D = Allocation.__table__, Device.__table__
 _FIND_ACTIVE = select(_A.c.id, _A.c.started).where(
@@ -52,15 +52,16 @@ _HOLD = (
     )
     .values(allocation_id=bindparam("alloc"), since=bindparam("now", type_=UTCDateTime))
 )
-_GET = select(_A.c.state, _A.c.started).where(_A.c.id == bindparam("alloc"))
-_CLOSE = (
+_NOW = bindparam("now", type_=UTCDateTime)
+_CLOSE = (  # ended no earlier than it started
     update(_A)
-    .where(_A.c.id == bindparam("alloc"))
+    .where(_A.c.id == bindparam("alloc"), _A.c.state == "active")
     .values(
         state="released",
-        ended=bindparam("ended", type_=UTCDateTime),
+        ended=case((_A.c.started > _NOW, _A.c.started), else_=_NOW),
         reason=bindparam("reason"),
     )
+    .returning(_A.c.account, _A.c.user, _A.c.npus, _A.c.started, _A.c.ended)
 )
 _GIVE_BACK = (
     update(_D)
@@ -96,6 +97,7 @@ class Ledger(store.LedgerStore):
         self.usage = usage or Usage(session_factory, self.policies)
         self.waiting = capacity.Waiting()
         self._free = free.FreeTracker()
+        self._hours = HoursMemory()
 
     # ------------------------------------------------------------------ allocation
 
@@ -121,9 +123,9 @@ class Ledger(store.LedgerStore):
         groups = sorted(set(groups))
         holder = str(holder)
         try:
-            with self._write() as s:
+            with self._write_connection() as conn:
                 grant = self._grant(
-                    s.connection(), user, groups, account, kind, holder, npus, profile,
+                    conn, user, groups, account, kind, holder, npus, profile,
                     device_type, default_account,
                 )
         except CapacityError as e:
@@ -133,7 +135,7 @@ class Ledger(store.LedgerStore):
         except quota.LedgerError:
             raise  # refused before anything was remembered
         except BaseException:
-            self._free.forget()  # what this transaction remembered did not happen
+            self._forget()  # what this transaction remembered did not happen
             raise
         self.waiting.granted(user)
         return grant
@@ -145,15 +147,22 @@ class Ledger(store.LedgerStore):
         now = clock.utcnow()
         charged = quota.choose_account(user, groups, account, default_account)
         versions = store.bump(conn, store.HOLDINGS)
+        self._hours.begin(versions.holdings)
         snapshot = self._free.valid(versions)
         returned: list[int] = []
-        for old in conn.execute(
-            _FIND_ACTIVE, {"user": user, "kind": kind, "holder": holder}
-        ).all():
-            returned += self._close(conn, old.id, old.started, "replaced", now)
-        limits = self.policies.limits(conn, user, groups, charged, versions.policies)
-        current = self.policies.holdings(conn, user, groups, charged, limits, now)
-        quota.check(npus, limits, current, profile=profile)
+        replaced = conn.execute(_FIND_ACTIVE, {"user": user, "kind": kind, "holder": holder})
+        for old in replaced.all():
+            returned += self._close(conn, old.id, "replaced", now)
+        try:
+            limits = self.policies.limits(conn, user, groups, charged, versions.policies)
+            current = self.policies.holdings(
+                conn, user, groups, charged, limits, now, hours=self._hours.npu_hours
+            )
+            quota.check(npus, limits, current, profile=profile)
+        except quota.LedgerError:
+            if returned:  # the hours counted what this transaction closed
+                self._hours.forget()
+            raise
         if snapshot is not None:
             snapshot = snapshot.returned(returned)
         chosen: list[tuple[str, int]] = []
@@ -179,11 +188,12 @@ class Ledger(store.LedgerStore):
                 raise self._refusal(npus, device_type, user, snapshot)
             held = conn.execute(_HOLD, {"ids": ids, "alloc": alloc_id, "now": now}).rowcount
             if held != len(ids):  # the belt: someone else got there first
-                self._free.forget()
+                self._forget()
                 raise self._refusal(npus, device_type, user, snapshot)
             snapshot = snapshot.taken(chosen)
         if snapshot is not None:
             self._free.install(snapshot, versions.holdings)
+        self._hours.done(versions.holdings)
         topology = snapshot.topology if snapshot is not None else None
         return Grant(
             allocation_id=alloc_id,
@@ -220,37 +230,47 @@ class Ledger(store.LedgerStore):
         """Give the devices back and close the usage record. False if there was nothing
         to release (unknown, or already released): calling it twice is harmless."""
         try:
-            with self._write() as s:
-                conn = s.connection()
-                row = conn.execute(_GET, {"alloc": allocation_id}).first()
-                if row is None or row.state != "active":
-                    return False
-                self._released(conn, [(allocation_id, row.started)], reason)
-                return True
+            with self._write_connection() as conn:
+                return bool(self._released(conn, [allocation_id], reason))
         except BaseException:
-            self._free.forget()
+            self._forget()
             raise
 
-    def _released(
-        self, conn: Connection, records: list[tuple[int, datetime]], reason: str
-    ) -> None:
-        """Close the allocations (id, started) and count it; the remembered free devices
-        follow."""
-        versions = store.bump(conn, store.HOLDINGS)
-        snapshot = self._free.valid(versions)
+    def _forget(self) -> None:
+        self._free.forget()
+        self._hours.forget()
+
+    def _released(self, conn: Connection, ids: list[int], reason: str) -> list[int]:
+        """Close the active allocations among `ids` and count it; what this process
+        remembers follows. The ids closed."""
         now = clock.utcnow()
+        closed = []
+        for alloc_id in ids:
+            record = conn.execute(_CLOSE, {"alloc": alloc_id, "now": now, "reason": reason})
+            row = record.first()
+            if row is not None:
+                closed.append((alloc_id, row))
+        if not closed:
+            return []
+        versions = store.bump(conn, store.HOLDINGS)
+        self._hours.begin(versions.holdings)
+        snapshot = self._free.valid(versions)
         returned: list[int] = []
-        for alloc_id, started in records:
-            returned += self._close(conn, alloc_id, started, reason, now)
+        for alloc_id, row in closed:
+            self._hours.closed(row.account, row.user, row.npus, row.started, row.ended)
+            given = conn.execute(_GIVE_BACK, {"alloc": alloc_id, "now": now})
+            returned += [device_id for (device_id,) in given]
         if snapshot is not None:
             self._free.install(snapshot.returned(returned), versions.holdings)
+        self._hours.done(versions.holdings)
+        return [alloc_id for alloc_id, _ in closed]
 
-    @staticmethod
-    def _close(
-        conn: Connection, alloc_id: int, started: datetime, reason: str, now: datetime
-    ) -> list[int]:
-        """Close one record (ended no earlier than it started); the device ids it held."""
-        conn.execute(_CLOSE, {"alloc": alloc_id, "ended": max(now, started), "reason": reason})
+    def _close(self, conn: Connection, alloc_id: int, reason: str, now: datetime) -> list[int]:
+        """Close one record inside a grant (its hours counted); the device ids it held."""
+        row = conn.execute(_CLOSE, {"alloc": alloc_id, "now": now, "reason": reason}).first()
+        if row is None:
+            return []
+        self._hours.closed(row.account, row.user, row.npus, row.started, row.ended)
         given = conn.execute(_GIVE_BACK, {"alloc": alloc_id, "now": now})
         return [device_id for (device_id,) in given]
 
@@ -268,7 +288,7 @@ class Ledger(store.LedgerStore):
         try:
             with self._write() as s:
                 now = clock.utcnow()
-                query = select(_A.c.id, _A.c.started, _A.c.user, _A.c.kind, _A.c.holder).where(
+                query = select(_A.c.id, _A.c.user, _A.c.kind, _A.c.holder).where(
                     _A.c.state == "active"
                 )
                 if kind is not None:
@@ -277,15 +297,13 @@ class Ledger(store.LedgerStore):
                     query = query.where(_A.c.started <= now - timedelta(seconds=grace_seconds))
                 conn = s.connection()
                 gone = [
-                    (row.id, row.started)
+                    row.id
                     for row in conn.execute(query.order_by(_A.c.id))
                     if (row.user, row.kind, row.holder) not in live
                 ]
-                if gone:
-                    self._released(conn, gone, "reconciled")
-                return [alloc_id for alloc_id, _ in gone]
+                return self._released(conn, gone, "reconciled") if gone else []
         except BaseException:
-            self._free.forget()
+            self._forget()
             raise
 
     # ------------------------------------------------------------------ batch jobs
@@ -323,15 +341,11 @@ class Ledger(store.LedgerStore):
         try:
             with self._write() as s:
                 conn = s.connection()
-                records = [
-                    (row.id, row.started)
-                    for row in conn.execute(
-                        _FIND_ACTIVE, {"user": user, "kind": "job", "holder": str(job_id)}
-                    )
-                ]
-                if records:
-                    self._released(conn, records, reason)
-                return bool(records)
+                found = conn.execute(
+                    _FIND_ACTIVE, {"user": user, "kind": "job", "holder": str(job_id)}
+                )
+                ids = [row.id for row in found]
+                return bool(ids) and bool(self._released(conn, ids, reason))
         except BaseException:
-            self._free.forget()
+            self._forget()
             raise

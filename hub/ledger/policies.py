@@ -9,7 +9,7 @@ policies' version (:mod:`.store`) says nothing changed.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -124,9 +124,10 @@ class Policies(store.LedgerStore):
         account: str,
         limits: Limits,
         now: datetime,
+        hours: Callable[..., float] = npu_hours,
     ) -> Holdings:
         """What `user` and `account` hold now and used this period (the budgets' hours
-        are summed only where `limits` set a budget)."""
+        are summed by `hours`, only where `limits` set a budget)."""
         conn = _connection(s)
         user_npus, account_npus = conn.execute(_HELD, {"user": user, "account": account}).one()
         start = quota.period_start(limits.period, now)
@@ -135,15 +136,15 @@ class Policies(store.LedgerStore):
             user_npus=int(user_npus),
             account_npus=int(account_npus),
             account_hours=(
-                npu_hours(conn, start, now, account=account)
+                hours(conn, start, now, account=account)
                 if limits.npu_hours is not None
                 else 0.0
             ),
             user_hours=(
-                npu_hours(conn, start, now, user=user) if limits.user_npu_hours is not None else 0.0
+                hours(conn, start, now, user=user) if limits.user_npu_hours is not None else 0.0
             ),
             member_hours=(
-                npu_hours(conn, start, now, user=user, account=account)
+                hours(conn, start, now, user=user, account=account)
                 if limits.npu_hours_per_member is not None
                 else 0.0
             ),

@@ -82,3 +82,7 @@ class LedgerStore:
 
     def _read(self):
         return db.transaction(self.session_factory)
+
+    def _write_connection(self):
+        """A write transaction on a Core connection (the hot paths of the ledger)."""
+        return db.write_connection(self.session_factory.kw["bind"], lock=db.LEDGER_LOCK)

@@ -25,10 +25,11 @@ from .store import LedgerStore
 if TYPE_CHECKING:
     from .policies import Policies
 
-_HOURS: dict[tuple[str, bool, bool], Any] = {}
+_HOURS: dict[tuple[str, bool, bool, bool], Any] = {}
+_OPEN: dict[tuple[bool, bool], Any] = {}
 
 
-def _hours_statement(dialect: str, by_account: bool, by_user: bool):
+def _hours_statement(dialect: str, by_account: bool, by_user: bool, closed: bool = False):
     """SUM(npus × seconds inside [t_start, t_end)) of the overlapping records, built once
     per dialect and filter (the database sums: one row back, however many records)."""
     t_start = bindparam("t_start", type_=UTCDateTime)
@@ -45,6 +46,19 @@ def _hours_statement(dialect: str, by_account: bool, by_user: bool):
         Allocation.npus > 0, Allocation.started < t_end,
         or_(Allocation.ended.is_(None), Allocation.ended > t_start),
     )
+    if closed:
+        q = q.where(Allocation.ended.is_not(None))
+    if by_account:
+        q = q.where(Allocation.account == bindparam("account"))
+    if by_user:
+        q = q.where(Allocation.user == bindparam("user"))
+    return q
+
+
+def _open_statement(by_account: bool, by_user: bool):
+    q = select(Allocation.started, Allocation.npus).where(
+        Allocation.state == "active", Allocation.npus > 0
+    )
     if by_account:
         q = q.where(Allocation.account == bindparam("account"))
     if by_user:
@@ -59,14 +73,16 @@ def npu_hours(
     *,
     account: str | None = None,
     user: str | None = None,
+    closed: bool = False,
 ) -> float:
-    """NPU-hours of the records of `account` (or `user`) inside [start, end)."""
+    """NPU-hours of the records of `account` (or `user`) inside [start, end) (`closed`:
+    of the closed records only)."""
     if isinstance(conn, Session):
         conn = conn.connection()
     dialect = conn.dialect.name
     if dialect not in ("sqlite", "postgresql"):
         return sum(hours for _, _, hours in usage_records(conn, start, end, account, user))
-    key = (dialect, account is not None, user is not None)
+    key = (dialect, account is not None, user is not None, closed)
     statement = _HOURS.get(key)
     if statement is None:
         statement = _HOURS[key] = _hours_statement(*key)
@@ -76,6 +92,55 @@ def npu_hours(
     if user is not None:
         params["user"] = user
     return max(float(conn.execute(statement, params).scalar() or 0.0), 0.0) / 3600
+
+
+class HoursMemory:
+    """NPU-hours of closed records per (account, user, period start), remembered between
+    grants while the holdings version (:mod:`.store`) says that no other writer came in
+    between: a closed record never changes, and the ledger adds each record it closes
+    (:meth:`closed`). Open records are summed at each call (a few rows). Used only under
+    the ledger's write lock."""
+
+    def __init__(self) -> None:
+        self._version: int | None = None
+        self._sums: dict[tuple[str | None, str | None, datetime], float] = {}  # seconds
+
+    def begin(self, holdings: int) -> None:
+        """A writer's transaction that bumped the holdings to `holdings` starts."""
+        if self._version != holdings - 1:
+            self._sums = {}
+
+    def done(self, holdings: int) -> None:
+        self._version = holdings
+
+    def forget(self) -> None:
+        self._version, self._sums = None, {}
+
+    def npu_hours(
+        self, conn: Connection, start: datetime, now: datetime, *, account=None, user=None
+    ) -> float:
+        key = (account, user, start)
+        seconds = self._sums.get(key)
+        if seconds is None:
+            seconds = npu_hours(conn, start, now, account=account, user=user, closed=True)
+            seconds = self._sums[key] = seconds * 3600
+        which = (account is not None, user is not None)
+        statement = _OPEN.get(which)
+        if statement is None:
+            statement = _OPEN[which] = _open_statement(*which)
+        params = {k: v for k, v in (("account", account), ("user", user)) if v is not None}
+        for started, npus in conn.execute(statement, params):
+            seconds += npus * max((now - max(started, start)).total_seconds(), 0.0)
+        return max(seconds, 0.0) / 3600
+
+    def closed(self, account: str, user: str, npus: int, started: datetime, ended: datetime):
+        """Count a record this transaction closed."""
+        if not npus:
+            return
+        for key in self._sums:
+            acc, usr, start = key
+            if (acc is None or acc == account) and (usr is None or usr == user) and ended > start:
+                self._sums[key] += npus * (ended - max(started, start)).total_seconds()
 
 
 def usage_records(s: Connection | Session, start: datetime, end: datetime, account, user):
