@@ -211,19 +211,6 @@ class Ledger(store.LedgerStore):
         )
         return CapacityError(text, transient=transient)
 
-    def capacity_message(
-        self, npus: int, device_type: str | None = None, *, user: str | None = None
-    ) -> str:
-        """Why `npus` NPUs cannot be had now (or how many are free, if they can)."""
-        with self._read() as s:
-            conn = s.connection()
-            versions = store.read(conn)
-            snapshot = self._free.valid(versions, bumped=False)
-            if snapshot is None:
-                topology = self.inventory.topology(conn, versions.inventory)
-                snapshot = free.load(conn, topology, versions.holdings)
-            return str(self._refusal(npus, device_type, user, snapshot))
-
     # ------------------------------------------------------------------ release
 
     def release(self, allocation_id: int, reason: str = "stopped") -> bool:

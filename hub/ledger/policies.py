@@ -229,20 +229,6 @@ class Policies(store.LedgerStore):
             store.bump(s.connection(), store.POLICIES)
             return {"user": user, **(_row_limits(row) or {}), "updated": row.updated}
 
-    def get_user(self, user: str) -> dict | None:
-        with self._read() as s:
-            row = UserQuota.find(s, user)
-            if row is None:
-                return None
-            return {"user": user, **(_row_limits(row) or {}), "updated": row.updated}
-
-    def all_users(self) -> list[dict]:
-        with self._read() as s:
-            return [
-                {"user": r.user, **(_row_limits(r) or {}), "updated": r.updated}
-                for r in s.scalars(select(UserQuota).order_by(UserQuota.user))
-            ]
-
 
 def _row_limits(row: QuotaPolicy | UserQuota | None) -> dict[str, Any] | None:
     if row is None:

@@ -1,5 +1,6 @@
 """The batch queue in the database (SQLite and PostgreSQL): submit, order, a job claimed
-once and ended once under concurrency, charges; and the scheduling pass."""
+once and ended once under concurrency; and the scheduling pass (the charges of jobs are
+the ledger's: tests/db/test_ledger.py)."""
 
 from __future__ import annotations
 
@@ -88,20 +89,6 @@ def test_one_winner_among_threads(queue, what):
     for t in threads:
         t.join()
     assert len(wins) == 1
-
-
-def test_charges_are_ledger_allocations(queue, ledger):
-    job = queue.get(submit(queue, npus=3)["id"])
-    charge = dict(user=job.user, account=job.account, job_id=job.id, npus=job.npus)
-    alloc = ledger.charge_job(**charge)
-    assert ledger.charge_job(**charge) == alloc  # idempotent
-    a = ledger.usage.allocation(alloc)
-    assert (a["kind"], a["holder"], a["npus"], a["devices"]) == ("job", str(job.id), 3, [])
-    assert all(d["holder"] is None for d in ledger.inventory.devices())  # no local device is held
-    assert ledger.policies.limits_for("ana", [])[2].user_npus == 3  # counts against the quota
-    assert ledger.release_job(job.user, job.id) is True
-    assert ledger.release_job(job.user, job.id) is False  # nothing left to release
-    assert ledger.usage.allocation(alloc)["state"] == "released"
 
 
 def test_quota_at_submit_and_at_start(ledger):

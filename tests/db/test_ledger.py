@@ -1,12 +1,12 @@
-"""The NPU ledger on SQLite and PostgreSQL: grants, usage records, drains, inventory,
-reconciliation, refusals, and no device ever held twice under concurrency."""
+"""The NPU ledger on SQLite and PostgreSQL: the schema, grants, releases, capacity
+refusals, reconciliation, charges of Slurm jobs, and no device ever held twice under
+concurrency (its stores have their own files: test_ledger_inventory, _policies, _usage)."""
 
 from __future__ import annotations
 
 import multiprocessing
 import threading
 from collections import Counter
-from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -14,26 +14,12 @@ from sqlalchemy import func, select
 from npuhub.hub import db
 from npuhub.hub.ledger import (
     CapacityError,
-    Grant,
     Ledger,
-    LedgerError,
-    NodeSpec,
     QuotaError,
     free,
 )
 from npuhub.hub.orm import Allocation, Device
-from tests.conftest_db import simulated_inventory
-
-
-def alloc(ledger, user="ana", npus=1, groups=(), holder="", kind="server", **kw) -> Grant:
-    return ledger.allocate(
-        user=user, groups=list(groups), kind=kind, holder=holder, npus=npus, **kw
-    )
-
-
-def held(ledger) -> dict[tuple[str, int], dict]:
-    return {(d["node"], d["index"]): d["holder"] for d in ledger.inventory.devices() if d["holder"]}
-
+from tests.db.helpers import alloc, held
 
 # ---------------------------------------------------------------- schema
 
@@ -188,242 +174,32 @@ def test_unknown_kind_is_a_programming_error(ledger):
         alloc(ledger, kind="notebook")
 
 
-# ---------------------------------------------------------------- usage records
-
-
-def test_npu_hours_from_records(ledger, fake_clock):
-    # Wednesday 10:00
-    a = alloc(ledger, "ana", npus=2, groups=["lab"])
-    fake_clock.advance(hours=3)
-    b = alloc(ledger, "ben", npus=1, groups=["lab"], kind="job", holder="17")
-    fake_clock.advance(hours=1)  # 14:00: ana 2*4 = 8, ben 1*1 = 1, both open
-    u = ledger.usage.report(account="lab")
-    assert u["npu_hours"] == pytest.approx(9.0)
-    assert u["by_user"] == pytest.approx({"ana": 8.0, "ben": 1.0})
-    assert u["active_npus"] == 3
-    assert (u["start"], u["end"]) == ("2025-03-03T00:00:00+00:00", "2025-03-10T00:00:00+00:00")
-    ledger.release(a.allocation_id)
-    fake_clock.advance(hours=2)  # closed records stop counting, open ones go on
-    assert ledger.usage.report(account="lab")["npu_hours"] == pytest.approx(11.0)
-    assert ledger.usage.report(user="ben")["npu_hours"] == pytest.approx(3.0)
-    assert ledger.usage.report(account="lab", period="day")["npu_hours"] == pytest.approx(11.0)
-    ledger.release(b.allocation_id, reason="crashed")
-    assert ledger.usage.report()["by_account"] == pytest.approx({"lab": 11.0})
-
-
-def test_hours_are_cut_at_the_period_start(ledger, fake_clock):
-    fake_clock.set(datetime(2025, 3, 9, 22, 0, tzinfo=UTC))  # Sunday 22:00
-    grant = alloc(ledger, "ana", npus=1)
-    fake_clock.advance(hours=5)  # Monday 03:00: a new week
-    assert ledger.usage.report(account="ana")["npu_hours"] == pytest.approx(3.0)
-    assert ledger.usage.report(account="ana", period="month")["npu_hours"] == pytest.approx(5.0)
-    last_week = ledger.usage.report(account="ana", now=datetime(2025, 3, 9, 23, 0, tzinfo=UTC))
-    assert last_week["npu_hours"] == pytest.approx(1.0)
-    ledger.release(grant.allocation_id)
-
-
-def test_budget_refuses_once_used_up(ledger, fake_clock):
-    ledger.policies.set("cs101", npu_hours=10, group_max_npus=16, max_npus=2)
-    grant = alloc(ledger, "ana", npus=2, groups=["cs101"])
-    fake_clock.advance(hours=5)
-    with pytest.raises(QuotaError) as e:
-        alloc(ledger, "ben", npus=1, groups=["cs101"])
-    assert str(e.value) == (
-        "Group cs101 has used 10 of 10 NPU-hours this week; the budget resets Monday 00:00 UTC"
-    )
-    ledger.release(grant.allocation_id, reason="budget")
-    fake_clock.set(datetime(2025, 3, 10, 0, 0, tzinfo=UTC))  # Monday: a new budget
-    alloc(ledger, "ben", npus=1, groups=["cs101"])
-    u = ledger.usage.report(account="cs101")
-    assert (u["budget_npu_hours"], u["remaining_npu_hours"]) == (10.0, 10.0)
-
-
-def test_member_share_stops_one_member_not_the_others(ledger, fake_clock):
-    ledger.policies.set("cs101", npu_hours=30, npu_hours_per_member=3)
-    grant = alloc(ledger, "ana", npus=2, groups=["cs101"])
-    other = alloc(ledger, "ana", npus=1, groups=["lab"], holder="research")  # not cs101's
-    fake_clock.advance(hours=2)  # ana: 4 NPU-hours in cs101, 2 in lab
-    ledger.release(grant.allocation_id)
-    ledger.release(other.allocation_id)
-    with pytest.raises(QuotaError) as e:
-        alloc(ledger, "ana", npus=1, groups=["cs101"])
-    assert str(e.value).startswith("You have used 4 of your 3 NPU-hours in cs101 this week")
-    _, limits, held = ledger.policies.limits_for("ana", ["cs101"])
-    assert held.member_hours == pytest.approx(4.0) and limits.npu_hours_per_member == 3
-    alloc(ledger, "ben", npus=1, groups=["cs101"])  # the group still has hours for ben
-    alloc(ledger, "ana", npus=0, groups=["cs101"], holder="cpu")  # and ana can use a CPU
-
-
-# ---------------------------------------------------------------- quotas and accounts
-
-
-def test_default_policy_refusals(ledger):
-    with pytest.raises(QuotaError) as e:
-        alloc(ledger, "ana", npus=6)
-    assert str(e.value) == "You asked for 6 NPUs; at most 4 per server are allowed for your account"
-    alloc(ledger, "ana", npus=3, holder="a")
-    with pytest.raises(QuotaError) as e:
-        alloc(ledger, "ana", npus=2, holder="b")
-    assert str(e.value) == "You hold 3 of your 4 NPUs and asked for 2: at most 1 more"
-    alloc(ledger, "ana", npus=1, holder="b")
-    with pytest.raises(QuotaError) as e:
-        alloc(ledger, "ana", npus=1, holder="c")
-    assert str(e.value) == "You already hold 4 of your 4 NPUs"
-
-
-def test_group_policy_account_and_user_override(ledger):
-    ledger.policies.set("cs101", group_max_npus=3, max_npus=2, max_npus_per_server=2)
-    with pytest.raises(QuotaError) as e:
-        alloc(ledger, "ana", groups=["cs101", "lab"])
-    assert str(e.value) == "You are in several groups; choose the account to charge: cs101, lab"
-    with pytest.raises(QuotaError) as e:
-        alloc(ledger, "ana", groups=["cs101", "lab"], account="physics")
-    assert str(e.value) == "physics is not one of your accounts: cs101, lab"
-    assert alloc(ledger, "ana", groups=["cs101", "lab"], account="cs101").account == "cs101"
-    alloc(ledger, "ben", npus=2, groups=["cs101"])
-    with pytest.raises(QuotaError) as e:
-        alloc(ledger, "cy", npus=1, groups=["cs101"])
-    assert str(e.value) == "Group cs101 holds 3 of its 3 NPUs"
-    # the lab has no policy of its own: the default applies there
-    assert alloc(ledger, "cy", npus=4, groups=["lab"]).account == "lab"
-    ledger.policies.set_user("dee", max_npus_per_server=1)
-    with pytest.raises(QuotaError) as e:
-        alloc(ledger, "dee", npus=2)
-    assert str(e.value) == "You asked for 2 NPUs; at most 1 per server is allowed for your account"
-
-
-def test_profiles_of_a_group(ledger):
-    ledger.policies.set("cs101", profiles=["cs101-env"])
-    alloc(ledger, "ana", groups=["cs101"], profile="cs101-env")
-    with pytest.raises(QuotaError) as e:
-        alloc(ledger, "ben", groups=["cs101"], profile="torch")
-    assert str(e.value) == "Profile torch is not available to cs101; allowed: cs101-env"
-
-
-def test_policies_are_stored_and_merged(ledger):
-    assert ledger.policies.get("cs101") is None
-    assert ledger.policies.all() == [
-        {
-            "group": "*",
-            "max_npus_per_server": 4,
-            "max_npus": 4,
-            "group_max_npus": None,
-            "npu_hours": None,
-            "npu_hours_per_member": None,
-            "period": "week",
-            "max_session_hours": None,
-            "profiles": None,
-            "updated": None,
-        }
-    ]
-    ledger.policies.set("cs101", max_npus=1, npu_hours=40, profiles=["a"])
-    ledger.policies.set("cs101", period="day")  # partial: the rest stays
-    p = ledger.policies.get("cs101")
-    assert {k: v for k, v in p.items() if k != "updated"} == {
-        "group": "cs101",
-        "max_npus_per_server": None,
-        "max_npus": 1,
-        "group_max_npus": None,
-        "npu_hours": 40.0,
-        "npu_hours_per_member": None,
-        "period": "day",
-        "max_session_hours": None,
-        "profiles": ["a"],
-    }
-    ledger.policies.set("*", npu_hours=100)
-    assert [p["group"] for p in ledger.policies.all()] == ["*", "cs101"]
-    assert ledger.policies.get("*")["npu_hours"] == 100.0
-    assert ledger.policies.get("*")["max_npus"] == 4  # still the built-in default
-    with pytest.raises(ValueError, match="Unknown limit"):
-        ledger.policies.set("cs101", max_gpus=3)
-    with pytest.raises(ValueError, match="period must be one of"):
-        ledger.policies.set("cs101", period="year")
-    with pytest.raises(ValueError, match="group's limit"):
-        ledger.policies.set_user("ana", group_max_npus=3)
-    with pytest.raises(ValueError, match="group's limit"):
-        ledger.policies.set_user("ana", npu_hours_per_member=3)
-    ledger.policies.set_user("ana", npu_hours=5)
-    assert ledger.policies.get_user("ana")["npu_hours"] == 5.0
-    assert [q["user"] for q in ledger.policies.all_users()] == ["ana"]
-
-
-# ---------------------------------------------------------------- drain and inventory
-
-
-def test_drained_device_is_never_handed_out(ledger):
-    grant = alloc(ledger, "ana", npus=1, device_type="simulated")  # sim:0
-    ledger.inventory.drain("sim", 0)  # held: the holder keeps it
-    ledger.inventory.drain("sim", 5)
-    states = {(d["node"], d["index"]): d["state"] for d in ledger.inventory.devices()}
-    assert states[("sim", 0)] == states[("sim", 5)] == "drained"
-    assert held(ledger)[("sim", 0)]["user"] == "ana"
-    ledger.release(grant.allocation_id)
-    got = [alloc(ledger, f"u{i}", device_type="simulated").devices[0][:2] for i in range(6)]
-    assert sorted(got) == [("sim", i) for i in (1, 2, 3, 4, 6, 7)]
-    with pytest.raises(CapacityError) as e:
-        alloc(ledger, "yan", device_type="simulated")
-    assert str(e.value) == "All 6 simulated NPUs are in use"
-    with pytest.raises(CapacityError) as e:
-        alloc(ledger, "zed", device_type="simulated")
-    assert str(e.value) == "All 6 simulated NPUs are in use (1 user waiting)"
-    assert ledger.waiting.count() == 2
-    ledger.inventory.undrain("sim", 5)
-    assert alloc(ledger, "zed", device_type="simulated").devices[0][:2] == ("sim", 5)
-    with pytest.raises(LedgerError) as e:
-        ledger.inventory.drain("sim", 42)
-    assert str(e.value) == "There is no device sim:42 (see `npuhub devices`)"
-
-
-def test_inventory_sync_drains_what_is_gone_and_keeps_holders(ledger, tmp_path):
-    grant = alloc(ledger, "ana", npus=1, device_type="Ascend910B")  # n910:0
-    ledger.inventory.drain("sim", 1)
-    sim_only = [s for s in simulated_inventory(tmp_path / "devices") if s.name == "sim"]
-    ledger.inventory.sync(sim_only)
-    by = {(d["node"], d["index"]): d for d in ledger.inventory.devices()}
-    assert len(by) == 16  # never deleted
-    assert {by[("n910", i)]["state"] for i in range(8)} == {"drained"}
-    assert by[("n910", 0)]["holder"]["user"] == "ana"
-    with pytest.raises(CapacityError):
-        alloc(ledger, "ben", device_type="Ascend910B")
-    with pytest.raises(LedgerError, match="no longer present"):
-        ledger.inventory.undrain("n910", 3)
-    # the node comes back, with a smaller ring: only what is present returns
-    back = NodeSpec("n910", "Ascend910B", ((0, 1, 2, 3),), "/dev", "config")
-    ledger.inventory.sync([*sim_only, back])
-    by = {(d["node"], d["index"]): d for d in ledger.inventory.devices()}
-    assert [by[("n910", i)]["state"] for i in range(8)] == ["available"] * 4 + ["drained"] * 4
-    assert by[("sim", 1)]["state"] == "drained"  # an operator's drain survives a sync
-    assert by[("n910", 0)]["holder"]["allocation_id"] == grant.allocation_id
-    # nodes declared by `npuhub apply` are managed there, not by the sync
-    ledger.inventory.add_node(NodeSpec("filed", "Ascend310P", ((0, 1),), "/dev", "file"))
-    ledger.inventory.sync([*sim_only, back])
-    assert {d["state"] for d in ledger.inventory.devices() if d["node"] == "filed"} == {"available"}
-
-
-def test_capacity_messages(ledger):
+def test_capacity_refusals(ledger):
+    ledger.policies.set("*", max_npus=16, max_npus_per_server=16)
     for i in range(3):
         alloc(ledger, f"u{i}", npus=2, device_type="simulated")  # 6 of 8 held
-    assert ledger.capacity_message(4, "simulated") == (
-        "Only 2 of 8 simulated NPUs are free; you asked for 4"
+
+    def refusal(user, npus, device_type):
+        with pytest.raises(CapacityError) as e:
+            alloc(ledger, user, npus=npus, device_type=device_type)
+        return str(e.value), e.value.transient
+
+    assert refusal("small", 4, "simulated") == (
+        "Only 2 of 8 simulated NPUs are free; you asked for 4", True
     )
-    assert ledger.capacity_message(9, "simulated") == (
-        "You asked for 9 simulated NPUs, but the platform has only 8 in service"
+    assert refusal("big", 9, "simulated") == (
+        "You asked for 9 simulated NPUs, but the platform has only 8 in service", False
     )
-    assert ledger.capacity_message(1, "nvidia") == (
-        "There are no nvidia NPUs in service on this platform"
+    assert refusal("big", 1, "nvidia") == (
+        "There are no nvidia NPUs in service on this platform", False
     )
     # a request that can never fit is refused, but its user is not "waiting"
-    with pytest.raises(CapacityError) as e:
-        alloc(ledger, "big", npus=4, device_type="nvidia")
-    assert e.value.transient is False
-    with pytest.raises(CapacityError) as e:
-        alloc(ledger, "small", npus=4, device_type="simulated")
-    assert e.value.transient is True
     assert ledger.waiting.count() == 1
     ledger.release(ledger.usage.active(user="u0")[0]["id"])  # sim 0,1 free, 6,7 free: two rings
-    assert ledger.capacity_message(4, "simulated") == (
+    assert refusal("cy", 4, "simulated") == (
         "4 of 8 simulated NPUs are free, but not 4 together inside one HCCS ring "
-        "(the most free on one node is 4); ask for fewer or try again later (1 user waiting)"
+        "(the most free on one node is 4); ask for fewer or try again later (1 user waiting)",
+        True,
     )
 
 
@@ -443,6 +219,30 @@ def test_reconcile_releases_what_does_not_run(ledger, fake_clock):
     assert ledger.reconcile(set(), grace_seconds=60) == [a.allocation_id, j.allocation_id]
     assert [x["id"] for x in ledger.usage.active()] == [c.allocation_id]
     assert held(ledger).keys() == {tuple(ledger.usage.active()[0]["devices"][0])}
+
+
+# ---------------------------------------------------------------- batch jobs
+
+
+def test_slurm_job_charges_are_ledger_records(ledger, fake_clock):
+    charge = dict(user="ana", account="ana", job_id=7, npus=3, profile="base")
+    alloc_id = ledger.charge_job(**charge)
+    assert ledger.charge_job(**charge) == alloc_id  # idempotent
+    a = ledger.usage.allocation(alloc_id)
+    assert (a["kind"], a["holder"], a["npus"], a["devices"]) == ("job", "7", 3, [])
+    assert held(ledger) == {}  # no local device is held
+    assert ledger.policies.limits_for("ana", [])[2].user_npus == 3  # counts against the quota
+    fake_clock.advance(hours=2)
+    assert ledger.release_job("ana", 7) is True
+    assert ledger.release_job("ana", 7) is False  # nothing left to release
+    assert ledger.usage.report(user="ana")["npu_hours"] == pytest.approx(6.0)
+
+
+def test_a_local_job_is_released_by_its_id(ledger):
+    grant = alloc(ledger, "ana", npus=2, kind="job", holder="8")
+    assert ledger.release_job("ana", 8, reason="job ended") is True
+    assert ledger.usage.allocation(grant.allocation_id)["reason"] == "job ended"
+    assert held(ledger) == {}
 
 
 # ---------------------------------------------------------------- concurrency
@@ -539,20 +339,3 @@ def test_four_processes_eight_devices(ledger, migrated_url, db_engine):
     assert sum(1 for r in results if r[0] == "capacity") == 4
     _check_no_double(db_engine)
     assert len(ledger.usage.active()) == 8
-
-
-def test_summary_shows_a_members_own_share(ledger, fake_clock):
-    from npuhub.hub.ledger.summary import summary
-
-    ledger.policies.set("cs101", npu_hours=30, npu_hours_per_member=3)
-    grant = alloc(ledger, "ana", npus=1, groups=["cs101"])
-    alloc(ledger, "ben", npus=1, groups=["cs101"])
-    fake_clock.advance(hours=2)
-    ledger.release(grant.allocation_id)
-    q = summary(ledger, "ana", ["cs101"])["quotas"][0]
-    assert (q["budget_of"], q["npu_hours_budget"], q["account_npu_hours_budget"]) == (
-        "member", 3, 30)
-    assert q["npu_hours_used"] == pytest.approx(2.0)
-    assert q["account_npu_hours_used"] == pytest.approx(4.0)  # ana's and ben's
-    plain = summary(ledger, "cy", ["lab"])["quotas"][0]
-    assert plain["budget_of"] == "account" and plain["npu_hours_budget"] is None
