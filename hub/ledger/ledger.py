@@ -151,18 +151,14 @@ class Ledger(store.LedgerStore):
         snapshot = self._free.valid(versions)
         returned: list[int] = []
         replaced = conn.execute(_FIND_ACTIVE, {"user": user, "kind": kind, "holder": holder})
-        for old in replaced.all():
+        for old in replaced.all():  # rare: remember no hours a refusal could roll back
+            self._hours.forget()
             returned += self._close(conn, old.id, "replaced", now)
-        try:
-            limits = self.policies.limits(conn, user, groups, charged, versions.policies)
-            current = self.policies.holdings(
-                conn, user, groups, charged, limits, now, hours=self._hours.npu_hours
-            )
-            quota.check(npus, limits, current, profile=profile)
-        except quota.LedgerError:
-            if returned:  # the hours counted what this transaction closed
-                self._hours.forget()
-            raise
+        limits = self.policies.limits(conn, user, groups, charged, versions.policies)
+        current = self.policies.holdings(
+            conn, user, groups, charged, limits, now, hours=self._hours.npu_hours
+        )
+        quota.check(npus, limits, current, profile=profile)
         if snapshot is not None:
             snapshot = snapshot.returned(returned)
         chosen: list[tuple[str, int]] = []
