@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, case, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -33,25 +34,33 @@ from .capacity import CapacityError
 from .inventory import Inventory
 from .policies import Policies
 from .quota import Limits
-from .usage import HoursMemory, Usage
+from .usage import HoursMemory, Usage, open_records
 
 _A, _D = Allocation.__table__, Device.__table__
-_FIND_ACTIVE = select(_A.c.id, _A.c.started).where(
+_FIND_ACTIVE = select(_A.c.id).where(
     _A.c.state == "active",
     _A.c.user == bindparam("user"),
     _A.c.kind == bindparam("kind"),
     _A.c.holder == bindparam("holder"),
 )
 _INSERT = insert(_A)
-_HOLD = (
-    update(_D)
-    .where(
-        _D.c.id.in_(bindparam("ids", expanding=True)),
-        _D.c.allocation_id.is_(None),
-        _D.c.state == "available",
-    )
-    .values(allocation_id=bindparam("alloc"), since=bindparam("now", type_=UTCDateTime))
-)
+_HOLDS: dict[int, Any] = {}
+
+
+def _hold(count: int):
+    """The compare-and-set of `count` devices (one statement per count, built once)."""
+    statement = _HOLDS.get(count)
+    if statement is None:
+        statement = _HOLDS[count] = (
+            update(_D)
+            .where(
+                _D.c.id.in_([bindparam(f"d{i}") for i in range(count)]),
+                _D.c.allocation_id.is_(None),
+                _D.c.state == "available",
+            )
+            .values(allocation_id=bindparam("alloc"), since=bindparam("now", type_=UTCDateTime))
+        )
+    return statement
 _NOW = bindparam("now", type_=UTCDateTime)
 _CLOSE = (  # ended no earlier than it started
     update(_A)
@@ -150,13 +159,18 @@ class Ledger(store.LedgerStore):
         self._hours.begin(versions.holdings)
         snapshot = self._free.valid(versions)
         returned: list[int] = []
-        replaced = conn.execute(_FIND_ACTIVE, {"user": user, "kind": kind, "holder": holder})
-        for old in replaced.all():  # rare: remember no hours a refusal could roll back
+        records = open_records(conn, user, charged)
+        replaced = {
+            r.id for r in records if (r.user, r.kind, r.holder) == (user, kind, holder)
+        }
+        for old in sorted(replaced):  # rare: remember no hours a refusal could roll back
             self._hours.forget()
-            returned += self._close(conn, old.id, "replaced", now)
+            returned += self._close(conn, old, "replaced", now)
         limits = self.policies.limits(conn, user, groups, charged, versions.policies)
         current = self.policies.holdings(
-            conn, user, groups, charged, limits, now, hours=self._hours.npu_hours
+            conn, user, groups, charged, limits, now,
+            closed_hours=self._hours.closed_hours,
+            records=[r for r in records if r.id not in replaced],
         )
         quota.check(npus, limits, current, profile=profile)
         if snapshot is not None:
@@ -182,7 +196,8 @@ class Ledger(store.LedgerStore):
             ids = [snapshot.topology.ids.get(ref) for ref in chosen]
             if None in ids:  # placement proposed a device that does not exist
                 raise self._refusal(npus, device_type, user, snapshot)
-            held = conn.execute(_HOLD, {"ids": ids, "alloc": alloc_id, "now": now}).rowcount
+            params = {f"d{i}": device_id for i, device_id in enumerate(ids)}
+            held = conn.execute(_hold(len(ids)), {**params, "alloc": alloc_id, "now": now}).rowcount
             if held != len(ids):  # the belt: someone else got there first
                 self._forget()
                 raise self._refusal(npus, device_type, user, snapshot)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, or_, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from npuhub.hub import clock
@@ -29,7 +29,7 @@ from .quota import (
     Holdings,
     Limits,
 )
-from .usage import npu_hours
+from .usage import npu_hours, open_records
 
 _A = Allocation.__table__
 _GROUP_ROW = select(*(QuotaPolicy.__table__.c[n] for n in LIMIT_FIELDS)).where(
@@ -38,11 +38,8 @@ _GROUP_ROW = select(*(QuotaPolicy.__table__.c[n] for n in LIMIT_FIELDS)).where(
 _USER_ROW = select(*(UserQuota.__table__.c[n] for n in USER_LIMIT_FIELDS)).where(
     UserQuota.__table__.c.user == bindparam("key")
 )
-_u, _a = bindparam("user"), bindparam("account")
-_HELD = select(
-    func.coalesce(func.sum(case((_A.c.user == _u, _A.c.npus), else_=0)), 0),
-    func.coalesce(func.sum(case((_A.c.account == _a, _A.c.npus), else_=0)), 0),
-).where(_A.c.state == "active", or_(_A.c.user == _u, _A.c.account == _a))
+def _closed_hours(conn: Connection, start: datetime, now: datetime, **who) -> float:
+    return npu_hours(conn, start, now, closed=True, **who)
 
 
 def _connection(s: Connection | Session) -> Connection:
@@ -124,27 +121,43 @@ class Policies(store.LedgerStore):
         account: str,
         limits: Limits,
         now: datetime,
-        hours: Callable[..., float] = npu_hours,
+        closed_hours: Callable[..., float] = _closed_hours,
+        records: Iterable | None = None,
     ) -> Holdings:
-        """What `user` and `account` hold now and used this period (the budgets' hours
-        are summed by `hours`, only where `limits` set a budget)."""
+        """What `user` and `account` hold now and used this period: their open
+        `records` (:func:`.usage.open_records`, read here if not given), and the closed
+        records' hours from `closed_hours` (summed only where `limits` set a budget)."""
         conn = _connection(s)
-        user_npus, account_npus = conn.execute(_HELD, {"user": user, "account": account}).one()
+        if records is None:
+            records = open_records(conn, user, account)
         start = quota.period_start(limits.period, now)
+        user_npus = account_npus = 0
+        open_s = {"account": 0.0, "user": 0.0, "member": 0.0}  # NPU-seconds this period
+        for record in records:
+            usr, acc, npus, started = record.user, record.account, record.npus, record.started
+            seconds = npus * max((now - max(started, start)).total_seconds(), 0.0)
+            if usr == user:
+                user_npus += npus
+                open_s["user"] += seconds
+            if acc == account:
+                account_npus += npus
+                open_s["account"] += seconds
+                if usr == user:
+                    open_s["member"] += seconds
+
+        def hours(scope: str, **who) -> float:
+            return closed_hours(conn, start, now, **who) + open_s[scope] / 3600
+
         return Holdings(
             account=account,
-            user_npus=int(user_npus),
-            account_npus=int(account_npus),
+            user_npus=user_npus,
+            account_npus=account_npus,
             account_hours=(
-                hours(conn, start, now, account=account)
-                if limits.npu_hours is not None
-                else 0.0
+                hours("account", account=account) if limits.npu_hours is not None else 0.0
             ),
-            user_hours=(
-                hours(conn, start, now, user=user) if limits.user_npu_hours is not None else 0.0
-            ),
+            user_hours=hours("user", user=user) if limits.user_npu_hours is not None else 0.0,
             member_hours=(
-                hours(conn, start, now, user=user, account=account)
+                hours("member", user=user, account=account)
                 if limits.npu_hours_per_member is not None
                 else 0.0
             ),

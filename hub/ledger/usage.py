@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from .policies import Policies
 
 _HOURS: dict[tuple[str, bool, bool, bool], Any] = {}
-_OPEN: dict[tuple[bool, bool], Any] = {}
 
 
 def _hours_statement(dialect: str, by_account: bool, by_user: bool, closed: bool = False):
@@ -55,15 +54,19 @@ def _hours_statement(dialect: str, by_account: bool, by_user: bool, closed: bool
     return q
 
 
-def _open_statement(by_account: bool, by_user: bool):
-    q = select(Allocation.started, Allocation.npus).where(
-        Allocation.state == "active", Allocation.npus > 0
-    )
-    if by_account:
-        q = q.where(Allocation.account == bindparam("account"))
-    if by_user:
-        q = q.where(Allocation.user == bindparam("user"))
-    return q
+_OPEN = select(
+    Allocation.id, Allocation.user, Allocation.account, Allocation.kind, Allocation.holder,
+    Allocation.npus, Allocation.started,
+).where(
+    Allocation.state == "active",
+    or_(Allocation.user == bindparam("user"), Allocation.account == bindparam("account")),
+)
+
+
+def open_records(conn: Connection, user: str, account: str) -> list:
+    """The open records of `user` or charged to `account` (rows with id, user, account,
+    kind, holder, npus, started): what they hold now."""
+    return conn.execute(_OPEN, {"user": user, "account": account}).all()
 
 
 def npu_hours(
@@ -98,8 +101,7 @@ class HoursMemory:
     """NPU-hours of closed records per (account, user, period start), remembered between
     grants while the holdings version (:mod:`.store`) says that no other writer came in
     between: a closed record never changes, and the ledger adds each record it closes
-    (:meth:`closed`). Open records are summed at each call (a few rows). Used only under
-    the ledger's write lock."""
+    (:meth:`closed`). Used only under the ledger's write lock."""
 
     def __init__(self) -> None:
         self._version: int | None = None
@@ -116,22 +118,16 @@ class HoursMemory:
     def forget(self) -> None:
         self._version, self._sums = None, {}
 
-    def npu_hours(
+    def closed_hours(
         self, conn: Connection, start: datetime, now: datetime, *, account=None, user=None
     ) -> float:
+        """NPU-hours of the closed records of `account` and/or `user` since `start`."""
         key = (account, user, start)
         seconds = self._sums.get(key)
         if seconds is None:
-            seconds = npu_hours(conn, start, now, account=account, user=user, closed=True)
-            seconds = self._sums[key] = seconds * 3600
-        which = (account is not None, user is not None)
-        statement = _OPEN.get(which)
-        if statement is None:
-            statement = _OPEN[which] = _open_statement(*which)
-        params = {k: v for k, v in (("account", account), ("user", user)) if v is not None}
-        for started, npus in conn.execute(statement, params):
-            seconds += npus * max((now - max(started, start)).total_seconds(), 0.0)
-        return max(seconds, 0.0) / 3600
+            hours = npu_hours(conn, start, now, account=account, user=user, closed=True)
+            seconds = self._sums[key] = hours * 3600
+        return seconds / 3600
 
     def closed(self, account: str, user: str, npus: int, started: datetime, ended: datetime):
         """Count a record this transaction closed."""
