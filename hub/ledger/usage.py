@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, func, or_, select
+from sqlalchemy import Connection, bindparam, func, or_, select, union
 from sqlalchemy.orm import Session, sessionmaker
 
 from npuhub.hub import clock
@@ -54,12 +54,15 @@ def _hours_statement(dialect: str, by_account: bool, by_user: bool, closed: bool
     return q
 
 
-_OPEN = select(
+_RECORD = (
     Allocation.id, Allocation.user, Allocation.account, Allocation.kind, Allocation.holder,
     Allocation.npus, Allocation.started,
-).where(
-    Allocation.state == "active",
-    or_(Allocation.user == bindparam("user"), Allocation.account == bindparam("account")),
+)
+_OPEN = union(  # each half one index lookup ((state, user), (state, account))
+    select(*_RECORD).where(Allocation.state == "active", Allocation.user == bindparam("user")),
+    select(*_RECORD).where(
+        Allocation.state == "active", Allocation.account == bindparam("account")
+    ),
 )
 
 
