@@ -248,7 +248,7 @@ async def restore_running(settings, users: list[dict]) -> None:
 
 def start_restore(app) -> None:
     """Schedule `restore_running` once the service runs (called by the service's main)."""
-    from npuhub.hub.reconcile import active_users
+    from npuhub.hub.ledger.reconcile import active_users
 
     async def run():
         try:
