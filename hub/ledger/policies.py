@@ -54,12 +54,12 @@ class Policies(store.LedgerStore):
     ):
         super().__init__(session_factory)
         self.default_limits = default_limits or quota.DEFAULT_LIMITS
-        self._cache: tuple[int, dict[tuple[str, str], dict | None]] = (-1, {})
+        self._cache: tuple[int, dict[tuple[str, str], Any]] = (-1, {})
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ limits
 
-    def _rows(self, version: int | None) -> dict[tuple[str, str], dict | None]:
+    def _rows(self, version: int | None) -> dict[tuple[str, str], Any]:
         """Stored rows remembered at policies `version` (None: remember nothing)."""
         if version is None:
             return {}
@@ -104,14 +104,16 @@ class Policies(store.LedgerStore):
         """The limits of `user` charging `account`. With the policies' `version` (read
         under the ledger's write lock), the stored rows are remembered until it changes."""
         conn, rows = _connection(s), self._rows(version)
-        group_row = (
-            None
-            if quota.is_personal(user, groups, account)
-            else self._row(conn, rows, "group", account)
-        )
-        return quota.effective_limits(
+        personal = quota.is_personal(user, groups, account)
+        key = ("limits", f"{user}\0{account}\0{personal}")
+        if key in rows:
+            return rows[key]
+        group_row = None if personal else self._row(conn, rows, "group", account)
+        limits = quota.effective_limits(
             self._row(conn, rows, "user", user), group_row, self._default_layer(conn, rows)
         )
+        rows[key] = limits
+        return limits
 
     @staticmethod
     def holdings(

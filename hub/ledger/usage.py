@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, func, or_, select, union
+from sqlalchemy import Connection, bindparam, func, or_, select, union_all
 from sqlalchemy.orm import Session, sessionmaker
 
 from npuhub.hub import clock
@@ -58,7 +58,7 @@ _RECORD = (
     Allocation.id, Allocation.user, Allocation.account, Allocation.kind, Allocation.holder,
     Allocation.npus, Allocation.started,
 )
-_OPEN = union(  # each half one index lookup ((state, user), (state, account))
+_OPEN = union_all(  # each half one index lookup ((state, user), (state, account))
     select(*_RECORD).where(Allocation.state == "active", Allocation.user == bindparam("user")),
     select(*_RECORD).where(
         Allocation.state == "active", Allocation.account == bindparam("account")
@@ -69,7 +69,8 @@ _OPEN = union(  # each half one index lookup ((state, user), (state, account))
 def open_records(conn: Connection, user: str, account: str) -> list:
     """The open records of `user` or charged to `account` (rows with id, user, account,
     kind, holder, npus, started): what they hold now."""
-    return conn.execute(_OPEN, {"user": user, "account": account}).all()
+    rows = conn.execute(_OPEN, {"user": user, "account": account}).all()
+    return list({row.id: row for row in rows}.values())  # the user's own are in both halves
 
 
 def npu_hours(
