@@ -1,6 +1,10 @@
 """The NPU ledger under load: allocations per second on SQLite and PostgreSQL, and how
 the cost of placing a request grows with the cluster.
 
+Every measurement runs twice, side by side: `before` is the ledger's old grant and release
+(``benchmarks/ledger_baseline.py``: every grant reads every free device), `after` the
+current one (the topology, the free devices and the policies remembered per version).
+
 Measured, not asserted. Run on demand from the repository root:
 
     .venv/bin/python benchmarks/allocator.py [--pairs 2000] [--backends sqlite postgres]
@@ -44,7 +48,11 @@ from npuhub.hub.ledger import CapacityError, Ledger, NodeSpec, QuotaError
 from npuhub.hub.orm import Allocation
 from npuhub.hub.placement import NodeView, place
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ledger_baseline import BaselineLedger  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
+VERSIONS = {"before": BaselineLedger, "after": Ledger}
 RINGS_8 = ((0, 1, 2, 3), (4, 5, 6, 7))
 SIZES = (1, 2, 4, 8)
 SIZE_WEIGHTS = (60, 15, 15, 10)
@@ -174,21 +182,23 @@ def history(engine, records: int, users: int, seed: int) -> None:
         s.execute(insert(Allocation), rows)
 
 
-def throughput(backend: str, pairs: int, users: int, devices: int, records: int) -> list[dict]:
+def throughput(
+    backend: str, version: str, pairs: int, users: int, devices: int, records: int
+) -> list[dict]:
     results = []
     with database(backend) as url:
         db.upgrade(url)
         engine = db.make_engine(url, pool_size=8)
-        ledger = Ledger(db.session_factory(engine))
-        ledger.sync_inventory(nodes(devices))
-        ledger.set_policy("*", max_npus=8, max_npus_per_server=8, npu_hours=1e9, period="week")
+        ledger = VERSIONS[version](db.session_factory(engine))
+        ledger.inventory.sync(nodes(devices))
+        ledger.policies.set("*", max_npus=8, max_npus_per_server=8, npu_hours=1e9, period="week")
         history(engine, records, users, seed=1)
         load = Load(ledger, users, seed=2)
         target = int(devices * 0.9)
         rng = random.Random(3)
         t0 = time.perf_counter()
         tries = 0
-        while sum(a["npus"] for a in ledger.active()) < target and tries < 5 * devices:
+        while sum(a["npus"] for a in ledger.usage.active()) < target and tries < 5 * devices:
             for _ in range(50):
                 load.allocate(rng)
             tries += 50
@@ -212,10 +222,11 @@ def throughput(backend: str, pairs: int, users: int, devices: int, records: int)
             for w in workers:
                 w.join()
             elapsed = time.perf_counter() - t0
-            held = sum(a["npus"] for a in ledger.active())
+            held = sum(a["npus"] for a in ledger.usage.active())
             results.append(
                 {
                     "backend": backend,
+                    "ledger": version,
                     "clients": threads,
                     "pairs": per * threads,
                     "pairs/s": per * threads / elapsed,
@@ -287,18 +298,20 @@ def growth(sizes: list[int], calls: int) -> list[dict]:
         with database("sqlite") as url:
             db.upgrade(url)
             engine = db.make_engine(url)
-            ledger = Ledger(db.session_factory(engine))
-            ledger.sync_inventory(specs)
+            Ledger(db.session_factory(engine)).inventory.sync(specs)
             hold(engine, views)
-            alloc_ms, release_ms = [], []
-            for n in range(max(20, calls // 10)):
-                t0 = time.perf_counter()
-                g = ledger.allocate(user=f"u{n}", groups=[], kind="server", holder="", npus=1)
-                t1 = time.perf_counter()
-                ledger.release(g.allocation_id)
-                t2 = time.perf_counter()
-                alloc_ms.append((t1 - t0) * 1000)
-                release_ms.append((t2 - t1) * 1000)
+            alloc_ms = {v: [] for v in VERSIONS}
+            release_ms = {v: [] for v in VERSIONS}
+            for version, cls in VERSIONS.items():  # before first: it counts no versions
+                ledger = cls(db.session_factory(engine))
+                for n in range(max(20, calls // 10)):
+                    t0 = time.perf_counter()
+                    g = ledger.allocate(user=f"u{n}", groups=[], kind="server", holder="", npus=1)
+                    t1 = time.perf_counter()
+                    ledger.release(g.allocation_id)
+                    t2 = time.perf_counter()
+                    alloc_ms[version].append((t1 - t0) * 1000)
+                    release_ms[version].append((t2 - t1) * 1000)
             engine.dispose()
         rows.append(
             {
@@ -306,8 +319,10 @@ def growth(sizes: list[int], calls: int) -> list[dict]:
                 "nodes": len(specs),
                 "place 1 p50 us": place_us[1],
                 "place 4 p50 us": place_us[4],
-                "allocate p50 ms (sqlite)": statistics.median(alloc_ms),
-                "release p50 ms (sqlite)": statistics.median(release_ms),
+                "allocate p50 ms before": statistics.median(alloc_ms["before"]),
+                "allocate p50 ms after": statistics.median(alloc_ms["after"]),
+                "release p50 ms before": statistics.median(release_ms["before"]),
+                "release p50 ms after": statistics.median(release_ms["after"]),
             }
         )
     return rows
@@ -327,7 +342,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for backend in args.backends:
         print(f"throughput on {backend} ...", file=sys.stderr, flush=True)
-        rows += throughput(backend, args.pairs, args.users, args.devices, args.records)
+        for version in VERSIONS:
+            rows += throughput(
+                backend, version, args.pairs, args.users, args.devices, args.records
+            )
     print(
         f"Allocate+release pairs: {args.devices} devices, {args.users} users in 100 accounts "
         f"with an NPU-hours budget, {args.records} earlier records, 90% held"

@@ -32,7 +32,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from npuhub.hub.placement import NodeView, best_fit, first_fit, place, stranded
+from npuhub.hub.placement import NodeView, place
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from placement_baselines import best_fit, first_fit, stranded  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_TRACE = REPO.parent / "shared" / "data" / "openb"

@@ -9,8 +9,8 @@ from pathlib import Path
 import yaml
 
 from . import db
-from .inventory import node_spec
-from .platform import get_ledger
+from .ledger.discovery import node_spec
+from .platform import platform_for
 from .settings import NPUHub
 
 
@@ -21,7 +21,7 @@ class ApplyError(Exception):
 def _quota(doc: dict, path: Path, settings: NPUHub) -> str:
     from .service.quotas import validate_limits
 
-    ledger = get_ledger(settings.db_url)
+    policies = platform_for(settings.db_url).ledger.policies
     group = doc.get("group")
     user = doc.get("user")
     limits = {k: v for k, v in doc.items() if k not in ("kind", "group", "user")}
@@ -30,11 +30,11 @@ def _quota(doc: dict, path: Path, settings: NPUHub) -> str:
     except Exception as e:  # tornado HTTPError carries the message
         raise ApplyError(f"{path}: QuotaPolicy: {getattr(e, 'log_message', e)}") from None
     if user:
-        ledger.set_user_quota(str(user), **limits)
+        policies.set_user(str(user), **limits)
         return f"quota for user {user} applied"
     if not group:
         raise ApplyError(f"{path}: QuotaPolicy needs `group` (or `user`)")
-    ledger.set_policy(str(group), **limits)
+    policies.set(str(group), **limits)
     return f"quota for group {group} applied"
 
 
@@ -43,7 +43,7 @@ def _node(doc: dict, path: Path, settings: NPUHub) -> str:
         spec = node_spec(doc, source="file")
     except (KeyError, ValueError) as e:
         raise ApplyError(f"{path}: Node: missing or bad field {e}") from None
-    get_ledger(settings.db_url).add_node(spec)
+    platform_for(settings.db_url).ledger.inventory.add_node(spec)
     return f"node {spec.name} applied ({sum(len(r) for r in spec.rings)} devices)"
 
 
@@ -52,7 +52,7 @@ def _dataset(doc: dict, path: Path, settings: NPUHub) -> str:
     from .datasets.store import apply_dataset
 
     try:
-        return apply_dataset(doc, settings.db_url, settings.state_dir)
+        return apply_dataset(doc, platform_for(settings.db_url).datasets, settings.state_dir)
     except DatasetError as e:
         raise ApplyError(f"{path}: Dataset: {e}") from None
 

@@ -26,13 +26,17 @@ def _settings(args) -> NPUHub:
     return load_settings(args.config or os.environ.get("NPUHUB_CONFIG") or None)
 
 
-def _ledger(args):
+def _platform(args):
     from . import db
-    from .platform import get_ledger
+    from .platform import platform_for
 
     settings = _settings(args)
     db.upgrade(settings.db_url)
-    return get_ledger(settings.db_url)
+    return platform_for(settings.db_url)
+
+
+def _ledger(args):
+    return _platform(args).ledger
 
 
 def _device_ref(ref: str) -> tuple[str, int]:
@@ -59,11 +63,11 @@ def cmd_devices(args) -> int:
         if not args.device:
             raise SystemExit(f"npuhub devices {args.action} NODE:INDEX")
         node, index = _device_ref(args.device)
-        getattr(ledger, args.action)(node, index)
+        getattr(ledger.inventory, args.action)(node, index)
         print(f"{node}:{index} {args.action}ed")
         return 0
     rows = []
-    for d in ledger.devices():
+    for d in ledger.inventory.devices():
         h = d["holder"]
         holder = f"{h['user']}/{h['kind']}:{h['holder'] or 'default'}" if h else "-"
         since = d["since"].strftime("%Y-%m-%d %H:%M") if d.get("since") and h else "-"
@@ -90,10 +94,10 @@ def cmd_quota(args) -> int:
         if args.profiles is not None:
             limits["profiles"] = [p for p in args.profiles.split(",") if p]
         if args.user:
-            ledger.set_user_quota(args.user, **limits)
+            ledger.policies.set_user(args.user, **limits)
             print(f"quota of user {args.user} set")
         elif args.group:
-            ledger.set_policy(args.group, **limits)
+            ledger.policies.set(args.group, **limits)
             print(f"quota of group {args.group} set")
         else:
             raise SystemExit("npuhub quota set GROUP [--max-npus N …] (or --user NAME)")
@@ -102,7 +106,7 @@ def cmd_quota(args) -> int:
         [p["group"]]
         + [p.get(k) if p.get(k) is not None else "-" for k in LIMIT_OPTIONS]
         + [",".join(p["profiles"]) if p.get("profiles") else "all"]
-        for p in ledger.policies()
+        for p in ledger.policies.all()
     ]
     print(tabulate(rows, headers=["group", *LIMIT_OPTIONS, "profiles"]))
     return 0
@@ -110,7 +114,7 @@ def cmd_quota(args) -> int:
 
 def cmd_usage(args) -> int:
     ledger = _ledger(args)
-    u = ledger.usage(account=args.account, period=args.period)
+    u = ledger.usage.report(account=args.account, period=args.period)
     rows = [[k, v] for k, v in u.items() if not isinstance(v, list | dict)]
     print(tabulate(rows, headers=["", "value"]))
     for key in ("by_user", "by_account"):
@@ -140,15 +144,11 @@ def cmd_apply(args) -> int:
 
 
 def cmd_course(args) -> int:
-    from . import db
     from .courses import service_ops
     from .courses.course_file import CourseError
     from .courses.grades import grades_csv
-    from .courses.store import get_store
 
-    settings = _settings(args)
-    db.upgrade(settings.db_url)
-    store = get_store(settings.db_url)
+    store = _platform(args).courses
     need = {"release": 2, "collect": 2, "autograde": 2, "grades": 1}.get(args.action, 0)
     if len(args.names) != need:
         usage = " ".join(["COURSE", "ASSIGNMENT"][:need])
@@ -232,7 +232,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from .apply import ApplyError
     from .hubapi import HubAPIError
-    from .quota import LedgerError
+    from .ledger.quota import LedgerError
 
     args = parser().parse_args(argv)
     try:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -106,6 +106,24 @@ def transaction(
         if lock is not None and conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock})
         yield session
+
+
+@contextmanager
+def write_connection(engine: Engine, lock: int | None = None) -> Iterator[Connection]:
+    """What ``transaction(write=True, lock=lock)`` does, on a Core connection without an
+    ORM session (for the ledger's grants and releases, where the session's bookkeeping
+    costs as much as the statements)."""
+    sqlite = engine.dialect.name == "sqlite"
+    if not sqlite and lock is None:
+        local = contextlib.nullcontext()
+    else:
+        local = _local_lock(engine, None if sqlite else lock)
+    with local, engine.connect() as conn:
+        conn.execution_options(**{WRITE_OPTION: True})
+        with conn.begin():
+            if lock is not None and not sqlite:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock})
+            yield conn
 
 
 _upgrade_lock = threading.Lock()

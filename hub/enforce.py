@@ -18,7 +18,8 @@ from urllib.parse import quote
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
-from . import clock, quota
+from . import clock
+from .ledger import quota
 
 log = logging.getLogger("npuhub.enforce")
 
@@ -96,14 +97,14 @@ class Enforcer:
         self.warnings: dict[str, list[str]] = {}  # user → messages, shown in /me
 
     def _gather(self, groups_of: dict[str, list[str]]):
-        allocations = [a for a in self.ledger.active() if a["kind"] in ("server", "job")]
+        allocations = [a for a in self.ledger.usage.active() if a["kind"] in ("server", "job")]
         spent, session = {}, {}
         known: dict[tuple[str, str], tuple] = {}  # (user, account) → (spent, session)
         for a in allocations:
             key = (a["user"], a["account"])
             if key not in known:
                 try:
-                    _, limits, held = self.ledger.limits_for(
+                    _, limits, held = self.ledger.policies.limits_for(
                         a["user"], self._groups(a, groups_of), a["account"]
                     )
                     known[key] = (quota.spent(limits, held), limits.max_session_hours)

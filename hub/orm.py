@@ -117,11 +117,6 @@ class Device(Base):
     node: Mapped[Node] = relationship(back_populates="devices")
     allocation: Mapped[Allocation | None] = relationship(back_populates="held")
 
-    @property
-    def path(self) -> str:
-        prefix = "nvidia" if self.node.type == "nvidia" else "davinci"
-        return f"{self.node.device_dir.rstrip('/')}/{prefix}{self.index}"
-
     @classmethod
     def find(cls, db: Session, node: str, index: int) -> Device | None:
         return db.scalars(
@@ -160,10 +155,6 @@ class Allocation(Base):
     held: Mapped[list[Device]] = relationship(back_populates="allocation")
 
     @classmethod
-    def find(cls, db: Session, id: int) -> Allocation | None:
-        return db.get(cls, id)
-
-    @classmethod
     def find_active(cls, db: Session, user: str, kind: str, holder: str) -> list[Allocation]:
         return list(
             db.scalars(
@@ -173,16 +164,22 @@ class Allocation(Base):
             )
         )
 
-    def hours(self, start: datetime, end: datetime) -> float:
-        """NPU-hours of this record inside [start, end) (an open record runs until end)."""
-        lo = max(self.started, start)
-        hi = min(self.ended or end, end)
-        return max((hi - lo).total_seconds(), 0.0) / 3600 * self.npus
-
     def __repr__(self) -> str:
         return (
             f"<Allocation {self.id} {self.user}/{self.kind}:{self.holder} {self.npus} {self.state}>"
         )
+
+
+class LedgerState(Base):
+    """One row (id 1): counters of the ledger's writes, so that a process knows whether
+    what it cached is still true (see :mod:`npuhub.hub.ledger.store`)."""
+
+    __tablename__ = "ledger_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    inventory: Mapped[int] = mapped_column(Integer, default=0)
+    holdings: Mapped[int] = mapped_column(Integer, default=0)
+    policies: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class _Limits:

@@ -21,9 +21,8 @@ The policy, in order of priority:
 4. **Larger than any node.** Whole free nodes first (largest first, so fewest nodes),
    then the remainder by the rules above.
 
-:func:`first_fit` and :func:`best_fit` are the usual baselines, with the same
-signature, for comparison in benchmarks. :func:`stranded` measures fragmentation: free
-devices that no waiting request could use.
+The usual baselines (first fit, best fit) and the fragmentation measure live with the
+benchmark that compares them (``benchmarks/placement_baselines.py``).
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain
 
-__all__ = ["NodeView", "Placement", "best_fit", "first_fit", "place", "stranded"]
+__all__ = ["RING_ALIGNED", "NodeView", "Placement", "place"]
 
 #: request sizes that must stay inside one topology group (ring) when a ring can hold them
 RING_ALIGNED = frozenset({1, 2, 4})
@@ -214,91 +213,3 @@ def place(
         node, devices = single
         result.extend((node.name, d) for d in devices)
     return sorted(result)
-
-
-def first_fit(
-    nodes: Sequence[NodeView], count: int, device_type: str | None = None
-) -> Placement | None:
-    """Baseline: the first node in order with enough free devices, lowest indices.
-
-    No ring awareness. If no single node has enough, takes free devices node after node
-    in order (spanning nodes only when needed); ``None`` if the total is not enough.
-    """
-    _check_count(count)
-    if count == 0:
-        return []
-    candidates = _of_type(nodes, device_type)
-    for node in candidates:
-        if len(node.free) >= count:
-            return sorted((node.name, d) for d in sorted(node.free)[:count])
-    chosen: list[tuple[str, int]] = []
-    for node in candidates:
-        for d in sorted(node.free):
-            chosen.append((node.name, d))
-            if len(chosen) == count:
-                return sorted(chosen)
-    return None
-
-
-def best_fit(
-    nodes: Sequence[NodeView], count: int, device_type: str | None = None
-) -> Placement | None:
-    """Baseline: the single node with the fewest free devices that fits, lowest indices.
-
-    No ring awareness, never spans nodes (``None`` for a request larger than every
-    node's free devices); ties go to the node name.
-    """
-    _check_count(count)
-    if count == 0:
-        return []
-    best: NodeView | None = None
-    for node in _of_type(nodes, device_type):
-        n = len(node.free)
-        if n >= count and (
-            best is None or n < len(best.free) or (n == len(best.free) and node.name < best.name)
-        ):
-            best = node
-    if best is None:
-        return None
-    return sorted((best.name, d) for d in sorted(best.free)[:count])
-
-
-def stranded(nodes: Sequence[NodeView], waiting_counts: Iterable[int]) -> int:
-    """Free devices that no waiting request could use, by :func:`place`'s rules.
-
-    A free device is usable by a waiting request of ``c`` devices if ``c`` could be
-    placed on its node with this device among the candidates: in a ring with at least
-    ``c`` free devices for ring-aligned sizes (1, 2, 4) on nodes whose rings are that
-    large; on a node with at least ``c`` free devices otherwise; and, for requests
-    larger than every node, on a node that is entirely free (remainders on partly used
-    nodes are not counted). With nothing waiting, nothing is stranded: 0.
-    """
-    counts = sorted({c for c in waiting_counts if c > 0})
-    if not counts:
-        return 0
-    largest = max((_size(n) for n in nodes), default=0)
-    total = 0
-    for node in nodes:
-        node_free = len(node.free)
-        if not node_free:
-            continue
-        groups = _groups(node)
-        size, max_ring, _ = _shape(groups)
-        ring_free = [len(node.free.intersection(r)) for r in groups]
-        usable = [False] * len(groups)
-        for c in counts:
-            if c > largest:
-                if node_free == size:
-                    usable = [True] * len(groups)
-            elif c > size or node_free < c:
-                continue
-            elif c in RING_ALIGNED and max_ring >= c:
-                for i, f in enumerate(ring_free):
-                    if f >= c:
-                        usable[i] = True
-            else:
-                usable = [True] * len(groups)
-            if all(usable):
-                break
-        total += sum(f for f, u in zip(ring_free, usable, strict=True) if not u)
-    return total

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .courses.store import course_profiles
+from .platform import platform_for
 from .profiles import ProfileRules, rules
 
 
@@ -17,6 +17,6 @@ def profile_rules(
 ) -> ProfileRules:
     groups = sorted(set(groups))
     accounts = groups or [user]
-    restrictions = {a: ledger.limits_for(user, groups, a)[1].profiles for a in accounts}
-    courses = course_profiles(db_url) if db_url else []
+    restrictions = {a: ledger.policies.limits_for(user, groups, a)[1].profiles for a in accounts}
+    courses = platform_for(db_url).courses.profiles() if db_url else []
     return rules(configured, courses, restrictions)

@@ -19,8 +19,8 @@ import requests
 from . import db, state
 from .auth import set_password
 from .configcheck import ConfigProblem, check_config_file
-from .inventory import local_nodes
-from .platform import get_ledger
+from .ledger.discovery import local_nodes
+from .platform import platform_for
 from .settings import NPUHub, load_settings
 
 log = logging.getLogger("npuhub.up")
@@ -92,7 +92,7 @@ def prepare(settings: NPUHub) -> dict[str, int]:
         simulated_npus=settings.simulated_npus,
         state_dir=root,
     )
-    get_ledger(settings.db_url).sync_inventory(specs)
+    platform_for(settings.db_url).ledger.inventory.sync(specs)
     return ports
 
 

@@ -95,8 +95,8 @@ class TemplateI18n:
         return translation(lang if lang in SUPPORTED else DEFAULT).gettext
 
 
-# Refusals of the ledger (hub/capacity.py, hub/quota.py) are English sentences: the common
-# ones are recognised here and said again in the user's language; others keep their text
+# Refusals of the ledger (hub/ledger/capacity.py, hub/ledger/quota.py) are English sentences:
+# the common ones are recognised here and said again in the user's language; others keep their text
 # behind a translated lead.
 N_ = str  # marks a msgid for extraction without translating it here
 REFUSALS = [

@@ -24,7 +24,7 @@ from npuhub.hub.datasets.catalog import DatasetError
 from npuhub.hub.datasets.mounter import MountError
 from npuhub.hub.datasets.store import restore_user
 from npuhub.hub.ledger import LedgerError
-from npuhub.hub.platform import get_ledger
+from npuhub.hub.platform import platform_for
 from npuhub.hub.profile_lookup import profile_rules
 
 from . import i18n
@@ -153,7 +153,7 @@ class NPUSpawner(DockerSpawner):
 
     @property
     def ledger(self):
-        return get_ledger(self.db_url)
+        return platform_for(self.db_url).ledger
 
     @property
     def admission(self) -> Admission:
@@ -278,8 +278,8 @@ class NPUSpawner(DockerSpawner):
         groups = [g.name for g in self.user.groups]
         try:
             done = await self._in_executor(
-                restore_user, self.db_url, self.mounts_root, self.user.name, groups,
-                bool(self.user.admin),
+                restore_user, platform_for(self.db_url).datasets, self.mounts_root,
+                self.user.name, groups, bool(self.user.admin),
             )
         except (DatasetError, MountError, OSError) as e:
             self.log.warning("No datasets folder for %s: %s", self._log_name, e)

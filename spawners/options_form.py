@@ -9,7 +9,8 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from npuhub.hub import profiles
-from npuhub.hub.courses.store import course_profiles
+from npuhub.hub.ledger.summary import summary
+from npuhub.hub.platform import platform_for
 
 from . import i18n
 
@@ -23,17 +24,17 @@ def form_context(spawner, groups: list[str]) -> dict:
     """Everything the form shows, from the ledger (sync: run in an executor; `groups`,
     the user's, read on the event loop from the hub's own database)."""
     ledger = spawner.ledger
-    devices = ledger.devices()
+    devices = ledger.inventory.devices()
     free_by_type: dict[str | None, int] = {None: 0}
     for d in devices:
         if d["state"] == "available" and d["holder"] is None:
             free_by_type[None] += 1
             free_by_type[d["type"]] = free_by_type.get(d["type"], 0) + 1
-    me = ledger.summary(spawner.user.name, groups)
+    me = summary(ledger, spawner.user.name, groups)
     first = (me.get("quotas") or [{}])[0]
     # a quota policy may restrict the profiles (a course's students get the course's)
     restrictions = {q["account"]: q["limits"].get("profiles") for q in me.get("quotas") or []}
-    courses = course_profiles(spawner.db_url) if spawner.db_url else []
+    courses = platform_for(spawner.db_url).courses.profiles() if spawner.db_url else []
     rules = profiles.rules(spawner.profiles, courses, restrictions)
     cards = []
     for p in profiles.usable(rules, groups):

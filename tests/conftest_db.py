@@ -196,7 +196,7 @@ def ledger(db_engine, tmp_path):
     from npuhub.hub.ledger import Ledger
 
     led = Ledger(db.session_factory(db_engine))
-    led.sync_inventory(simulated_inventory(tmp_path / "devices"))
+    led.inventory.sync(simulated_inventory(tmp_path / "devices"))
     return led
 
 

@@ -19,7 +19,6 @@ from npuhub.hub.hubapi import HubAPI, HubAPIError
 
 from .course_file import CourseError, course_profile, instructors_group, students_group
 from .service_ops import check_files
-from .store import get_store
 
 SKIP = {"__pycache__", "feedback"}
 
@@ -83,23 +82,25 @@ def sync_group(api: HubAPI, group: str, users: list[str]) -> None:
         api.request("DELETE", f"/groups/{group}/users", json={"users": remove})
 
 
-def grant_datasets(db_url: str, course: dict) -> None:
+def grant_datasets(datasets, course: dict) -> None:
+    """Let the course's groups use its datasets (`datasets`: the DatasetStore)."""
     if not course["datasets"]:
         return
-    from npuhub.hub.datasets.catalog import DatasetError, grant
+    from npuhub.hub.datasets.catalog import DatasetError, check_name
 
     for name in course["datasets"]:
         for group in (students_group(course["id"]), instructors_group(course["id"])):
             try:
-                grant(db_url, name, group)
+                datasets.grant(check_name(name), group)
             except DatasetError as e:
                 raise CourseError(f"datasets: {e}") from None
 
 
-def apply_course(course: dict, *, api: HubAPI, ledger, db_url: str, profiles: list[dict],
+def apply_course(course: dict, *, api: HubAPI, platform, profiles: list[dict],
                  base_dir: Path | None = None, create_users: bool = True,
                  created_by: str = "") -> dict:
-    """Apply a checked course (course_file.parse_course); returns the stored course."""
+    """Apply a checked course (course_file.parse_course) with the stores of `platform`
+    (npuhub.hub.platform.Platform); returns the stored course."""
     cid = course["id"]
     profile = course_profile(course, base_profile(course, profiles))
     if course["students_group"]:
@@ -115,11 +116,12 @@ def apply_course(course: dict, *, api: HubAPI, ledger, db_url: str, profiles: li
     sync_group(api, instructors_group(cid), course["instructors"])
     hours = course["npu_hours_per_student"]
     n = course["npus_per_student"]
-    ledger.set_policy(students_group(cid), max_npus_per_server=n, max_npus=n, period="week",
-                      npu_hours=None if hours is None else hours * len(course["students"]),
-                      npu_hours_per_member=hours, profiles=[profile["slug"]])
-    grant_datasets(db_url, course)
-    store = get_store(db_url)
+    platform.ledger.policies.set(
+        students_group(cid), max_npus_per_server=n, max_npus=n, period="week",
+        npu_hours=None if hours is None else hours * len(course["students"]),
+        npu_hours_per_member=hours, profiles=[profile["slug"]])
+    grant_datasets(platform.datasets, course)
+    store = platform.courses
     stored = store.upsert(course, profile, created_by)
     for a in course["assignments"]:
         if a["source"] is not None:
@@ -131,13 +133,13 @@ def apply_course(course: dict, *, api: HubAPI, ledger, db_url: str, profiles: li
 
 def apply_course_file(doc: dict, path: Path, settings) -> str:
     """`npuhub apply -f` of a `kind: Course` document (admin, on the hub host)."""
-    from npuhub.hub.platform import get_ledger
+    from npuhub.hub.platform import platform_for
 
     from .course_file import parse_course
 
     course = parse_course(doc)
     stored = apply_course(course, api=HubAPI.from_settings(settings),
-                          ledger=get_ledger(settings.db_url), db_url=settings.db_url,
+                          platform=platform_for(settings.db_url),
                           profiles=settings.profiles, base_dir=path.resolve().parent,
                           created_by="apply")
     return (f"course {stored['id']} applied ({len(stored['students'])} students, "

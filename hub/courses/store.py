@@ -4,7 +4,6 @@ is decided by the caller with `role()`; nothing here trusts a name it did not ch
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime
 
 from sqlalchemy import select
@@ -249,14 +248,3 @@ class CourseStore(db.Store):
             return sorted(rows, key=lambda r: (r["student"], r["assignment"]))
 
 
-@functools.cache
-def get_store(db_url: str) -> CourseStore:
-    return CourseStore(db.session_factory(db.make_engine(db_url)))
-
-
-def course_profiles(session_or_db_url) -> list[dict]:
-    """The spawn profiles of every course (for NPUSpawner.all_profiles)."""
-    if isinstance(session_or_db_url, str):
-        return get_store(session_or_db_url).profiles()
-    return [dict(p) for p in session_or_db_url.scalars(select(Course.profile)
-                                                         .order_by(Course.name))]

@@ -190,14 +190,3 @@ def public_view(d: dict, *, mounted: bool, admin: bool) -> dict:
     return out
 
 
-def grant(db_url: str, dataset: str, group: str) -> None:
-    """Let `group` use `dataset` beside its declared access (courses call this)."""
-    from .store import get_store
-
-    get_store(db_url).grant(check_name(dataset), group)
-
-
-def revoke(db_url: str, dataset: str, group: str) -> None:
-    from .store import get_store
-
-    get_store(db_url).revoke(check_name(dataset), group)

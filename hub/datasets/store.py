@@ -3,14 +3,12 @@ returns plain dicts (callers on an event loop run them in an executor)."""
 
 from __future__ import annotations
 
-import functools
 from collections import defaultdict
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from npuhub.hub import clock, db
-from npuhub.hub.platform import get_ledger
 
 from .catalog import DatasetError, check_access
 from .models import Dataset, DatasetGrant, DatasetMount
@@ -157,19 +155,14 @@ class DatasetStore(db.Store):
             return dict(out)
 
 
-@functools.cache
-def get_store(db_url: str) -> DatasetStore:
-    """One store per process and database, on the ledger's engine."""
-    return DatasetStore(get_ledger(db_url).session_factory)
-
-
-def restore_user(db_url: str, root: str, user: str, groups, admin: bool = False) -> dict:
+def restore_user(
+    store: DatasetStore, root: str, user: str, groups, admin: bool = False
+) -> dict:
     """Make the host mounts of `user` match what they asked for and may still use:
     remembered mounts they lost access to are forgotten. I/O: database and mounts."""
     from . import mounter
     from .catalog import may_mount
 
-    store = get_store(db_url)
     wanted, follow, lost = {}, set(), []
     for d in store.mounted(user):
         if may_mount(d["access"], d["grants"], groups, admin):
@@ -185,14 +178,13 @@ def restore_user(db_url: str, root: str, user: str, groups, admin: bool = False)
     return done
 
 
-def apply_dataset(doc: dict, db_url: str, state_dir: str) -> str:
+def apply_dataset(doc: dict, store: DatasetStore, state_dir: str) -> str:
     """`npuhub apply -f` of a `kind: Dataset` document: declare or change the dataset and
     scan it (when new or moved). Raises DatasetError with the reason."""
     from .catalog import resolve_source, scan, validate_spec
 
     spec = validate_spec({k: v for k, v in doc.items() if k != "kind"})
     spec["source"] = resolve_source(spec["source"], [state_dir])
-    store = get_store(db_url)
     new, old = store.update(spec["name"], spec)
     if old is None or old["source"] != new["source"] or new["files"] is None:
         size, files = scan(new["source"])

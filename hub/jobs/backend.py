@@ -38,10 +38,11 @@ def make_backend(queue: JobQueue, ledger, cfg, settings):
 class Jobs:
     """The batch queue as the service runs it."""
 
-    def __init__(self, ledger, cfg, settings, backend=None):
-        self.ledger, self.cfg, self.settings = ledger, cfg, settings
-        self.queue = JobQueue(ledger.session_factory)
-        self.backend = backend or make_backend(self.queue, ledger, cfg, settings)
+    def __init__(self, platform, cfg, settings, backend=None):
+        """`platform`: the stores (npuhub.hub.platform.Platform) the queue runs on."""
+        self.ledger, self.cfg, self.settings = platform.ledger, cfg, settings
+        self.queue: JobQueue = platform.jobs
+        self.backend = backend or make_backend(self.queue, self.ledger, cfg, settings)
         self._wake = asyncio.Event()
         self._ticks = 0
 
@@ -108,7 +109,7 @@ def start_jobs(app, settings) -> Jobs:
     from .config import load_jobs_config
 
     cfg = load_jobs_config(os.environ.get("NPUHUB_CONFIG") or None, settings)
-    jobs = Jobs(app.settings["ledger"], cfg, settings)
+    jobs = Jobs(app.settings["platform"], cfg, settings)
     app.settings["jobs"] = jobs
     app.settings["jobs_task"] = jobs.start()
     return jobs

@@ -262,9 +262,7 @@ class LocalBackend:
         return True
 
     async def _release(self, job: Job) -> None:
-        alloc = await self._run(self.queue.allocation_of, job)
-        if alloc is not None:
-            await self._run(self.ledger.release, alloc, reason="job ended")
+        await self._run(self.ledger.release_job, job.user, job.id, reason="job ended")
 
     async def _save_log(self, job_id: int, c) -> bytes:
         path = self.log_file(job_id)

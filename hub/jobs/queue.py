@@ -4,8 +4,9 @@ Every state change is one compare-and-set update (``UPDATE â€¦ WHERE state IN (â
 short write transaction, and says whether it happened: two callers that race (the
 scheduler starting a job, a user cancelling it, a restarted service adopting it) cannot
 both win, so a job is started once and its end is recorded once. The NPU-hour charge of
-a job is its ledger allocation (kind "job", holder the job id); whoever records the end
-releases it.
+a job is its ledger allocation (kind "job", holder the job id: ``Ledger.allocate`` for a
+local job's devices, ``Ledger.charge_job`` for a Slurm job's record); whoever records the
+end releases it (``Ledger.release_job``).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from npuhub.hub import clock, db, quota
-from npuhub.hub.orm import Allocation
+from npuhub.hub import clock, db
+from npuhub.hub.ledger import quota
 
 from .models import ACTIVE, TERMINAL, Job
 
@@ -32,7 +33,7 @@ def check_quota(
     what can never fit (per-job size, budget spent, profile); True (at start): also what
     the user and the account hold now, plus `pending` (user's, account's NPUs in jobs
     handed to Slurm that have not started, so hold nothing yet)."""
-    charged, limits, held = ledger.limits_for(user, groups, account)
+    charged, limits, held = ledger.policies.limits_for(user, groups, account)
     if not holding:
         held = dataclasses.replace(held, user_npus=0, account_npus=0)
     else:
@@ -132,40 +133,3 @@ class JobQueue(db.Store):
     def note(self, job_id: int, state: str, reason: str) -> bool:
         """Change the reason a waiting or running job shows, if it is still in `state`."""
         return self.move(job_id, [state], state, reason=reason)
-
-    # ---------------------------------------------------------------- charges
-
-    def open_charge(self, job: Job, started: datetime | None = None) -> int:
-        """A usage record of `job.npus` NPUs with no local devices (a Slurm job runs on
-        the cluster's): NPU-hours are charged to the job's account from `started` until
-        the record is released. Idempotent: an open record of this job is reused."""
-        with db.transaction(self.session_factory, write=True, lock=db.LEDGER_LOCK) as s:
-            open_ = Allocation.find_active(s, job.user, "job", str(job.id))
-            if open_:
-                return open_[0].id
-            alloc = Allocation(
-                user=job.user,
-                account=job.account,
-                kind="job",
-                holder=str(job.id),
-                profile=job.profile,
-                npus=job.npus,
-                devices=[],
-                started=started or clock.utcnow(),
-                state="active",
-            )
-            s.add(alloc)
-            s.flush()
-            s.execute(
-                update(Job)
-                .where(Job.id == job.id)
-                .values(allocation_id=alloc.id)
-                .execution_options(synchronize_session=False)
-            )
-            return alloc.id
-
-    def allocation_of(self, job: Job) -> int | None:
-        """The open ledger allocation of a job (None: it holds nothing)."""
-        with self._read() as s:
-            found = Allocation.find_active(s, job.user, "job", str(job.id))
-            return found[0].id if found else None

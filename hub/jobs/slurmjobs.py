@@ -71,9 +71,7 @@ class SlurmJobs:
         return await asyncio.get_running_loop().run_in_executor(None, partial(fn, *args, **kwargs))
 
     async def _release(self, job: Job) -> None:
-        alloc = await self._run(self.queue.allocation_of, job)
-        if alloc is not None:
-            await self._run(self.ledger.release, alloc, reason="job ended")
+        await self._run(self.ledger.release_job, job.user, job.id, reason="job ended")
 
     async def watch(self) -> None:
         for job in await self._run(self.queue.in_state, ACTIVE[1:], self.name):
@@ -104,11 +102,18 @@ class SlurmJobs:
                     devices=devices,
                     reason=reason,
                 ):
-                    await self._run(self.queue.open_charge, job)
+                    await self._charge(job)
             elif state in TERMINAL:
                 await self._end(job, state, reason, code)
             elif reason != job.reason:
                 await self._run(self.queue.note, job.id, job.state, reason)
+
+    async def _charge(self, job: Job) -> None:
+        alloc = await self._run(
+            self.ledger.charge_job, user=job.user, account=job.account, job_id=job.id,
+            npus=job.npus, profile=job.profile,
+        )
+        await self._run(self.queue.move, job.id, ["running"], "running", allocation_id=alloc)
 
     async def _end(self, job: Job, state: str, reason: str, code: int | None) -> None:
         if await self._run(self.queue.finish, job.id, state, reason, code):

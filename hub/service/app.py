@@ -13,8 +13,8 @@ from tornado.log import enable_pretty_logging
 
 from npuhub.hub.enforce import Enforcer
 from npuhub.hub.jobs.backend import start_jobs
-from npuhub.hub.platform import get_ledger
-from npuhub.hub.reconcile import start_watch
+from npuhub.hub.ledger.reconcile import start_watch
+from npuhub.hub.platform import platform_for
 from npuhub.hub.settings import load_settings
 
 from . import autograde, courses, datasets, devices, health, jobs, me, quotas, usage
@@ -28,11 +28,13 @@ def make_app(settings, hub_auth: HubAuth, prefix: str) -> web.Application:
     for module in RESOURCES:
         for pattern, handler in module.default_handlers:
             handlers.append((prefix.rstrip("/") + pattern, handler))
+    platform = platform_for(settings.db_url)
     return web.Application(
         handlers,
         hub_auth=hub_auth,
         npuhub=settings,
-        ledger=get_ledger(settings.db_url),
+        platform=platform,
+        ledger=platform.ledger,
         base_url=prefix,
         me_extras=[datasets.me_extra],
     )

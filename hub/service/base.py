@@ -28,6 +28,10 @@ class APIHandler(web.RequestHandler):
         return self.settings["ledger"]
 
     @property
+    def platform(self):
+        return self.settings["platform"]
+
+    @property
     def npuhub(self):
         return self.settings["npuhub"]
 

@@ -25,7 +25,6 @@ from npuhub.hub.courses.course_file import (
     parse_course,
 )
 from npuhub.hub.courses.grades import grades_csv
-from npuhub.hub.courses.store import get_store
 from npuhub.hub.hubapi import HubAPI, HubAPIError
 
 from .base import APIHandler
@@ -41,7 +40,7 @@ log = logging.getLogger("npuhub.service.courses")
 class CourseHandler(APIHandler):
     @property
     def store(self):
-        return get_store(self.npuhub.db_url)
+        return self.platform.courses
 
     async def call(self, fn, *args, **kwargs):
         """Run store work off the loop; CourseError becomes its HTTP refusal."""
@@ -100,8 +99,8 @@ class CourseListHandler(CourseHandler):
             await self.check_creator(course, old)
         api = HubAPI(os.environ["JUPYTERHUB_API_URL"].rstrip("/"),
                      os.environ["JUPYTERHUB_API_TOKEN"])
-        stored = await self.call(apply_course, course, api=api, ledger=self.ledger,
-                                 db_url=self.npuhub.db_url, profiles=self.npuhub.profiles,
+        stored = await self.call(apply_course, course, api=api, platform=self.platform,
+                                 profiles=self.npuhub.profiles,
                                  create_users=self.is_admin, created_by=self.user_name)
         self.write_json(stored, 200 if old else 201)
 

@@ -16,7 +16,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from npuhub.hub import clock
 from npuhub.hub.datasets import catalog, mounter
 from npuhub.hub.datasets.catalog import DatasetError, may_mount, public_view
-from npuhub.hub.datasets.store import get_store, restore_user
+from npuhub.hub.datasets.store import restore_user
 
 from .base import APIHandler
 from .openapi import op
@@ -36,7 +36,7 @@ def schedule_scan(settings, d: dict) -> None:
     if d["name"] in running:
         return
     running.add(d["name"])
-    store = get_store(settings["npuhub"].db_url)
+    store = settings["platform"].datasets
 
     def work():
         try:
@@ -58,7 +58,7 @@ def stale(d: dict) -> bool:
 class DatasetBase(APIHandler):
     @property
     def store(self):
-        return get_store(self.npuhub.db_url)
+        return self.platform.datasets
 
     @property
     def root(self) -> str:
@@ -217,7 +217,7 @@ class MountHandler(DatasetBase):
 
 async def me_extra(handler: APIHandler) -> dict:
     """`datasets` of GET /api/v1/me: the caller's mounted datasets and their paths."""
-    mounted = await handler.blocking(get_store(handler.npuhub.db_url).mounted, handler.user_name)
+    mounted = await handler.blocking(handler.platform.datasets.mounted, handler.user_name)
     return {
         "datasets": [
             {"name": d["name"], "path": catalog.container_path(d["name"])} for d in mounted
@@ -228,7 +228,6 @@ async def me_extra(handler: APIHandler) -> dict:
 async def restore_running(settings, users: list[dict]) -> None:
     """Make the host mounts of every user with a running server match the database (at
     service start: the host mounts survive a restart, the database is the truth)."""
-    npuhub = settings["npuhub"]
     loop = asyncio.get_running_loop()
     for u in users:
         if not any(s.get("ready") or s.get("pending") for s in (u.get("servers") or {}).values()):
@@ -237,7 +236,7 @@ async def restore_running(settings, users: list[dict]) -> None:
             await loop.run_in_executor(
                 None,
                 restore_user,
-                npuhub.db_url,
+                settings["platform"].datasets,
                 _root(settings),
                 u["name"],
                 u.get("groups") or [],
@@ -249,7 +248,7 @@ async def restore_running(settings, users: list[dict]) -> None:
 
 def start_restore(app) -> None:
     """Schedule `restore_running` once the service runs (called by the service's main)."""
-    from npuhub.hub.reconcile import active_users
+    from npuhub.hub.ledger.reconcile import active_users
 
     async def run():
         try:

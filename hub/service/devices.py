@@ -7,7 +7,7 @@ from .openapi import op
 class DevicesHandler(APIHandler):
     async def get(self):
         self.require_admin()
-        self.write_json(await self.blocking(self.ledger.devices))
+        self.write_json(await self.blocking(self.ledger.inventory.devices))
 
 
 default_handlers = [(r"/api/v1/devices", DevicesHandler)]

@@ -50,15 +50,13 @@ def choose_profile(
 
 
 def dataset_mounts(
-    ledger, user: str, groups: list[str], names: list[str] | None, admin: bool = False
+    store, user: str, groups: list[str], names: list[str] | None, admin: bool = False
 ) -> list[list[str]]:
     """[[host folder, name]] of the datasets a job mounts read-only at ~/datasets/{name}:
     the ones named (each one the user may use), or by default those the user has
     mounted now (the datasets catalog's remembered mounts)."""
     from npuhub.hub.datasets.catalog import may_mount
-    from npuhub.hub.datasets.store import DatasetStore
 
-    store = DatasetStore(ledger.session_factory)
     chosen = store.mounted(user) if names is None else [store.get(n) for n in names]
     for name, d in zip(names or [d["name"] for d in chosen], chosen, strict=True):
         if d is None or not may_mount(d["access"], d["grants"], groups, admin):
@@ -141,7 +139,7 @@ class JobListHandler(JobsHandler):
             raise web.HTTPError(403, f"Job refused: {e}") from None
         if cfg.backend == "local" and req["npus"]:
             kind = profile.get("device_type")
-            devices = await self.blocking(self.ledger.devices)
+            devices = await self.blocking(self.ledger.inventory.devices)
             total = sum(d["state"] == "available" and kind in (None, d["type"]) for d in devices)
             if req["npus"] > total:
                 raise web.HTTPError(
@@ -151,7 +149,7 @@ class JobListHandler(JobsHandler):
                 )
         datasets = await self.blocking(
             dataset_mounts,
-            self.ledger,
+            self.platform.datasets,
             self.user_name,
             self.groups,
             req["datasets"],

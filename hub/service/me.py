@@ -1,6 +1,6 @@
 """GET /api/v1/me: who the caller is, their accounts, quotas, usage and allocations."""
 
-from npuhub.hub.summary import summary
+from npuhub.hub.ledger.summary import summary
 
 from .base import APIHandler
 from .openapi import op

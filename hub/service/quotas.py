@@ -2,7 +2,7 @@
 
 from tornado import web
 
-from npuhub.hub.quota import LIMIT_FIELDS, PERIODS
+from npuhub.hub.ledger.quota import LIMIT_FIELDS, PERIODS
 
 from .base import APIHandler
 from .openapi import op
@@ -39,13 +39,13 @@ def validate_limits(body: dict) -> dict:
 class QuotaListHandler(APIHandler):
     async def get(self):
         self.require_admin()
-        self.write_json(await self.blocking(self.ledger.policies))
+        self.write_json(await self.blocking(self.ledger.policies.all))
 
 
 class QuotaHandler(APIHandler):
     async def get(self, group):
         self.require_admin()
-        policy = await self.blocking(self.ledger.get_policy, group)
+        policy = await self.blocking(self.ledger.policies.get, group)
         if policy is None:
             raise web.HTTPError(404, f"No quota policy for group {group!r}")
         self.write_json(policy)
@@ -53,8 +53,8 @@ class QuotaHandler(APIHandler):
     async def put(self, group):
         self.require_admin()
         limits = validate_limits(self.json_body())
-        await self.blocking(self.ledger.set_policy, group, **limits)
-        self.write_json(await self.blocking(self.ledger.get_policy, group))
+        await self.blocking(self.ledger.policies.set, group, **limits)
+        self.write_json(await self.blocking(self.ledger.policies.get, group))
 
 
 default_handlers = [

@@ -2,7 +2,7 @@
 
 from tornado import web
 
-from npuhub.hub.quota import PERIODS
+from npuhub.hub.ledger.quota import PERIODS
 
 from .base import APIHandler
 from .openapi import op
@@ -22,7 +22,8 @@ class UsageHandler(APIHandler):
                     raise web.HTTPError(400, f"Choose an account: {', '.join(sorted(own))}")
             if account not in own:
                 raise web.HTTPError(403, f"You are not a member of account {account!r}")
-        self.write_json(await self.blocking(self.ledger.usage, account=account, period=period))
+        report = self.ledger.usage.report
+        self.write_json(await self.blocking(report, account=account, period=period))
 
 
 default_handlers = [(r"/api/v1/usage", UsageHandler)]

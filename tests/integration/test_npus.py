@@ -185,12 +185,12 @@ def test_hub_restart_keeps_running_servers_and_their_devices(hub):
 def test_reconcile_releases_vanished_servers_and_keeps_running_ones(hub):
     import asyncio
 
-    from npuhub.hub.platform import get_ledger
-    from npuhub.hub.reconcile import reconcile_once
+    from npuhub.hub.ledger.reconcile import reconcile_once
+    from npuhub.hub.platform import platform_for
 
     (kim,) = users(hub, 1)
     hub.spawn(kim, options={"profile": "base", "npus": 1})
-    ledger = get_ledger(f"sqlite:///{hub.state_dir / 'npuhub.sqlite'}")
+    ledger = platform_for(f"sqlite:///{hub.state_dir / 'npuhub.sqlite'}").ledger
     ghost = ledger.allocate(user="ghost", groups=[], kind="server", holder="", npus=1)
     try:
         released = asyncio.run(reconcile_once(ledger, hub.api, hub.admin_token, grace_seconds=0))

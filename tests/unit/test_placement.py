@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from npuhub.hub.placement import NodeView, best_fit, first_fit, place, stranded
+from benchmarks.placement_baselines import best_fit, first_fit, stranded
+from npuhub.hub.placement import NodeView, place
 
 RINGS_910 = ((0, 1, 2, 3), (4, 5, 6, 7))
 ALL_910 = frozenset(range(8))

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from npuhub.hub.quota import (
+from npuhub.hub.ledger.quota import (
     DEFAULT_LIMITS,
     LIMIT_FIELDS,
     Holdings,

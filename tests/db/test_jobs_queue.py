@@ -1,6 +1,6 @@
 """The batch queue in the database (SQLite and PostgreSQL): submit, order, a job claimed
-once and ended once under concurrency, charges; and the line's inputs (lineup) that
-scheduling.plan reads."""
+once and ended once under concurrency; the line's inputs (lineup) that scheduling.plan
+reads (the charges of jobs are the ledger's: tests/db/test_ledger.py)."""
 
 from __future__ import annotations
 
@@ -90,19 +90,6 @@ def test_one_winner_among_threads(queue, what):
     assert len(wins) == 1
 
 
-def test_charges_are_ledger_allocations(queue, ledger):
-    job = queue.get(submit(queue, npus=3)["id"])
-    alloc = queue.open_charge(job)
-    assert queue.open_charge(job) == alloc  # idempotent
-    assert queue.allocation_of(job) == alloc
-    a = ledger.allocation(alloc)
-    assert (a["kind"], a["holder"], a["npus"], a["devices"]) == ("job", str(job.id), 3, [])
-    assert all(d["holder"] is None for d in ledger.devices())  # no local device is held
-    assert ledger.limits_for("ana", [])[2].user_npus == 3  # counts against the quota
-    ledger.release(alloc, "job ended")
-    assert queue.allocation_of(job) is None
-
-
 def test_quota_at_submit_and_at_start(ledger):
     ledger.allocate(user="ana", groups=[], kind="server", holder="", npus=4)
     # at submit: only what can never fit
@@ -115,7 +102,7 @@ def test_quota_at_submit_and_at_start(ledger):
     # Slurm jobs handed to sbatch but not started hold nothing yet, and still count
     with pytest.raises(QuotaError, match="You already hold 4 of your 4 NPUs"):
         check_quota(ledger, user="bob", groups=[], account=None, npus=1, pending=(4, 4))
-    ledger.set_policy("lab", npu_hours=0)
+    ledger.policies.set("lab", npu_hours=0)
     with pytest.raises(QuotaError, match="Group lab has used 0 of 0 NPU-hours"):
         check_quota(ledger, user="bob", groups=["lab"], account=None, npus=1, holding=False)
 

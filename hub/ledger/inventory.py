@@ -1,47 +1,84 @@
-"""The ledger's device inventory: nodes and their devices, drains, and the device list.
+"""The ledger's device inventory: nodes and their devices, drains, the device list, and
+the topology of what is in the database (cached by version, see :mod:`.store`).
 
-:class:`InventoryMixin` is part of :class:`~npuhub.hub.ledger.Ledger` (it uses the
-ledger's ``_write`` and ``_read`` transactions); a device is never deleted, only drained,
-so its holder keeps it until release and the history stays.
+A device is never deleted, only drained, so its holder keeps it until release and the
+history stays.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
-from . import clock
-from .orm import Allocation, Device, Node
-from .quota import LedgerError
+from npuhub.hub import clock
+from npuhub.hub.orm import Allocation, Device, Node
 
-MANAGED_ELSEWHERE = ("file",)  # nodes declared with `npuhub apply`: sync_inventory leaves them
+from . import store
+from .quota import LedgerError
+from .topology import NodeSpec, device_path
+
+MANAGED_ELSEWHERE = ("file",)  # nodes declared with `npuhub apply`: sync leaves them
+
+_NODES = select(Node.__table__.c.id, Node.name, Node.type, Node.rings, Node.device_dir)
+_DEVICES = select(Device.__table__.c.id, Device.node_id, Device.index)
 
 
 @dataclass(frozen=True)
-class NodeSpec:
+class NodeTopology:
     name: str
     type: str
     rings: tuple[tuple[int, ...], ...]
     device_dir: str
-    source: str
-
-    @property
-    def indices(self) -> list[int]:
-        return sorted({i for ring in self.rings for i in ring})
 
 
-def device_path(node_type: str, device_dir: str, index: int) -> str:
-    prefix = "nvidia" if node_type == "nvidia" else "davinci"
-    return f"{device_dir.rstrip('/')}/{prefix}{index}"
+@dataclass(frozen=True)
+class Topology:
+    """Nodes and device ids as stored, at inventory version ``version``."""
+
+    version: int
+    nodes: dict[str, NodeTopology]
+    refs: dict[int, tuple[str, int]]  # device id -> (node, index)
+    ids: dict[tuple[str, int], int]  # (node, index) -> device id
+
+    def path(self, node: str, index: int) -> str:
+        n = self.nodes[node]
+        return device_path(n.type, n.device_dir, index)
 
 
-class InventoryMixin:
-    """Nodes and devices of the :class:`~npuhub.hub.ledger.Ledger`."""
+def load_topology(conn: Connection, version: int) -> Topology:
+    names: dict[int, str] = {}
+    nodes: dict[str, NodeTopology] = {}
+    for node_id, name, type_, rings, device_dir in conn.execute(_NODES):
+        names[node_id] = name
+        nodes[name] = NodeTopology(name, type_, tuple(tuple(r) for r in rings), device_dir)
+    refs = {i: (names[n], index) for i, n, index in conn.execute(_DEVICES)}
+    return Topology(version, nodes, refs, {ref: i for i, ref in refs.items()})
 
-    def sync_inventory(self, specs: list[NodeSpec]) -> None:
+
+class Inventory(store.LedgerStore):
+    """Nodes and devices of the platform database, and their topology."""
+
+    def __init__(self, session_factory):
+        super().__init__(session_factory)
+        self._topology: Topology | None = None
+        self._lock = threading.Lock()
+
+    def topology(self, conn: Connection, version: int) -> Topology:
+        """The topology at inventory `version` (read again only when it changed)."""
+        cached = self._topology
+        if cached is not None and cached.version == version:
+            return cached
+        fresh = load_topology(conn, version)
+        with self._lock:
+            if self._topology is None or self._topology.version < version:
+                self._topology = fresh
+        return fresh
+
+    def sync(self, specs: list[NodeSpec]) -> None:
         """Make the devices match `specs`: new nodes and devices appear, changed nodes are
         updated, devices no longer present are drained (never deleted: a holder keeps
         its device until release, and the history stays). Nodes declared with
@@ -59,11 +96,18 @@ class InventoryMixin:
             for node in gone:
                 for device in node.devices:
                     self._mark_missing(device)
+            self._changed(s)
 
     def add_node(self, spec: NodeSpec) -> None:
         """Add or update one node (``npuhub apply`` of a Node), leaving the others."""
         with self._write() as s:
             self._upsert_node(s, spec, clock.utcnow())
+            self._changed(s)
+
+    @staticmethod
+    def _changed(s: Session) -> None:
+        s.flush()
+        store.bump(s.connection(), store.INVENTORY, store.HOLDINGS)
 
     @staticmethod
     def _mark_missing(device: Device) -> None:
@@ -100,6 +144,7 @@ class InventoryMixin:
             device = self._device(s, node, index)
             if device.drain_reason != "inventory":
                 device.state, device.drain_reason = "drained", "admin"
+            self._changed(s)
             return self._device_dict(device)
 
     def undrain(self, node: str, index: int) -> dict:
@@ -110,6 +155,7 @@ class InventoryMixin:
                     f"{node}:{index} is no longer present on its node, so it stays drained"
                 )
             device.state, device.drain_reason = "available", None
+            self._changed(s)
             return self._device_dict(device)
 
     @staticmethod

@@ -1,5 +1,5 @@
 """The datasets tables through the store (SQLite and PostgreSQL), `npuhub apply` of a
-Dataset, the grant hook for courses and the job hook."""
+Dataset and the grants of courses."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import pytest
 
 from npuhub.hub import db
 from npuhub.hub.apply import ApplyError, apply_file
-from npuhub.hub.datasets import catalog, job_mounts
-from npuhub.hub.datasets.catalog import DatasetError
-from npuhub.hub.datasets.store import get_store
+from npuhub.hub.datasets import catalog
+from npuhub.hub.datasets.catalog import DatasetError, check_name
+from npuhub.hub.platform import platform_for
 
 
 @pytest.fixture
 def store(migrated_url):
-    return get_store(migrated_url)
+    return platform_for(migrated_url).datasets
 
 
 def test_migration_is_a_head_beside_the_others(migrated_url):
@@ -69,29 +69,17 @@ def test_remembered_mounts(store):
     assert [d["name"] for d in store.mounted("alice")] == ["b"]
 
 
-def test_grant_for_courses(store, migrated_url):
+def test_grant_for_courses(store):
     store.create({"name": "course-data", "source": "/srv/c", "access": []})
-    catalog.grant(migrated_url, "course-data", "cs101")
-    catalog.grant(migrated_url, "course-data", "cs101")
+    store.grant("course-data", "cs101")
+    store.grant("course-data", "cs101")
     d = store.get("course-data")
     assert d["grants"] == ["cs101"]
     assert catalog.may_mount(d["access"], d["grants"], ["cs101"])
-    catalog.revoke(migrated_url, "course-data", "cs101")
+    store.revoke("course-data", "cs101")
     assert store.get("course-data")["grants"] == []
     with pytest.raises(DatasetError):
-        catalog.grant(migrated_url, "../x", "cs101")
-
-
-def test_job_mounts(store, migrated_url):
-    settings = SimpleNamespace(db_url=migrated_url)
-    store.create({"name": "pub", "source": "/srv/pub"})
-    store.create({"name": "lab", "source": "/srv/lab", "access": ["lab"]})
-    store.remember("alice", "pub")
-    assert job_mounts(settings, "alice", [], None) == [("/srv/pub", "pub")]
-    assert job_mounts(settings, "alice", ["lab"], ["lab"]) == [("/srv/lab", "lab")]
-    for names, words in ((["lab"], "may not use"), (["nope"], "no dataset"), (["../x"], "invalid")):
-        with pytest.raises(LookupError, match=words):
-            job_mounts(settings, "alice", [], names)
+        check_name("../x")
 
 
 def test_apply_dataset_file(tmp_path, migrated_url):
@@ -109,7 +97,7 @@ def test_apply_dataset_file(tmp_path, migrated_url):
     settings = SimpleNamespace(db_url=migrated_url, state_dir=str(state))
     assert list(apply_file(spec, settings)) == ["dataset demo applied (2 files, 15 bytes)"]
     assert list(apply_file(spec, settings)) == ["dataset demo applied (2 files, 15 bytes)"]
-    d = get_store(migrated_url).get("demo")
+    d = platform_for(migrated_url).datasets.get("demo")
     assert d["source"] == str(data) and d["access"] == ["lab"] and d["license"] == "CC-BY-4.0"
     spec.write_text(f"kind: Dataset\nname: bad\nsource: {state}\n")
     with pytest.raises(ApplyError, match="Dataset: source"):

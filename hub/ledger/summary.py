@@ -3,16 +3,24 @@ Used by GET /api/v1/me and the spawn form."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
 from . import quota
-from .ledger import Ledger
+
+if TYPE_CHECKING:
+    from .ledger import Ledger
 
 
-def summary(ledger: Ledger, user: str, groups: list[str]) -> dict:
-    accounts = sorted(groups) or [user]
+def summary(ledger: Ledger, user: str, groups: Iterable[str]) -> dict:
+    """The standing of `user` in `groups`: per account its limits, hours used and budget,
+    the NPUs one more server could have, and the user's open allocations."""
+    groups = sorted(set(groups))
+    accounts = groups or [user]
     per_account = []
     for account in accounts:
-        _, limits, held = ledger.limits_for(user, groups, account)
-        used = ledger.usage(account=account, user=None, period=limits.period)
+        _, limits, held = ledger.policies.limits_for(user, groups, account)
+        used = ledger.usage.report(account=account, user=None, period=limits.period)
         # the meter a person watches: their own share where the group sets one (a
         # course's hours per student), else the account's budget
         share = limits.npu_hours_per_member is not None and not held.personal
@@ -43,5 +51,5 @@ def summary(ledger: Ledger, user: str, groups: list[str]) -> dict:
         "quotas": per_account,
         "remaining_npus": first["remaining_npus"],
         "budget": budget,
-        "allocations": ledger.active(user=user),
+        "allocations": ledger.usage.active(user=user),
     }

@@ -1,4 +1,6 @@
-"""Where the NPUs are: discovered on this host, declared in config, or simulated."""
+"""Where the NPUs of this host are: discovered (``/dev/davinci*``), declared in config,
+or simulated (character devices that behave like /dev/null). I/O on this host only; the
+inventory stores what it finds."""
 
 from __future__ import annotations
 
@@ -7,19 +9,10 @@ import re
 import stat
 from pathlib import Path
 
-from .ledger import NodeSpec
+from .topology import NodeSpec, rings_for
 
 DAVINCI = re.compile(r"^davinci(\d+)$")
 SHARED_NODES = ("davinci_manager", "devmm_svm", "hisi_hdc")
-RING = 4  # an 8-chip Ascend 910 node is two HCCS rings of 4
-
-
-def rings_for(count: int, device_type: str) -> tuple[tuple[int, ...], ...]:
-    """Topology groups: 910-class nodes of 8 are two rings of 4; others one group."""
-    indices = tuple(range(count))
-    if count == 8 and device_type in ("Ascend910B", "Ascend910", "simulated"):
-        return (indices[:RING], indices[RING:])
-    return (indices,)
 
 
 def discover(device_dir: str | os.PathLike = "/dev") -> list[int]:

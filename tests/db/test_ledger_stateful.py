@@ -22,8 +22,8 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import delete, update
 
-from npuhub.hub import db, placement, quota
-from npuhub.hub.ledger import CapacityError, Ledger, LedgerError, NodeSpec, QuotaError
+from npuhub.hub import db, placement
+from npuhub.hub.ledger import CapacityError, Ledger, LedgerError, NodeSpec, QuotaError, quota
 from npuhub.hub.orm import Allocation, Device, Node, QuotaPolicy, UserQuota
 
 START = datetime(2025, 3, 3, 0, 0, tzinfo=UTC)  # a Monday; runs stay inside March
@@ -85,11 +85,11 @@ def machine(engine, clock: Clock):
             reset(engine)
             clock.now = START
             self.ledger = Ledger(db.session_factory(engine))
-            self.ledger.sync_inventory([SIM, N310])
+            self.ledger.inventory.sync([SIM, N310])
             # budgets too large to refuse, so that every grant also sums the hours
-            self.ledger.set_policy("*", npu_hours=1e9)
+            self.ledger.policies.set("*", npu_hours=1e9)
             for user in USERS:
-                self.ledger.set_user_quota(user, npu_hours=1e9)
+                self.ledger.policies.set_user(user, npu_hours=1e9)
             self.w = World(devices={d: Dev() for d in DEVICES})
 
         # ------------------------------------------------------------ model helpers
@@ -161,7 +161,7 @@ def machine(engine, clock: Clock):
                 assert self.w.devices[d].holder is None or d in freed, f"{d} held twice"
             for i in old:
                 self.close(i)
-                assert self.ledger.allocation(i)["reason"] == "replaced"
+                assert self.ledger.usage.allocation(i)["reason"] == "replaced"
             self.w.allocs[grant.allocation_id] = Alloc(user, kind, holder, npus, got, clock.now)
             for d in got:
                 self.w.devices[d].holder = grant.allocation_id
@@ -174,11 +174,11 @@ def machine(engine, clock: Clock):
             assert self.ledger.release(alloc_id, reason=reason) is expected
             if expected:
                 self.close(alloc_id)
-                assert self.ledger.allocation(alloc_id)["reason"] == reason
+                assert self.ledger.usage.allocation(alloc_id)["reason"] == reason
 
         @rule(device=st.sampled_from(DEVICES))
         def drain(self, device):
-            self.ledger.drain(*device)
+            self.ledger.inventory.drain(*device)
             dev = self.w.devices[device]
             if dev.reason != "inventory":
                 dev.reason = "admin"
@@ -188,15 +188,15 @@ def machine(engine, clock: Clock):
             dev = self.w.devices[device]
             if dev.reason == "inventory":
                 with pytest.raises(LedgerError):
-                    self.ledger.undrain(*device)
+                    self.ledger.inventory.undrain(*device)
             else:
-                self.ledger.undrain(*device)
+                self.ledger.inventory.undrain(*device)
                 dev.reason = None
 
         @rule()
         def toggle_n310(self):
             present = not self.w.n310_present
-            self.ledger.sync_inventory([SIM, N310] if present else [SIM])
+            self.ledger.inventory.sync([SIM, N310] if present else [SIM])
             self.w.n310_present = present
             for (node, _), dev in self.w.devices.items():
                 if node != "n310":
@@ -217,7 +217,7 @@ def machine(engine, clock: Clock):
             if not hasattr(self, "ledger"):
                 return
             seen = {}
-            for d in self.ledger.devices():
+            for d in self.ledger.inventory.devices():
                 ref = (d["node"], d["index"])
                 dev = self.w.devices[ref]
                 assert d["state"] == ("available" if dev.reason is None else "drained"), ref
@@ -225,7 +225,7 @@ def machine(engine, clock: Clock):
                 holder = d["holder"]["allocation_id"] if d["holder"] else None
                 assert holder == dev.holder, ref
                 seen[ref] = holder
-            active = self.ledger.active()
+            active = self.ledger.usage.active()
             assert {a["id"] for a in active} == set(self.active())
             listed = [tuple(x) for a in active for x in a["devices"]]
             assert len(listed) == len(set(listed)), "a device in two active allocations"
@@ -243,11 +243,11 @@ def machine(engine, clock: Clock):
                     h = a.hours(lo, clock.now)
                     if a.npus and a.start < clock.now and (a.end is None or a.end > lo):
                         expected[a.user] = expected.get(a.user, 0.0) + h
-                got = self.ledger.usage(period=period)["by_user"]
+                got = self.ledger.usage.report(period=period)["by_user"]
                 assert got == pytest.approx(expected, abs=1e-4), period
             # what the quota check sees (summed by the database), per user and account
             for user in USERS:
-                _, limits, held = self.ledger.limits_for(user, [])
+                _, limits, held = self.ledger.policies.limits_for(user, [])
                 assert limits.period == "week"
                 assert held.user_hours == pytest.approx(expected.get(user, 0.0), abs=1e-4)
                 assert held.account_hours == pytest.approx(held.user_hours, abs=1e-4)
