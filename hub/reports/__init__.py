@@ -1,0 +1,2 @@
+"""What operators read: Prometheus metrics, usage series and plots, the monthly report.
+Everything here is computed from the platform database when asked (no parallel state)."""
