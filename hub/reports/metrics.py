@@ -84,7 +84,8 @@ class PlatformCollector:
 
     def _devices(self, s: Session):
         g = GaugeMetricFamily(
-            "npuhub_devices", "NPUs by node and state (free, held, drained)",
+            "npuhub_devices",
+            "NPUs by node and state (free, held, drained)",
             labels=["node", "state"],
         )
         counts: dict[tuple[str, str], int] = {}
@@ -100,11 +101,13 @@ class PlatformCollector:
 
     def _allocations(self, s: Session):
         count = GaugeMetricFamily(
-            "npuhub_allocations", "Open allocations by kind (server, job) and account",
+            "npuhub_allocations",
+            "Open allocations by kind (server, job) and account",
             labels=["kind", "account"],
         )
         npus = GaugeMetricFamily(
-            "npuhub_allocated_npus", "NPUs held by open allocations, by kind and account",
+            "npuhub_allocated_npus",
+            "NPUs held by open allocations, by kind and account",
             labels=["kind", "account"],
         )
         q = (

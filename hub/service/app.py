@@ -16,9 +16,33 @@ from npuhub.hub.platform import get_ledger
 from npuhub.hub.reconcile import start_watch
 from npuhub.hub.settings import load_settings
 
-from . import autograde, courses, datasets, devices, health, jobs, me, metrics, quotas, usage
+from . import (
+    autograde,
+    courses,
+    datasets,
+    devices,
+    health,
+    jobs,
+    me,
+    metrics,
+    quotas,
+    usage,
+    usage_report,
+)
 
-RESOURCES = [health, me, devices, quotas, usage, datasets, jobs, courses, autograde, metrics]
+RESOURCES = [
+    health,
+    me,
+    devices,
+    quotas,
+    usage,
+    usage_report,
+    datasets,
+    jobs,
+    courses,
+    autograde,
+    metrics,
+]
 log = logging.getLogger("npuhub.service")
 
 
