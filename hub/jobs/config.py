@@ -84,6 +84,12 @@ class JobsConfig(Configurable):
     binding_mode = Unicode(
         "", help="How NPUs reach a job (default c.NPUSpawner.binding_mode, else devices)."
     ).tag(config=True)
+    node_root = Unicode(
+        "/",
+        help="""Where the local node's file system is read for a job's provenance: its NPU
+        driver (usr/local/Ascend/driver/version.info) and CANN (usr/local/Ascend/
+        ascend-toolkit/latest/version.cfg) versions.""",
+    ).tag(config=True)
 
     slurm_partition = Unicode("", help="Slurm partition of jobs (empty: the default).").tag(
         config=True

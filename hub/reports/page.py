@@ -63,7 +63,7 @@ class UsagePageHandler(LanguageMixin, BaseHandler):
         avg = rep.average_utilization()
         html = await self.render_template(
             "npuhub-usage.html",
-            _=gettext_for(lang),
+            npuhub_reports_gettext=gettext_for(lang),
             report=rep,
             plot_png=png,
             average=None if avg is None else round(avg * 100, 1),
@@ -72,6 +72,7 @@ class UsagePageHandler(LanguageMixin, BaseHandler):
             until=until or "",
             account=arg("account", ""),
         )
+        self.set_header("Content-Type", "text/html; charset=utf-8")
         self.finish(html)
 
 

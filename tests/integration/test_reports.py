@@ -40,6 +40,7 @@ def test_usage_page_for_admins_in_both_languages(hub, used):
     assert "<td>lab-r</td>" in page.text and f"<td>{used[0]}</td>" in page.text
     assert 'src="data:image/png;base64,' in page.text
     zh = s.get(f"{hub.url}/hub/usage?period=day", headers={"Accept-Language": "zh-CN"}, timeout=60)
+    assert zh.headers["Content-Type"] == "text/html; charset=utf-8"
     assert "<h1>NPU 用量</h1>" in zh.text and "各账户 NPU 小时" in zh.text
     export = s.get(f"{hub.url}/hub/usage?period=day&format=csv", timeout=60)
     assert export.headers["Content-Type"].startswith("text/csv")

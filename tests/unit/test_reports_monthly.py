@@ -141,3 +141,25 @@ def test_every_report_string_has_a_chinese_translation_and_a_font():
     missing = sorted(s for s in found if zh.gettext(s) == s)
     assert len(found) > 40 and missing == []
     assert "wqy" in font_manager.findfont("WenQuanYi Micro Hei", fallback_to_default=False).lower()
+
+
+def test_models_match_migrations(db_engine):
+    """organizations (0007) and the jobs' provenance columns (0008) as the models say."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    import npuhub.hub.jobs.models  # noqa: F401
+    import npuhub.hub.reports.models  # noqa: F401
+    from npuhub.hub import orm
+
+    tables = {"organizations", "jobs"}
+
+    def include_object(obj, name, type_, reflected, compare_to):
+        table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", None)
+        return table in tables
+
+    with db_engine.connect() as conn:
+        ctx = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_object": include_object}
+        )
+        assert compare_metadata(ctx, orm.Base.metadata) == []
