@@ -86,7 +86,6 @@ class JobsHandler(APIHandler):
         server = (json.loads(resp.body).get("servers") or {}).get("") or {}
         return (server.get("user_options") or {}).get("profile")
 
-
     async def like_profile(self, like, datasets: list[str] | None) -> dict:
         """The profile of the job a re-run repeats, if the user may still use it and its
         datasets are still the versions it ran with."""
@@ -123,6 +122,8 @@ class JobListHandler(JobsHandler):
         try:
             if "like" in body:
                 like = await self.own_job(str(rerun.like_id(body["like"])))
+                if like.user != self.user_name:  # a re-run runs in its owner's home
+                    raise web.HTTPError(404, f"No job {like.id} of yours")
                 body = rerun.like_body(like, body)
             req = parse_request(
                 body,
@@ -237,9 +238,7 @@ openapi_paths = {
         ),
     },
     "/jobs/{id}": {
-        "get": op(
-            "One job: state, reason, exit code, timestamps, provenance", params=["id"]
-        ),
+        "get": op("One job: state, reason, exit code, timestamps, provenance", params=["id"]),
         "delete": op("Cancel a queued or running job", params=["id"]),
     },
     "/jobs/{id}/logs": {
