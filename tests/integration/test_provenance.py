@@ -98,7 +98,8 @@ def test_notebook_rerun_with_new_values_papermill_style(hub):
     out = run_code(hub, user, token, (
         f"import json; nb = json.load(open('/home/jovyan/jobs/{third['id']}/train.ipynb')); "
         "cells = [c for c in nb['cells'] if 'injected-parameters' in c['metadata'].get('tags', [])]; "
-        "print(len(cells), cells[0]['source'].splitlines()[-1], nb['metadata']['papermill']['parameters'])"
+        "print(len(cells), ''.join(cells[0]['source']).splitlines()[-1], "
+        "nb['metadata']['papermill']['parameters'])"
     ))
     assert out.strip() == "1 lr = 0.7 {'lr': 0.7}"
     hub.stop_server(user)
