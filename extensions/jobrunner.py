@@ -2,10 +2,11 @@
 
     python -m npuhub.extensions.jobrunner SOURCE PARAMETERS_JSON
 
-SOURCE is a path relative to the home. A notebook (.ipynb) gets the parameters as a cell
-injected after the cell tagged ``parameters`` (papermill's convention; at the top when
-there is none), runs with nbclient, and its executed copy and HTML report are written to
-``$NPUHUB_OUTPUT_DIR`` (``~/jobs/{id}/``) even when a cell fails. A script (.py) runs with
+SOURCE is a path relative to the home. A notebook (.ipynb) runs with papermill: the
+parameters as a cell injected after the cell tagged ``parameters`` (at the top when there
+is none; an older injected cell is replaced), the executed copy saved in
+``$NPUHUB_OUTPUT_DIR`` (``~/jobs/{id}/``) as it runs and an HTML report written there,
+even when a cell fails. A script (.py) runs with
 the parameters as ``--key value`` arguments. Everything the job prints goes to stdout and
 to ``log.txt`` there; a failure exits non-zero, its last line ``npuhub-runner: failed:
 <why>``, which the platform shows as the job's reason.
@@ -65,27 +66,12 @@ def resolve_source(source: str) -> Path:
     return path
 
 
-def parameter_source(parameters: dict) -> str:
-    """The injected cell: `name = value` lines (Python literals)."""
-    lines = ["# Parameters (injected by npuhub)"]
-    lines += [f"{key} = {value!r}" for key, value in parameters.items()]
-    return "\n".join(lines) + "\n"
-
-
-def inject_parameters(nb, parameters: dict) -> int:
-    """Insert the parameters cell after the cell tagged `parameters` (else at the top);
-    returns its index."""
-    import nbformat
-
-    cell = nbformat.v4.new_code_cell(parameter_source(parameters))
-    cell.metadata["tags"] = ["injected-parameters"]
-    index = 0
+def injected_index(nb) -> int | None:
+    """Index of the cell papermill injected the parameters as (None: no parameters)."""
     for i, c in enumerate(nb.cells):
-        if "parameters" in (c.get("metadata", {}).get("tags") or []):
-            index = i + 1
-            break
-    nb.cells.insert(index, cell)
-    return index
+        if "injected-parameters" in (c.get("metadata", {}).get("tags") or []):
+            return i
+    return None
 
 
 def _outputs_text(cell) -> str:
@@ -101,50 +87,50 @@ def _outputs_text(cell) -> str:
 
 
 def run_notebook(path: Path, parameters: dict, out: Path, log: Log) -> None:
+    """Run the notebook with papermill: first the parameterized copy is written to the
+    outputs (papermill's convention: after the cell tagged `parameters`, an older
+    `injected-parameters` cell replaced, values in the kernel's language), then it runs
+    there, saved after every cell (and every 30 s of a long one), so a long job's
+    progress can be opened while it runs."""
     import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
+    import papermill as pm
     from nbconvert import HTMLExporter
 
-    nb = nbformat.read(path, as_version=4)
-    if parameters:
-        at = inject_parameters(nb, parameters)
-        log.line(f"npuhub-runner: parameters injected as cell {at + 1}: {parameters}")
-    code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
-
-    def on_start(cell, cell_index):
-        if cell_index in code:
-            log.line(f"--- cell {cell_index + 1} ({code.index(cell_index) + 1}/{len(code)})")
-
-    def on_executed(cell, cell_index, execute_reply):
-        log.write(_outputs_text(cell))
-
-    kernel = (nb.metadata.get("kernelspec") or {}).get("name") or "python3"
-    client = NotebookClient(
-        nb,
-        timeout=None,
-        kernel_name=kernel,
-        resources={"metadata": {"path": str(path.parent)}},
-        on_cell_start=on_start,
-        on_cell_executed=on_executed,
-    )
+    target = out / path.name
+    kernel = (nbformat.read(path, as_version=4).metadata.get("kernelspec") or {}).get("name")
+    common = {"kernel_name": kernel or "python3", "progress_bar": False, "cwd": str(path.parent)}
     error = None
     try:
-        client.execute()
-    except CellExecutionError as e:
-        error = e
-    except Exception as e:  # no such kernel, a kernel that died, …
+        pm.execute_notebook(path, target, parameters=parameters, prepare_only=True, **common)
+        nb = nbformat.read(target, as_version=4)
+        at = injected_index(nb)
+        if at is not None:
+            log.line(f"npuhub-runner: parameters injected as cell {at + 1}: {parameters}")
+        code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+
+        def on_start(cell, cell_index):
+            if cell_index in code:
+                log.line(f"--- cell {cell_index + 1} ({code.index(cell_index) + 1}/{len(code)})")
+
+        def on_executed(cell, cell_index, execute_reply):
+            log.write(_outputs_text(cell))
+
+        pm.execute_notebook(
+            target, target, request_save_on_cell_execute=True, autosave_cell_every=30,
+            on_cell_start=on_start, on_cell_executed=on_executed, **common,
+        )  # fmt: skip
+    except Exception as e:  # a failing cell, no such kernel, a kernel that died, …
         error = e
     finally:
-        target = out / path.name
-        nbformat.write(nb, target)
-        try:
-            html, _ = HTMLExporter().from_notebook_node(nb)
-            target.with_suffix(".html").write_text(html, encoding="utf-8")
-        except Exception as e:
-            log.line(f"npuhub-runner: no HTML report: {type(e).__name__}: {e}")
-        log.line(f"npuhub-runner: executed notebook in {target}")
-    if isinstance(error, CellExecutionError):
+        if target.exists():
+            try:
+                nb = nbformat.read(target, as_version=4)
+                html, _ = HTMLExporter().from_notebook_node(nb)
+                target.with_suffix(".html").write_text(html, encoding="utf-8")
+            except Exception as e:
+                log.line(f"npuhub-runner: no HTML report: {type(e).__name__}: {e}")
+            log.line(f"npuhub-runner: executed notebook in {target}")
+    if isinstance(error, pm.PapermillExecutionError):
         raise JobFailed(f"{error.ename}: {error.evalue}".strip(": ")[:300])
     if error is not None:
         raise JobFailed(f"{type(error).__name__}: {error}"[:300])

@@ -41,31 +41,43 @@ def relative_source(source: str | os.PathLike) -> str:
 
 
 def submit(
-    source: str | os.PathLike,
-    npus: int = 0,
+    source: str | os.PathLike | None = None,
+    npus: int | None = None,
     parameters: dict | None = None,
     time_limit: int | str | None = None,
     name: str | None = None,
     account: str | None = None,
     image: str | None = None,
     datasets: builtins.list[str] | None = None,
+    like: int | None = None,
 ) -> dict:
     """Queue `source` (a .ipynb or .py in your home) and return the job (`id`, `state`, …).
 
     `parameters` are injected into the notebook (papermill-style) or passed to the script;
-    `time_limit` is seconds or "H:MM:SS"; `account` defaults to this server's account.
+    `time_limit` is seconds or "H:MM:SS"; `account` defaults to this server's account;
+    `npus` defaults to 0. `like=ID` re-runs job ID on the same image digest, datasets and
+    parameters (with no `source`; the `parameters` given replace those of the same name).
     """
-    if isinstance(npus, bool) or not isinstance(npus, int) or npus < 0:
+    if (source is None) == (like is None):
+        raise NPUHubError("give a source, or like=ID to re-run a job")
+    if like is not None and (isinstance(like, bool) or not isinstance(like, int)):
+        raise NPUHubError(f"invalid like {like!r}: the id of one of your jobs")
+    if npus is None and like is None:
+        npus = 0
+    if npus is not None and (isinstance(npus, bool) or not isinstance(npus, int) or npus < 0):
         raise NPUHubError(f"invalid npus {npus!r}: a whole number, 0 or more")
     if parameters is not None and not isinstance(parameters, dict):
         raise NPUHubError("parameters must be a dict, e.g. {'lr': 0.01}")
     body: dict[str, Any] = {
-        "source": relative_source(source),
+        "like": like,
+        "source": relative_source(source) if source is not None else None,
         "npus": npus,
-        "parameters": dict(parameters or {}),
+        "parameters": dict(parameters or {}) if parameters or like is None else None,
         "time_limit": parse_time_limit(time_limit),
         "name": check_name(name, "job name") if name else None,
-        "account": account or os.environ.get("NPUHUB_ACCOUNT") or None,
+        "account": account
+        or (os.environ.get("NPUHUB_ACCOUNT") if like is None else None)
+        or None,
         "image": image,
         "datasets": [check_name(d, "dataset name") for d in datasets] if datasets else None,
     }

@@ -2,6 +2,7 @@
 
     %dataset list | mount NAME | unmount NAME
     %job submit train.ipynb --npus 2 -p lr=0.01 [-p k=v ...] [--time-limit 1:00:00] [--name N]
+    %job submit --like ID [-p k=v ...]   (re-run job ID on its image, datasets, parameters)
     %job list | logs ID [--follow] | cancel ID | status ID
     %course list | fetch C A | submit C A | feedback C A
 
@@ -55,8 +56,9 @@ def dataset_parser() -> _Parser:
 def job_parser() -> _Parser:
     parser, sub = _subparsers("%job")
     s = sub.add_parser("submit", help="queue a notebook or script of your home")
-    s.add_argument("source")
-    s.add_argument("--npus", type=int, default=0)
+    s.add_argument("source", nargs="?")
+    s.add_argument("--like", type=int, default=None, metavar="ID")
+    s.add_argument("--npus", type=int, default=None)
     s.add_argument("-p", "--param", action="append", default=[], metavar="K=V")
     s.add_argument("--time-limit", default=None)
     s.add_argument("--name", default=None)
@@ -94,6 +96,14 @@ def parse(kind: str, line: str) -> argparse.Namespace:
     ns = PARSERS[kind]().parse_args(argv)
     if kind == "job" and ns.command == "submit":
         ns.parameters = parse_params(ns.param)
+        if ns.source is None and ns.like is None:
+            raise UsageError(
+                "%job submit: the following arguments are required: source (or --like ID)"
+            )
+        if ns.source is not None and ns.like is not None:
+            raise UsageError("%job submit: give a source or --like ID, not both")
+        if ns.like is None and ns.npus is None:
+            ns.npus = 0
     return ns
 
 
@@ -128,6 +138,7 @@ def _job(ns: argparse.Namespace, out: Callable[[str], None]) -> None:
         job = jobs.submit(
             ns.source, npus=ns.npus, parameters=ns.parameters, time_limit=ns.time_limit,
             name=ns.name, account=ns.account, image=ns.image, datasets=ns.dataset,
+            like=ns.like,
         )  # fmt: skip
         out(f"submitted job {job.get('id')} ({job.get('state')}); %job logs {job.get('id')}")
     elif ns.command == "list":

@@ -12,6 +12,7 @@ from firstuseauthenticator.firstuseauthenticator import CustomLoginHandler, Rese
 from traitlets import default
 
 from npuhub.hub import pages
+from npuhub.hub.reports import page as usage_page
 from npuhub.spawners import i18n
 
 
@@ -43,6 +44,7 @@ class NPUHubAuthenticator(FirstUseAuthenticator):
             (r"/login", LoginHandler),
             (r"/auth/change-password", ResetPasswordHandler),
             *pages.handlers(),
+            *usage_page.handlers(),
         ]
 
 

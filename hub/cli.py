@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from .reports import cli as reports_cli
 from .settings import NPUHub, load_settings
 
 
@@ -114,6 +115,8 @@ def cmd_quota(args) -> int:
 
 def cmd_usage(args) -> int:
     ledger = _ledger(args)
+    if reports_cli.wants_report(args):
+        return reports_cli.usage(args, ledger.session_factory)
     u = ledger.usage.report(account=args.account, period=args.period)
     rows = [[k, v] for k, v in u.items() if not isinstance(v, list | dict)]
     print(tabulate(rows, headers=["", "value"]))
@@ -208,6 +211,7 @@ def parser() -> argparse.ArgumentParser:
     u = sub.add_parser("usage", help="NPU-hours by account and user")
     u.add_argument("--account")
     u.add_argument("--period", default="week", choices=["day", "week", "month"])
+    reports_cli.add_usage_options(u)
     u.set_defaults(func=cmd_usage)
 
     us = sub.add_parser("user", help="create users (they set a password at first login)")
@@ -226,6 +230,8 @@ def parser() -> argparse.ArgumentParser:
     co.add_argument("names", nargs="*", help="COURSE [ASSIGNMENT]")
     co.add_argument("--csv", action="store_true", help="grades as CSV")
     co.set_defaults(func=cmd_course)
+
+    reports_cli.add_commands(sub, lambda fn: lambda args: fn(args, _ledger(args).session_factory))
     return p
 
 

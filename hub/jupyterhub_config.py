@@ -6,6 +6,7 @@ import os
 import sys
 from pathlib import Path
 
+from npuhub.hub import reports
 from npuhub.hub.settings import load_settings
 from npuhub.spawners import i18n
 
@@ -95,7 +96,7 @@ c.NPUSpawner.debug = settings.debug
 c.JupyterHub.log_level = "DEBUG" if settings.debug else "INFO"
 
 # --- the hub's pages in the browser's language (Accept-Language): spawn and spawn-pending
-c.JupyterHub.template_paths = [str(i18n.TEMPLATES_DIR)]
+c.JupyterHub.template_paths = [str(i18n.TEMPLATES_DIR), str(reports.TEMPLATES_DIR)]  # + /hub/usage
 c.JupyterHub.template_vars = {"npuhub_i18n": i18n.TemplateI18n()}
 
 if config_file:

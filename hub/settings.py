@@ -185,6 +185,13 @@ class NPUHub(Configurable):
 
     debug = Bool(False, help="Verbose logs of hub and service.").tag(config=True)
 
+    authenticate_prometheus = Bool(
+        True,
+        help="""Whether /services/npuhub/metrics needs a token with the read:metrics scope
+        (as JupyterHub's /hub/metrics does with c.JupyterHub.authenticate_prometheus).
+        False opens the platform's metrics to anyone who reaches the proxy.""",
+    ).tag(config=True)
+
     def path(self, *parts: str) -> Path:
         return Path(self.state_dir, *parts)
 

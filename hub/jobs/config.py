@@ -94,6 +94,12 @@ class JobsConfig(Configurable):
         help="""Host paths of the Ascend driver, bind-mounted read-only into a job where
         present (default c.NPUSpawner.driver_paths, else the usual Ascend paths).""",
     ).tag(config=True)
+    node_root = Unicode(
+        "/",
+        help="""Where the local node's file system is read for a job's provenance: its NPU
+        driver (usr/local/Ascend/driver/version.info) and CANN (usr/local/Ascend/
+        ascend-toolkit/latest/version.cfg) versions.""",
+    ).tag(config=True)
 
     slurm_partition = Unicode("", help="Slurm partition of jobs (empty: the default).").tag(
         config=True

@@ -32,11 +32,12 @@ from docker.errors import APIError, ImageNotFound, NotFound
 
 from npuhub.hub import clock
 from npuhub.hub.binding import Device
+from npuhub.hub.datasets.store import DatasetStore
 from npuhub.hub.ledger import CapacityError, LedgerError
 from npuhub.hub.scheduling import order, plan
 
-from . import lineup
-from .common import LABEL, container_name, container_spec, exit_reason, hms
+from . import lineup, provenance
+from .common import HOME, LABEL, container_name, container_spec, exit_reason, hms
 from .models import TERMINAL, Job
 
 log = logging.getLogger("npuhub.jobs.local")
@@ -197,8 +198,9 @@ class LocalBackend:
             job.reason = reason
             return "capacity" if capacity else "quota"
         devices = [Device(n, i, p) for n, i, p in grant.devices]
+        spec = container_spec(job, devices, self.cfg)
         try:
-            c = await self._run(self._create_and_start, container_spec(job, devices, self.cfg))
+            c, prov = await self._run(self._create_and_start, spec, job, grant.devices)
         except (APIError, ImageNotFound) as e:
             await self._run(self.ledger.release, grant.allocation_id, reason="failed")
             why = getattr(e, "explanation", None) or str(e)
@@ -211,6 +213,7 @@ class LocalBackend:
             backend_id=c.id,
             allocation_id=grant.allocation_id,
             devices=[i for _, i, _ in grant.devices],
+            provenance=prov,
         )
         if not ok:  # cancelled while it started
             await self.stop(job)
@@ -218,7 +221,9 @@ class LocalBackend:
             log.info("Started job %s of %s on NPUs %s", job.id, job.user, grant.devices)
         return "started"
 
-    def _create_and_start(self, spec: dict):
+    def _create_and_start(self, spec: dict, job: Job, devices) -> tuple[object, dict | None]:
+        """The job's container, started, and its provenance (written into the home as
+        ~/jobs/{id}/provenance.json before the job runs)."""
         try:
             c = self.client.containers.create(**spec)
         except APIError as e:
@@ -226,11 +231,34 @@ class LocalBackend:
                 raise
             old = self.client.containers.get(spec["name"])  # never two of one job
             if old.status == "running":
-                return old
+                return old, None
             old.remove(force=True)
             c = self.client.containers.create(**spec)
+        prov = self._provenance(c, job, devices)
+        c.put_archive(HOME, provenance.as_file(prov, job.id))
         c.start()
-        return c
+        return c, prov
+
+    def _provenance(self, c, job: Job, devices) -> dict:
+        try:
+            stream, _ = c.get_archive(f"{HOME}/{job.source}")
+            sha = provenance.sha256_of_tar_member(stream)
+        except NotFound:
+            sha = None  # the runner says the source is missing
+        store = DatasetStore(self.ledger.session_factory)
+        datasets = []
+        for _, name in job.datasets or []:
+            d = store.get(name)
+            datasets.append({"name": name, "version": d["version"] if d else None})
+        return provenance.record(
+            job,
+            image_id=c.attrs.get("Image"),
+            devices=devices,
+            datasets=datasets,
+            source_sha256=sha,
+            versions=provenance.node_versions(self.cfg.node_root),
+            backend=self.name,
+        )
 
     # ---------------------------------------------------------------- stop, logs
 

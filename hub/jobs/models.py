@@ -63,6 +63,9 @@ class Job(Base):
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     started: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # what it ran on (npuhub.hub.jobs.provenance), recorded at its start
+    provenance: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    rerun_of: Mapped[int | None] = mapped_column(Integer, nullable=True)  # {"like": ID}
 
     @property
     def kind(self) -> str:
@@ -95,6 +98,8 @@ class Job(Base):
             "started": _iso(self.started),
             "finished": _iso(self.finished),
             "output_dir": f"jobs/{self.id}",
+            "provenance": self.provenance,
+            "rerun_of": self.rerun_of,
         }
 
     def __repr__(self) -> str:

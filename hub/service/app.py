@@ -17,9 +17,33 @@ from npuhub.hub.ledger.reconcile import start_watch
 from npuhub.hub.platform import platform_for
 from npuhub.hub.settings import load_settings
 
-from . import autograde, courses, datasets, devices, health, jobs, me, quotas, usage
+from . import (
+    autograde,
+    courses,
+    datasets,
+    devices,
+    health,
+    jobs,
+    me,
+    metrics,
+    quotas,
+    usage,
+    usage_report,
+)
 
-RESOURCES = [health, me, devices, quotas, usage, datasets, jobs, courses, autograde]
+RESOURCES = [
+    health,
+    me,
+    devices,
+    quotas,
+    usage,
+    usage_report,
+    datasets,
+    jobs,
+    courses,
+    autograde,
+    metrics,
+]
 log = logging.getLogger("npuhub.service")
 
 

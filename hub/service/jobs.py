@@ -16,6 +16,7 @@ from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from npuhub.hub import profiles
+from npuhub.hub.jobs import rerun
 from npuhub.hub.jobs.common import InvalidRequest, parse_request
 from npuhub.hub.jobs.queue import check_quota
 from npuhub.hub.ledger import LedgerError
@@ -86,6 +87,34 @@ class JobsHandler(APIHandler):
         server = (json.loads(resp.body).get("servers") or {}).get("") or {}
         return (server.get("user_options") or {}).get("profile")
 
+    async def like_profile(self, like, datasets: list[str] | None) -> dict:
+        """The profile of the job a re-run repeats, if the user may still use it and its
+        datasets are still the versions it ran with."""
+        rules = await self.blocking(
+            profile_rules,
+            self.ledger,
+            self.npuhub.db_url,
+            self.npuhub.profiles,
+            self.user_name,
+            self.groups,
+        )
+        mine = profiles.usable(rules, self.groups)
+        profile = next((p for p in mine if p["slug"] == like.profile), None)
+        if profile is None:
+            raise web.HTTPError(403, f"The profile {like.profile} of job {like.id} is not yours")
+        from npuhub.hub.datasets.store import DatasetStore
+
+        store = DatasetStore(self.ledger.session_factory)
+        current = {}
+        for name in datasets or []:
+            d = await self.blocking(store.get, name)
+            current[name] = d["version"] if d else None
+        drift = rerun.dataset_drift(like, current)
+        if drift:
+            why = "; ".join(drift)
+            raise web.HTTPError(409, f"Job {like.id} cannot be re-run the same way: {why}")
+        return profile
+
 
 class JobListHandler(JobsHandler):
     async def get(self):
@@ -98,9 +127,15 @@ class JobListHandler(JobsHandler):
         if self.model.get("kind") != "user":
             raise web.HTTPError(403, "Jobs are submitted by users, with their own token")
         cfg = self.jobs.cfg
+        body, like = self.json_body(), None
         try:
+            if "like" in body:
+                like = await self.own_job(str(rerun.like_id(body["like"])))
+                if like.user != self.user_name:  # a re-run runs in its owner's home
+                    raise web.HTTPError(404, f"No job {like.id} of yours")
+                body = rerun.like_body(like, body)
             req = parse_request(
-                self.json_body(),
+                body,
                 max_time_limit=cfg.max_time_limit,
                 default_time_limit=cfg.default_time_limit,
                 is_admin=self.is_admin,
@@ -114,16 +149,19 @@ class JobListHandler(JobsHandler):
                 f"You have {active} jobs queued or running, the most allowed; "
                 "wait for one to finish or cancel one",
             )
-        running = None if req["image"] else await self.running_profile()
-        rules = await self.blocking(
-            profile_rules,
-            self.ledger,
-            self.npuhub.db_url,
-            self.npuhub.profiles,
-            self.user_name,
-            self.groups,
-        )
-        profile = choose_profile(rules, self.groups, req["image"], running, req["account"])
+        if like is not None:
+            profile = await self.like_profile(like, req["datasets"])
+        else:
+            running = None if req["image"] else await self.running_profile()
+            rules = await self.blocking(
+                profile_rules,
+                self.ledger,
+                self.npuhub.db_url,
+                self.npuhub.profiles,
+                self.user_name,
+                self.groups,
+            )
+            profile = choose_profile(rules, self.groups, req["image"], running, req["account"])
         try:
             account = await self.blocking(
                 check_quota,
@@ -163,8 +201,9 @@ class JobListHandler(JobsHandler):
             name=req["name"],
             source=req["source"],
             npus=req["npus"],
-            image=profile["image"],
+            image=rerun.pinned_image(like) if like is not None else profile["image"],
             profile=profile["slug"],
+            rerun_of=like.id if like is not None else None,
             device_type=profile.get("device_type"),
             datasets=datasets,
             parameters=req["parameters"],
@@ -211,11 +250,12 @@ openapi_paths = {
         "post": op(
             "Submit a notebook or script of your home to the batch queue",
             body="source (.ipynb or .py, relative to the home), npus, account, image, "
-            "datasets, time_limit (seconds), parameters (flat object), name",
+            "datasets, time_limit (seconds), parameters (flat object), name; or like (a job "
+            "id: re-run it on the same image digest, datasets and parameters)",
         ),
     },
     "/jobs/{id}": {
-        "get": op("One job: state, reason, exit code, timestamps", params=["id"]),
+        "get": op("One job: state, reason, exit code, timestamps, provenance", params=["id"]),
         "delete": op("Cancel a queued or running job", params=["id"]),
     },
     "/jobs/{id}/logs": {

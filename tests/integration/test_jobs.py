@@ -156,7 +156,8 @@ def test_notebook_with_parameter_succeeds_outputs_in_home(hub, researcher):
         ),
     )
     assert out.strip() == (
-        f"['log.txt', 'lr.txt', 'train.html', 'train.ipynb'] 0.05 ['injected-parameters'] "
+        f"['log.txt', 'lr.txt', 'provenance.json', 'train.html', 'train.ipynb'] 0.05 "
+        "['injected-parameters'] "
         f"'{done['devices'][0]}' True"
     )
     # the job's NPU is back, and its usage record is closed

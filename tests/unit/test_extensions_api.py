@@ -257,3 +257,16 @@ def test_autograde_without_waiting_and_a_failed_run(service):
     })  # fmt: skip
     with pytest.raises(NPUHubError, match="disk full"):
         courses.autograde("cs101", "ps1", poll=0)
+
+
+def test_submit_like_sends_only_the_job_and_what_changes(service, monkeypatch):
+    monkeypatch.setenv("NPUHUB_ACCOUNT", "lab-a")
+    s = service({("POST", "/jobs"): lambda body, _: {"id": "8", "state": "queued", **body}})
+    assert jobs.submit(like=7)["like"] == 7
+    assert s.calls[0][2] == {"like": 7}  # the old job's account, NPUs, parameters
+    jobs.submit(like=7, parameters={"lr": 0.1}, npus=1)
+    assert s.calls[1][2] == {"like": 7, "npus": 1, "parameters": {"lr": 0.1}}
+    for kwargs, match in [({}, "give a source, or like=ID"), ({"like": "7"}, "invalid like")]:
+        with pytest.raises(NPUHubError, match=match):
+            jobs.submit(**kwargs)
+    assert len(s.calls) == 2

@@ -105,3 +105,20 @@ def test_load_ext_in_a_real_shell(capsys, monkeypatch):
 
 def test_usage_error_is_an_npuhub_error():
     assert issubclass(UsageError, NPUHubError)
+
+
+def test_job_submit_like(capsys, monkeypatch):
+    ns = parse("job", "submit --like 12 -p lr=0.5")
+    assert (ns.source, ns.like, ns.npus, ns.parameters) == (None, 12, None, {"lr": 0.5})
+    with pytest.raises(UsageError, match="a source or --like ID, not both"):
+        parse("job", "submit a.py --like 12")
+    sent = []
+    monkeypatch.setattr(client, "request", lambda m, p, json=None, **k: sent.append(json) or {
+        "id": 13, "state": "queued"})  # fmt: skip
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "npuhub.extensions")
+    shell.run_line_magic("job", "submit --like 12")
+    assert sent == [{"like": 12}]
+    assert "submitted job 13 (queued)" in capsys.readouterr().out

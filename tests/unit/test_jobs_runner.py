@@ -26,19 +26,6 @@ def notebook(cells, tag_index=None):
     return nb
 
 
-def test_inject_after_the_parameters_cell():
-    nb = notebook(["import os", "lr = 1", "print(lr)"], tag_index=1)
-    assert jobrunner.inject_parameters(nb, {"lr": 0.5, "name": "a'b", "on": True, "x": None}) == 2
-    cell = nb.cells[2]
-    assert cell.metadata["tags"] == ["injected-parameters"]
-    assert cell.source.splitlines()[1:] == ["lr = 0.5", 'name = "a\'b"', "on = True", "x = None"]
-
-
-def test_inject_at_the_top_without_a_parameters_cell():
-    nb = notebook(["print(1)"])
-    assert jobrunner.inject_parameters(nb, {"a": 1}) == 0
-
-
 def test_script_arguments():
     assert jobrunner.script_args({"lr": 0.1, "name": "x y", "on": False, "n": None}) == [
         "--lr", "0.1", "--name", "x y", "--on", "false", "--n", "null",
@@ -109,3 +96,35 @@ def test_script(home):
 def test_bad_source(home, source, reason):
     rc, log = run(home, source, {})
     assert rc == 1 and log.splitlines()[-1] == f"npuhub-runner: failed: {reason}"
+
+
+def test_papermill_parameters_replaced_on_a_rerun_of_an_executed_notebook(home):
+    nbformat.write(notebook(["import os", "lr = 1\nname = 'x'", "print('lr is', lr, name)"],
+                            tag_index=1), home / "p.ipynb")  # fmt: skip
+    rc, log = run(home, "p.ipynb", {"lr": 0.5, "name": "a'b"})
+    assert rc == 0, log
+    assert "npuhub-runner: parameters injected as cell 3" in log and "lr is 0.5 a'b" in log
+    executed = nbformat.read(home / "jobs" / "1" / "p.ipynb", as_version=4)
+    injected = executed.cells[2]
+    assert injected.metadata["tags"] == ["injected-parameters"]
+    assert injected.source.splitlines()[1:] == ["lr = 0.5", 'name = "a\'b"']
+    assert executed.metadata["papermill"]["parameters"] == {"lr": 0.5, "name": "a'b"}
+    # the executed notebook run again (as `like` does) with new values: the injected
+    # cell is replaced, not shadowed by a second one
+    (home / "again.ipynb").write_text((home / "jobs" / "1" / "p.ipynb").read_text())
+    rc, log = run(home, "again.ipynb", {"lr": 2})
+    assert rc == 0 and "lr is 2 x" in log
+    again = nbformat.read(home / "jobs" / "1" / "again.ipynb", as_version=4)
+    tags = [c.metadata.get("tags", []) for c in again.cells]
+    assert tags.count(["injected-parameters"]) == 1 and len(again.cells) == 4
+
+
+def test_executed_notebook_is_saved_as_it_runs(home):
+    check = (
+        "import json, os\n"
+        "nb = json.load(open(os.environ['NPUHUB_OUTPUT_DIR'] + '/s.ipynb'))\n"
+        "print('saved before this cell:', 'first done' in json.dumps(nb['cells'][0]['outputs']))"
+    )
+    nbformat.write(notebook(["print('first done')", check]), home / "s.ipynb")
+    rc, log = run(home, "s.ipynb", {})
+    assert rc == 0 and "saved before this cell: True" in log
