@@ -16,23 +16,20 @@ from npuhub.hub.platform import get_ledger
 from npuhub.hub.reconcile import start_watch
 from npuhub.hub.settings import load_settings
 
-from . import autograde, courses, datasets, devices, health, jobs, me, quotas, usage
+from . import datasets
+from .routes import openapi, service_handlers
 
-RESOURCES = [health, me, devices, quotas, usage, datasets, jobs, courses, autograde]
 log = logging.getLogger("npuhub.service")
 
 
 def make_app(settings, hub_auth: HubAuth, prefix: str) -> web.Application:
-    handlers = []
-    for module in RESOURCES:
-        for pattern, handler in module.default_handlers:
-            handlers.append((prefix.rstrip("/") + pattern, handler))
     return web.Application(
-        handlers,
+        service_handlers(prefix),
         hub_auth=hub_auth,
         npuhub=settings,
         ledger=get_ledger(settings.db_url),
         base_url=prefix,
+        openapi=openapi(prefix),
         me_extras=[datasets.me_extra],
     )
 

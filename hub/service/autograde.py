@@ -23,9 +23,10 @@ from tornado import web
 
 from npuhub.hub import clock
 from npuhub.hub.courses import grader, service_ops
+from npuhub.hub.schemas.courses import GradingProgress
 
 from .courses import ASSIGNMENT, COURSE, CourseHandler
-from .openapi import op
+from .openapi import Op, Route
 
 WAIT_DEFAULT, WAIT_MAX = 240.0, 600.0
 GRADERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="npuhub-autograde")
@@ -132,15 +133,16 @@ class AutogradeHandler(CourseHandler):
 
 
 _A = rf"/api/v1/courses/{COURSE}/assignments/{ASSIGNMENT}/autograde"
-default_handlers = [(_A, AutogradeHandler)]
-openapi_paths = {
-    "/courses/{id}/assignments/{a}/autograde": {
-        "post": op("Grade the collected submissions (instructors). Waits up to ?wait= "
+routes = [
+    Route(_A, AutogradeHandler, {
+        "POST": Op("Grade the collected submissions (instructors). Waits up to ?wait= "
                    "seconds (default 240): 200 with the results, or 202 with the progress "
                    "(as GET) if still running; a run already going is followed",
-                   params=["id", "a", "wait"]),
-        "get": op("Progress of the latest grading (instructors): state "
+                   {200: GradingProgress, 202: GradingProgress}, errors=(400, 404, 409),
+                   query={"wait": {"type": "number", "minimum": 0, "maximum": WAIT_MAX}}),
+        "GET": Op("Progress of the latest grading (instructors): state "
                   "(idle|running|done|failed), total, done, graded, results",
-                  params=["id", "a"]),
-    },
-}
+                  {200: GradingProgress}, errors=(400, 404)),
+    }),
+]
+default_handlers = [(r.pattern, r.handler) for r in routes]

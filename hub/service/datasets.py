@@ -17,9 +17,10 @@ from npuhub.hub import clock
 from npuhub.hub.datasets import catalog, mounter
 from npuhub.hub.datasets.catalog import DatasetError, may_mount, public_view
 from npuhub.hub.datasets.store import get_store, restore_user
+from npuhub.hub.schemas.datasets import Dataset, DatasetChange, DatasetSpec, Mount
 
 from .base import APIHandler
-from .openapi import op
+from .openapi import Op, Route
 
 NAME = r"(?P<name>[^/]+)"
 SCAN_MAX_AGE = timedelta(days=1)
@@ -74,8 +75,9 @@ class DatasetBase(APIHandler):
             raise web.HTTPError(409, str(e)) from None
 
     def spec(self, partial: bool = False) -> dict:
+        body = self.body(DatasetChange if partial else DatasetSpec)
         try:
-            return catalog.validate_spec(self.json_body(), partial=partial)
+            return catalog.validate_spec(body.model_dump(exclude_unset=True), partial=partial)
         except DatasetError as e:
             raise web.HTTPError(400, str(e)) from None
 
@@ -263,29 +265,25 @@ def start_restore(app) -> None:
     asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(run()))
 
 
-default_handlers = [
-    (r"/api/v1/datasets", DatasetListHandler),
-    (rf"/api/v1/datasets/{NAME}", DatasetHandler),
-    (rf"/api/v1/datasets/{NAME}/mount", MountHandler),
+routes = [
+    Route(r"/api/v1/datasets", DatasetListHandler, {
+        "GET": Op("Datasets the caller may mount, with size, file count and mounted state",
+                  {200: [Dataset]}),
+        "POST": Op("Declare a dataset", {201: Dataset}, body=DatasetSpec, errors=(409,),
+                   admin=True),
+    }),
+    Route(rf"/api/v1/datasets/{NAME}", DatasetHandler, {
+        "GET": Op("One dataset", {200: Dataset}, errors=(400, 404)),
+        "PUT": Op("Create or change a dataset", {200: Dataset, 201: Dataset},
+                  body=DatasetChange, errors=(409,), admin=True),
+        "DELETE": Op("Remove a dataset (and every user's mount of it)", {204: None},
+                     errors=(400, 404, 409), admin=True),
+    }),
+    Route(rf"/api/v1/datasets/{NAME}/mount", MountHandler, {
+        "POST": Op("Mount the dataset read-only at ~/datasets/{name} in the caller's server",
+                   {200: Mount}, errors=(400, 404, 409)),
+        "DELETE": Op("Unmount the dataset from the caller's server", {200: Mount},
+                     errors=(400, 409)),
+    }),
 ]
-_fields = "name, title, description, source (a folder on the host), version, license, access"
-openapi_paths = {
-    "/datasets": {
-        "get": op("Datasets the caller may mount, with size, file count and mounted state"),
-        "post": op("Declare a dataset", admin=True, body=_fields),
-    },
-    "/datasets/{name}": {
-        "get": op("One dataset", params=["name"]),
-        "put": op("Create or change a dataset", admin=True, params=["name"], body=_fields),
-        "delete": op(
-            "Remove a dataset (and every user's mount of it)", admin=True, params=["name"]
-        ),
-    },
-    "/datasets/{name}/mount": {
-        "post": op(
-            "Mount the dataset read-only at ~/datasets/{name} in the caller's server",
-            params=["name"],
-        ),
-        "delete": op("Unmount the dataset from the caller's server", params=["name"]),
-    },
-}
+default_handlers = [(r.pattern, r.handler) for r in routes]

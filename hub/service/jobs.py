@@ -18,9 +18,10 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from npuhub.hub.jobs.common import InvalidRequest, parse_request
 from npuhub.hub.jobs.queue import check_quota
 from npuhub.hub.ledger import LedgerError
+from npuhub.hub.schemas.jobs import Job, JobLog, JobRequest
 
 from .base import APIHandler
-from .openapi import op
+from .openapi import Op, Route
 
 JOB_ID = r"(?P<id>[0-9]{1,12})"
 
@@ -99,7 +100,7 @@ class JobListHandler(JobsHandler):
         cfg = self.jobs.cfg
         try:
             req = parse_request(
-                self.json_body(),
+                self.body(JobRequest).model_dump(exclude_unset=True),
                 max_time_limit=cfg.max_time_limit,
                 default_time_limit=cfg.default_time_limit,
                 is_admin=self.is_admin,
@@ -189,27 +190,20 @@ class JobLogHandler(JobsHandler):
         self.write_json(await self.jobs.logs(job, offset))
 
 
-default_handlers = [
-    (r"/api/v1/jobs", JobListHandler),
-    (rf"/api/v1/jobs/{JOB_ID}", JobHandler),
-    (rf"/api/v1/jobs/{JOB_ID}/logs", JobLogHandler),
+routes = [
+    Route(r"/api/v1/jobs", JobListHandler, {
+        "GET": Op("Your batch jobs, newest first (admins: everyone's; ?user= filters)",
+                  {200: [Job]}, query={"user": {"type": "string"}}),
+        "POST": Op("Submit a notebook or script of your home to the batch queue",
+                   {201: Job}, body=JobRequest, errors=(429,)),
+    }),
+    Route(rf"/api/v1/jobs/{JOB_ID}", JobHandler, {
+        "GET": Op("One job: state, reason, exit code, timestamps", {200: Job}, errors=(404,)),
+        "DELETE": Op("Cancel a queued or running job", {200: Job}, errors=(404, 409)),
+    }),
+    Route(rf"/api/v1/jobs/{JOB_ID}/logs", JobLogHandler, {
+        "GET": Op("The job's log from byte offset: {text, offset, done}", {200: JobLog},
+                  query={"offset": {"type": "integer", "minimum": 0}}, errors=(400, 404)),
+    }),
 ]
-openapi_paths = {
-    "/jobs": {
-        "get": op(
-            "Your batch jobs, newest first (admins: everyone's; ?user= filters)", params=["user"]
-        ),
-        "post": op(
-            "Submit a notebook or script of your home to the batch queue",
-            body="source (.ipynb or .py, relative to the home), npus, account, image, "
-            "datasets, time_limit (seconds), parameters (flat object), name",
-        ),
-    },
-    "/jobs/{id}": {
-        "get": op("One job: state, reason, exit code, timestamps", params=["id"]),
-        "delete": op("Cancel a queued or running job", params=["id"]),
-    },
-    "/jobs/{id}/logs": {
-        "get": op("The job's log from byte offset: {text, offset, done}", params=["id", "offset"]),
-    },
-}
+default_handlers = [(r.pattern, r.handler) for r in routes]

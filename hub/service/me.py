@@ -1,9 +1,10 @@
 """GET /api/v1/me: who the caller is, their accounts, quotas, usage and allocations."""
 
+from npuhub.hub.schemas.account import Me
 from npuhub.hub.summary import summary
 
 from .base import APIHandler
-from .openapi import op
+from .openapi import Op, Route
 
 
 class MeHandler(APIHandler):
@@ -20,5 +21,9 @@ class MeHandler(APIHandler):
         self.write_json(info)
 
 
-default_handlers = [(r"/api/v1/me", MeHandler)]
-openapi_paths = {"/me": {"get": op("The caller: groups, accounts, quotas, usage, allocations")}}
+routes = [
+    Route(r"/api/v1/me", MeHandler, {
+        "GET": Op("The caller: groups, accounts, quotas, usage, allocations", {200: Me}),
+    }),
+]
+default_handlers = [(r.pattern, r.handler) for r in routes]

@@ -1,0 +1,59 @@
+"""Batch jobs: the body of POST /jobs and what GET /jobs/{id} answers.
+
+The fields' finer rules (a source path inside the home, parameter names, the platform's
+time limit bounds) are checked by npuhub.hub.jobs.common.parse_request; `time_limit` and
+`parameters` may be strings (`2h`, `1:30:00`, `msg=hello, world`), parsed there too."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from .base import Body, Reply
+
+ParameterValue = str | int | float | bool | None
+
+
+class JobRequest(Body):
+    source: str = Field(description="A notebook (.ipynb) or script (.py), relative to the home",
+                        min_length=1, max_length=1024)
+    npus: int | None = Field(None, ge=0, le=64)
+    account: str | None = Field(None, max_length=255, description="The group charged")
+    image: str | None = Field(None, max_length=255)
+    datasets: list[str] | None = Field(None, max_length=256,
+                                       description="Mounted read-only; default: your mounts")
+    time_limit: str | int | None = Field(
+        None, description="Seconds, or text such as 2h, 45m, 1:30:00")
+    parameters: str | dict[str, ParameterValue] | None = Field(
+        None, description='An object, or text such as "lr=0.01, msg=hello"')
+    name: str | None = Field(None, max_length=64)
+    priority: int | None = Field(None, description="Administrators only")
+
+
+class Job(Reply):
+    id: int
+    user: str
+    account: str
+    name: str
+    source: str
+    npus: int
+    image: str
+    datasets: list[str]
+    parameters: dict[str, Any]
+    time_limit: int
+    state: str
+    phase: str
+    reason: str
+    exit_code: int | None
+    devices: list[Any]
+    created: str | None
+    started: str | None
+    finished: str | None
+    output_dir: str
+
+
+class JobLog(Reply):
+    text: str
+    offset: int
+    done: bool
