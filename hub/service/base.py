@@ -26,6 +26,12 @@ class APIHandler(web.RequestHandler):
         return self.settings["hub_auth"]
 
     @property
+    def service(self):
+        """The running npuhub.hub.service.app.PlatformService (enforcer, jobs, grading,
+        the hub client)."""
+        return self.settings["service"]
+
+    @property
     def ledger(self):
         return self.settings["ledger"]
 

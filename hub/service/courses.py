@@ -12,7 +12,6 @@ isolated container, a few at a time, off the event loop (autograde.py).
 from __future__ import annotations
 
 import logging
-import os
 
 from tornado import web
 
@@ -26,7 +25,7 @@ from npuhub.hub.courses.course_file import (
 )
 from npuhub.hub.courses.grades import grades_csv
 from npuhub.hub.courses.store import get_store
-from npuhub.hub.hubapi import HubAPI, HubAPIError
+from npuhub.hub.hubapi import HubAPIError
 from npuhub.hub.schemas.courses import Collected, Course, CourseDecl, Files, FileSet, Grade
 
 from .base import APIHandler
@@ -99,9 +98,7 @@ class CourseListHandler(CourseHandler):
             old = None
         if not self.is_admin:
             await self.check_creator(course, old)
-        api = HubAPI(os.environ["JUPYTERHUB_API_URL"].rstrip("/"),
-                     os.environ["JUPYTERHUB_API_TOKEN"])
-        stored = await self.call(apply_course, course, api=api, ledger=self.ledger,
+        stored = await self.call(apply_course, course, api=self.service.hub, ledger=self.ledger,
                                  db_url=self.npuhub.db_url, profiles=self.npuhub.profiles,
                                  create_users=self.is_admin, created_by=self.user_name)
         self.write_json(stored, 200 if old else 201)

@@ -4,19 +4,16 @@ admin), POST|DELETE /api/v1/datasets/{name}/mount (the caller's own mounts)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 from datetime import UTC, datetime, timedelta
 
 from tornado import web
-from tornado.escape import url_escape
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from npuhub.hub import clock
 from npuhub.hub.datasets import catalog, mounter
 from npuhub.hub.datasets.catalog import DatasetError, may_mount, public_view
-from npuhub.hub.datasets.store import get_store, restore_user
+from npuhub.hub.datasets.store import get_store
+from npuhub.hub.hubapi import HubAPIError
 from npuhub.hub.schemas.datasets import Dataset, DatasetChange, DatasetSpec, Mount
 
 from .base import APIHandler
@@ -25,10 +22,6 @@ from .openapi import Op, Route
 NAME = r"(?P<name>[^/]+)"
 SCAN_MAX_AGE = timedelta(days=1)
 log = logging.getLogger("npuhub.service.datasets")
-
-
-def _root(settings) -> str:
-    return str(settings["npuhub"].path("mounts"))
 
 
 def schedule_scan(settings, d: dict) -> None:
@@ -63,7 +56,7 @@ class DatasetBase(APIHandler):
 
     @property
     def root(self) -> str:
-        return _root(self.settings)
+        return str(self.npuhub.path("mounts"))
 
     async def run(self, fn, *args):
         """Catalog and mount work off the event loop; refusals become HTTP errors."""
@@ -89,13 +82,9 @@ class DatasetBase(APIHandler):
 
     async def fresh_user(self, user: str) -> dict | None:
         """The user's model from the hub now (the token's model may be a minute old)."""
-        req = HTTPRequest(
-            f"{self.hub_auth.api_url.rstrip('/')}/users/{url_escape(user, plus=False)}",
-            headers={"Authorization": f"token {self.hub_auth.api_token}"},
-        )
         try:
-            return json.loads((await AsyncHTTPClient().fetch(req)).body)
-        except Exception as e:
+            return await self.service.hub.user(user)
+        except HubAPIError as e:
             log.warning("Could not read user %s from the hub: %s", user, e)
             return None
 
@@ -217,7 +206,7 @@ class MountHandler(DatasetBase):
         self.answer(name, False)
 
 
-async def me_extra(handler: APIHandler) -> dict:
+async def me_datasets(handler: APIHandler) -> dict:
     """`datasets` of GET /api/v1/me: the caller's mounted datasets and their paths."""
     mounted = await handler.blocking(get_store(handler.npuhub.db_url).mounted, handler.user_name)
     return {
@@ -225,44 +214,6 @@ async def me_extra(handler: APIHandler) -> dict:
             {"name": d["name"], "path": catalog.container_path(d["name"])} for d in mounted
         ]
     }
-
-
-async def restore_running(settings, users: list[dict]) -> None:
-    """Make the host mounts of every user with a running server match the database (at
-    service start: the host mounts survive a restart, the database is the truth)."""
-    npuhub = settings["npuhub"]
-    loop = asyncio.get_running_loop()
-    for u in users:
-        if not any(s.get("ready") or s.get("pending") for s in (u.get("servers") or {}).values()):
-            continue
-        try:
-            await loop.run_in_executor(
-                None,
-                restore_user,
-                npuhub.db_url,
-                _root(settings),
-                u["name"],
-                u.get("groups") or [],
-                bool(u.get("admin")),
-            )
-        except (DatasetError, mounter.MountError, OSError) as e:
-            log.warning("Restoring the datasets of %s failed: %s", u["name"], e)
-
-
-def start_restore(app) -> None:
-    """Schedule `restore_running` once the service runs (called by the service's main)."""
-    from npuhub.hub.reconcile import active_users
-
-    async def run():
-        try:
-            users = await active_users(
-                os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"]
-            )
-            await restore_running(app.settings, users)
-        except Exception:
-            log.exception("Restoring dataset mounts at start failed")
-
-    asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(run()))
 
 
 routes = [

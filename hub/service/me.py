@@ -4,6 +4,7 @@ from npuhub.hub.schemas.account import Me
 from npuhub.hub.summary import summary
 
 from .base import APIHandler
+from .datasets import me_datasets
 from .openapi import Op, Route
 
 
@@ -14,10 +15,8 @@ class MeHandler(APIHandler):
             return
         info = await self.blocking(summary, self.ledger, self.user_name, self.groups)
         info.update(name=self.user_name, kind="user", admin=self.is_admin, groups=self.groups)
-        enforcer = self.settings.get("enforcer")
-        info["warnings"] = enforcer.warnings.get(self.user_name, []) if enforcer else []
-        for extra in self.settings.get("me_extras", []):
-            info.update(await extra(self))
+        info["warnings"] = self.service.enforcer.warnings.get(self.user_name, [])
+        info.update(await me_datasets(self))
         self.write_json(info)
 
 
