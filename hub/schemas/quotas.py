@@ -13,17 +13,19 @@ from .base import Body, Reply
 Period = Literal["day", "week", "month"]
 Whole = int | None
 Amount = int | float | None
+MOST_NPUS, MOST_HOURS = 1_000_000, 1e9  # far above any cluster, within any column
 
 
 class QuotaLimits(Body):
-    max_npus_per_server: Whole = Field(None, ge=0)
-    max_npus: Whole = Field(None, ge=0)
-    group_max_npus: Whole = Field(None, ge=0)
-    npu_hours: Amount = Field(None, ge=0, allow_inf_nan=False)
-    npu_hours_per_member: Amount = Field(None, ge=0, allow_inf_nan=False)
+    max_npus_per_server: Whole = Field(None, ge=0, le=MOST_NPUS)
+    max_npus: Whole = Field(None, ge=0, le=MOST_NPUS)
+    group_max_npus: Whole = Field(None, ge=0, le=MOST_NPUS)
+    npu_hours: Amount = Field(None, ge=0, le=MOST_HOURS, allow_inf_nan=False)
+    npu_hours_per_member: Amount = Field(None, ge=0, le=MOST_HOURS, allow_inf_nan=False)
     period: Period = "week"
-    max_session_hours: Amount = Field(None, ge=0, allow_inf_nan=False)
-    profiles: list[str] | None = Field(None, description="Profile slugs; null: all")
+    max_session_hours: Amount = Field(None, ge=0, le=MOST_HOURS, allow_inf_nan=False)
+    profiles: list[str] | None = Field(None, description="Profile slugs; null: all",
+                                       max_length=1000)
 
     def limits(self) -> dict:
         """The fields given (others are left as they are)."""
