@@ -12,8 +12,6 @@ from pydantic import Field
 
 from .base import Body, Reply
 
-ParameterValue = str | int | float | bool | None
-
 
 class JobRequest(Body):
     source: str = Field(description="A notebook (.ipynb) or script (.py), relative to the home",
@@ -25,8 +23,9 @@ class JobRequest(Body):
                                        description="Mounted read-only; default: your mounts")
     time_limit: str | int | None = Field(
         None, description="Seconds, or text such as 2h, 45m, 1:30:00")
-    parameters: str | dict[str, ParameterValue] | None = Field(
-        None, description='An object, or text such as "lr=0.01, msg=hello"')
+    parameters: str | dict[str, Any] | None = Field(
+        None, description='An object of names to strings, numbers, true, false or null; '
+        'or text such as "lr=0.01, msg=hello"')
     name: str | None = Field(None, max_length=64)
     priority: int | None = Field(None, description="Administrators only")
 

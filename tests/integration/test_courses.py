@@ -338,4 +338,4 @@ def test_reapply_follows_the_roster(hub, course):
     assert hub.request("GET", f"/users/{s4}").status_code == 200  # created from the roster
     path.write_text(original.replace("npus_per_student: 1", "npus_per_student: lots"))
     r = cli(hub, "apply", "-f", str(path))
-    assert r.returncode != 0 and "npus_per_student must be a whole number" in r.stderr
+    assert r.returncode != 0 and "npus_per_student: input should be a valid integer" in r.stderr

@@ -104,7 +104,8 @@ def test_job_request_takes_text_for_time_limit_and_parameters():
         "npus: input should be a valid integer"
     )
     assert refusal(JobRequest, {"source": "a.py", "parameters": [1]}) == (
-        'parameters: expected an object, or text such as "lr=0.01, msg=hello"'
+        "parameters: expected an object of names to strings, numbers, true, false or null; "
+        'or text such as "lr=0.01, msg=hello"'
     )
     assert refusal(JobRequest, {}) == "source: missing (required)"
     assert refusal(JobRequest, {"source": "a.py", "nmae": "x"}).startswith(
