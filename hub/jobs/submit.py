@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from functools import partial
 
+from npuhub.hub.hubapi import HubAPIError
 from npuhub.hub.ledger import LedgerError
 
 from .queue import check_quota
@@ -61,7 +62,10 @@ def dataset_mounts(
 
 async def running_profile(hub, user: str) -> str | None:
     """Profile slug of the user's running default server (`hub`: AsyncHubAPI)."""
-    model = await hub.user(user)
+    try:
+        model = await hub.user(user)
+    except HubAPIError:  # the hub busy or restarting: the first profile the user may use
+        return None
     server = ((model or {}).get("servers") or {}).get("") or {}
     return (server.get("user_options") or {}).get("profile")
 

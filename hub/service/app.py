@@ -29,6 +29,7 @@ from npuhub.hub.platform import get_ledger
 from npuhub.hub.reconcile import start_watch
 from npuhub.hub.settings import load_settings
 
+from .health import NotFoundHandler
 from .routes import openapi, service_handlers
 
 log = logging.getLogger("npuhub.service")
@@ -94,6 +95,7 @@ class PlatformService(Application):
         prefix = self.service_prefix
         return web.Application(
             service_handlers(prefix),
+            default_handler_class=NotFoundHandler,
             service=self,
             hub_auth=HubAuth(api_url=self.hub_api_url, api_token=self.api_token,
                              cache_max_age=60),

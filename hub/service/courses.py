@@ -209,7 +209,8 @@ routes = [
     }),
     Route(rf"/api/v1/courses/{COURSE}/grades", GradesHandler, {
         "GET": Op("Grades (instructors); ?format=csv for CSV", {200: [Grade]}, errors=_E,
-                  query={"format": {"type": "string", "enum": ["json", "csv"]}}),
+                  query={"format": {"type": "string", "enum": ["json", "csv"]}},
+                  also={"text/csv": {"type": "string"}}),
     }),
     Route(_A + "/source", SourceHandler, {
         "PUT": Op("Upload the source notebooks (instructors)", {200: _ANY}, body=Files,

@@ -1,5 +1,7 @@
 """Health and the OpenAPI document (no token needed)."""
 
+from tornado import web
+
 from npuhub.hub.schemas.common import Health
 
 from .base import PublicHandler
@@ -14,6 +16,13 @@ class HealthHandler(PublicHandler):
 class OpenAPIHandler(PublicHandler):
     def get(self):
         self.write_json(self.settings["openapi"])
+
+
+class NotFoundHandler(PublicHandler):
+    """Any path that is no route: a JSON 404 like every other refusal."""
+
+    async def prepare(self):
+        raise web.HTTPError(404, "No such resource; see the OpenAPI document")
 
 
 _HEALTH = {"GET": Op("Whether the service answers", {200: Health})}

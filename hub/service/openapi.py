@@ -38,7 +38,8 @@ class Op:
 
     `answers`: status → the model of the body (a model, `[Model]` for a list, a JSON
     schema dict, or None for no body); `errors`: the refusal statuses beside those of
-    every authenticated call (401, 403)."""
+    every authenticated call (401, 403); `also`: other media types (→ JSON schema) a
+    successful answer may come in, chosen by a query parameter."""
 
     summary: str
     answers: dict[int, Any]
@@ -46,6 +47,7 @@ class Op:
     query: dict[str, dict] = field(default_factory=dict)
     errors: tuple[int, ...] = ()
     admin: bool = False
+    also: dict[str, dict] = field(default_factory=dict)  # other media types of a 2xx
 
 
 @dataclass(frozen=True)
@@ -111,8 +113,10 @@ def _operation(route: Route, op: Op) -> dict:
     for status, model in op.answers.items():
         answers[str(status)] = {"description": "OK" if status < 300 else ERRORS.get(status, "")}
         if (content := _content(model)) is not None:
-            answers[str(status)]["content"] = content
+            answers[str(status)]["content"] = content | {
+                media: {"schema": schema} for media, schema in op.also.items()}
     codes = set(op.errors) | ({400} if op.body is not None else set())
+    codes |= {404} if route.params else set()  # a parameter no route matches
     codes |= set() if route.public else {401, 403}
     for status in sorted(codes):
         answers[str(status)] = {"description": ERRORS[status], "content": _content(Error)}
