@@ -88,7 +88,7 @@ class CourseListHandler(CourseHandler):
 
     async def post(self):
         try:
-            course = parse_course(self.body(CourseDecl).doc(), allow_source=False)
+            course = parse_course(self.json_body(), allow_source=False)  # CourseDecl
         except CourseError as e:
             raise web.HTTPError(e.status, str(e)) from None
         cid = course["id"]

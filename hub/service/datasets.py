@@ -68,9 +68,9 @@ class DatasetBase(APIHandler):
             raise web.HTTPError(409, str(e)) from None
 
     def spec(self, partial: bool = False) -> dict:
-        body = self.body(DatasetChange if partial else DatasetSpec)
+        """The body, checked against DatasetSpec (DatasetChange if `partial`)."""
         try:
-            return catalog.validate_spec(body.model_dump(exclude_unset=True), partial=partial)
+            return catalog.validate_spec(self.json_body(), partial=partial)
         except DatasetError as e:
             raise web.HTTPError(400, str(e)) from None
 
