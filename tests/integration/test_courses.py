@@ -123,7 +123,7 @@ def test_groups_quota_and_profile(hub, course):
     mine = api(hub, course, "s1", "GET", "").status_code  # students don't read the course
     assert mine == 403
     spec = requests.get(f"{hub.service}/openapi.json", timeout=30).json()
-    assert "post" in spec["paths"]["/courses/{id}/assignments/{a}/autograde"]
+    assert "post" in spec["paths"]["/courses/{cid}/assignments/{name}/autograde"]
 
 
 def test_full_cycle(hub, course):
