@@ -89,7 +89,7 @@ def test_every_answer_matches_the_document(served, platform, tokens, role, opera
                      served[path][method].as_strategy(GenerationMode.NEGATIVE)))
     def run(case):
         response = case.call(base_url=platform.service, headers=headers, timeout=60)
-        assert response.url.startswith("http://127.0.0.1:")
+        assert response.request.url.startswith("http://127.0.0.1:")
         case.validate_response(response, checks=CHECKS, headers=headers)
 
     run()
