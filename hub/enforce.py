@@ -14,9 +14,6 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import quote
-
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from . import clock
 from .ledger import quota
@@ -87,11 +84,10 @@ class Enforcer:
     """`jobs`: a callable giving the service's batch queue (npuhub.hub.jobs.backend.Jobs),
     or None while it has not started."""
 
-    def __init__(self, ledger, hub_api: str, token: str, grace_seconds: float, jobs=None):
+    def __init__(self, ledger, hub, grace_seconds: float, jobs=None):
         self.ledger = ledger
         self.jobs = jobs or (lambda: None)
-        self.hub_api = hub_api.rstrip("/")
-        self.token = token
+        self.hub = hub  # npuhub.hub.hubapi.AsyncHubAPI
         self.grace = timedelta(seconds=grace_seconds)
         self.first_over: dict[int, datetime] = {}
         self.warnings: dict[str, list[str]] = {}  # user → messages, shown in /me
@@ -151,13 +147,7 @@ class Enforcer:
             log.exception("Cancelling job %s of %s failed", v.server, v.user)
 
     async def _stop(self, user: str, server: str) -> None:
-        path = f"/users/{quote(user)}/server" + (f"s/{quote(server)}" if server else "")
-        req = HTTPRequest(
-            self.hub_api + path,
-            method="DELETE",
-            headers={"Authorization": f"token {self.token}"},
-        )
         try:
-            await AsyncHTTPClient().fetch(req, raise_error=False)
+            await self.hub.stop_server(user, server)
         except Exception:
             log.exception("Stopping server %r of %s failed", server, user)

@@ -1,9 +1,12 @@
-"""A small client of JupyterHub's REST API with the admin token (CLI, service, tests)."""
+"""The one client of JupyterHub's REST API with a token: blocking for the CLI and tests
+(`HubAPI`), non-blocking for the platform service (`AsyncHubAPI`)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import requests
 
@@ -49,3 +52,55 @@ class HubAPI:
     def ensure_group(self, name: str) -> None:
         if self.request("GET", f"/groups/{name}", ok=(404,)).status_code == 404:
             self.request("POST", f"/groups/{name}")
+
+
+class AsyncHubAPI(HubAPI):
+    """The same client for code on an event loop (the platform service): the same URL,
+    token and errors, over tornado's non-blocking HTTP client."""
+
+    async def fetch(self, method: str, path: str, ok=(), body=None, headers=None):
+        """One call → the decoded JSON answer (None for an empty body); an error status
+        raises HubAPIError, except those in `ok` (then None)."""
+        from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+
+        req = HTTPRequest(
+            self.url + path,
+            method=method,
+            headers={"Authorization": f"token {self.token}", **(headers or {})},
+            body=None if body is None and method in ("GET", "DELETE") else json.dumps(body or {}),
+            request_timeout=30,
+        )
+        try:
+            resp = await AsyncHTTPClient().fetch(req, raise_error=False)
+        except OSError:
+            raise HubAPIError(f"the hub at {self.url} does not answer") from None
+        if resp.code >= 400 or resp.code == 599:
+            if resp.code in ok:
+                return None
+            raise HubAPIError(f"{method} {path}: {resp.code} {resp.reason}")
+        return json.loads(resp.body) if resp.body else None
+
+    async def user(self, name: str) -> dict | None:
+        """A user's model now (groups, admin, servers), or None if there is none."""
+        return await self.fetch("GET", f"/users/{quote(name, safe='')}", ok=(404,))
+
+    async def active_users(self) -> list[dict]:
+        """User models (with groups and servers) of every user with a server."""
+        users: list[dict] = []
+        offset = 0
+        while True:
+            body = await self.fetch(
+                "GET", f"/users?state=active&limit=200&offset={offset}",
+                headers={"Accept": "application/jupyterhub-pagination+json"},
+            )
+            users += body["items"] if isinstance(body, dict) else body
+            nxt = body.get("_pagination", {}).get("next") if isinstance(body, dict) else None
+            if not nxt:
+                return users
+            offset = nxt["offset"]
+
+    async def stop_server(self, user: str, server: str = "") -> None:
+        path = f"/users/{quote(user, safe='')}/server"
+        if server:
+            path += f"s/{quote(server, safe='')}"
+        await self.fetch("DELETE", path, ok=(400, 404))

@@ -13,11 +13,13 @@ import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 
+from npuhub.hub.schemas import SchemaError, validate
+from npuhub.hub.schemas.datasets import DatasetChange, DatasetSpec
+
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
 GROUP_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 CONTAINER_ROOT = PurePosixPath("/home/jovyan/datasets")
-FIELDS = ("name", "title", "description", "source", "version", "license", "access", "symlinks")
 TEXT_LIMITS = {"title": 255, "description": 10_000, "version": 64, "license": 255}
 # never offered as a dataset, nor anything inside them
 SYSTEM_PATHS = ("/proc", "/sys", "/dev", "/run", "/etc", "/boot", "/root", "/var/lib/docker")
@@ -75,20 +77,16 @@ def check_access(value: object) -> str | list[str]:
 
 
 def validate_spec(body: dict, *, partial: bool = False) -> dict:
-    """The known fields of a declaration, each checked; `name` and `source` are required
-    unless `partial` (an update). The source is only checked for form here; see
-    `resolve_source` for the folder itself."""
+    """The fields of a declaration (declared once in npuhub.hub.schemas.datasets), each
+    checked; `name` and `source` are required unless `partial` (an update). The source is
+    only checked for form here; see `resolve_source` for the folder itself."""
     if not isinstance(body, dict):
         raise DatasetError("a dataset is a mapping of fields")
-    unknown = sorted(set(body) - set(FIELDS))
-    if unknown:
-        raise DatasetError(
-            f"unknown field(s) {', '.join(map(str, unknown))}; allowed: {', '.join(FIELDS)}"
-        )
-    if not partial:
-        missing = [k for k in ("name", "source") if not body.get(k)]
-        if missing:
-            raise DatasetError(f"missing field(s): {', '.join(missing)}")
+    try:
+        body = validate(DatasetChange if partial else DatasetSpec, body).model_dump(
+            exclude_unset=True)
+    except SchemaError as e:
+        raise DatasetError(str(e)) from None
     out: dict = {}
     for key, value in body.items():
         if key == "name":

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from functools import partial
 
 from .common import log_chunk
@@ -45,6 +44,7 @@ class Jobs:
         self.backend = backend or make_backend(self.queue, self.ledger, cfg, settings)
         self._wake = asyncio.Event()
         self._ticks = 0
+        self.task: asyncio.Task | None = None
 
     def start(self) -> asyncio.Task:
         return asyncio.ensure_future(self._loop())
@@ -104,12 +104,12 @@ class Jobs:
         return log_chunk(data, offset, final)
 
 
-def start_jobs(app, settings) -> Jobs:
-    """Called by the service's main(): read c.JobsConfig, start the scheduler."""
+def start_jobs(platform, config_file: str | None, settings) -> Jobs:
+    """Called by the platform service at start: read c.JobsConfig of `config_file`,
+    start the scheduler."""
     from .config import load_jobs_config
 
-    cfg = load_jobs_config(os.environ.get("NPUHUB_CONFIG") or None, settings)
-    jobs = Jobs(app.settings["platform"], cfg, settings)
-    app.settings["jobs"] = jobs
-    app.settings["jobs_task"] = jobs.start()
+    cfg = load_jobs_config(config_file, settings)
+    jobs = Jobs(platform, cfg, settings)
+    jobs.task = jobs.start()
     return jobs

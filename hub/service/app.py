@@ -1,4 +1,12 @@
-"""The platform service: a JupyterHub-managed tornado app at /services/npuhub/."""
+"""The platform service: a JupyterHub-managed tornado app at /services/npuhub/.
+
+`PlatformService` is a traitlets Application (as jupyterhub-idle-culler's): it reads its
+configuration, owns what lives as long as the process — the one JupyterHub REST client,
+the quota enforcer and the servers' watch, the batch job scheduler, the grading runs —
+and serves the routes of npuhub.hub.service.routes. The handlers parse, authorize and
+serialize; the use cases are in the feature packages (npuhub.hub.jobs, .datasets,
+.courses). JupyterHub starts it as `python -m npuhub.hub.service` with its service
+environment (JUPYTERHUB_API_URL, JUPYTERHUB_API_TOKEN, JUPYTERHUB_SERVICE_PREFIX)."""
 
 from __future__ import annotations
 
@@ -10,84 +18,115 @@ import signal
 from jupyterhub.services.auth import HubAuth
 from tornado import web
 from tornado.log import enable_pretty_logging
+from traitlets import Integer, Unicode, default
+from traitlets.config import Application
 
+from npuhub.hub.courses.grading_runs import GradingRuns
+from npuhub.hub.datasets.restore import restore_running
 from npuhub.hub.enforce import Enforcer
-from npuhub.hub.jobs.backend import start_jobs
+from npuhub.hub.hubapi import AsyncHubAPI
+from npuhub.hub.jobs.backend import Jobs, start_jobs
 from npuhub.hub.ledger.reconcile import start_watch
 from npuhub.hub.platform import platform_for
 from npuhub.hub.settings import load_settings
 
-from . import (
-    autograde,
-    courses,
-    datasets,
-    devices,
-    health,
-    jobs,
-    me,
-    metrics,
-    quotas,
-    usage,
-    usage_report,
-)
+from .health import NotFoundHandler
+from .routes import openapi, service_handlers
 
-RESOURCES = [
-    health,
-    me,
-    devices,
-    quotas,
-    usage,
-    usage_report,
-    datasets,
-    jobs,
-    courses,
-    autograde,
-    metrics,
-]
 log = logging.getLogger("npuhub.service")
 
 
-def make_app(settings, hub_auth: HubAuth, prefix: str) -> web.Application:
-    handlers = []
-    for module in RESOURCES:
-        for pattern, handler in module.default_handlers:
-            handlers.append((prefix.rstrip("/") + pattern, handler))
-    platform = platform_for(settings.db_url)
-    return web.Application(
-        handlers,
-        hub_auth=hub_auth,
-        npuhub=settings,
-        platform=platform,
-        ledger=platform.ledger,
-        base_url=prefix,
-        me_extras=[datasets.me_extra],
-    )
+class PlatformService(Application):
+    name = "npuhub-service"
+    description = "The npuhub platform service (REST API under the hub's /services/npuhub/)"
 
+    npuhub_config = Unicode(
+        help="""The npuhub configuration file (c.NPUHub, c.JobsConfig); default: the
+        environment's NPUHUB_CONFIG, else npuhub's defaults.""",
+    ).tag(config=True)
+    ip = Unicode("127.0.0.1", help="""The address the service listens on.""").tag(config=True)
+    port = Integer(help="""The port the service listens on (env NPUHUB_SERVICE_PORT)."""
+                   ).tag(config=True)
+    service_prefix = Unicode(help="""The service's URL prefix on the hub's proxy
+        (env JUPYTERHUB_SERVICE_PREFIX).""").tag(config=True)
+    hub_api_url = Unicode(help="""JupyterHub's REST API (env JUPYTERHUB_API_URL)."""
+                          ).tag(config=True)
+    api_token = Unicode(help="""The service's JupyterHub token (env JUPYTERHUB_API_TOKEN);
+        never logged.""").tag(config=True)
+    aliases = {
+        "config": "PlatformService.npuhub_config",
+        "ip": "PlatformService.ip",
+        "port": "PlatformService.port",
+    }
 
-async def main() -> None:
-    enable_pretty_logging()
-    settings = load_settings(os.environ.get("NPUHUB_CONFIG") or None)
-    logging.getLogger().setLevel(logging.DEBUG if settings.debug else logging.INFO)
-    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/npuhub/")
-    hub_auth = HubAuth(cache_max_age=60)
-    app = make_app(settings, hub_auth, prefix)
-    port = int(os.environ["NPUHUB_SERVICE_PORT"])
-    app.listen(port, address="127.0.0.1")
-    hub_api, token = os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"]
-    enforcer = Enforcer(
-        app.settings["ledger"],
-        hub_api,
-        token,
-        settings.budget_grace_seconds,
-        jobs=lambda: app.settings.get("jobs"),
-    )
-    app.settings["enforcer"] = enforcer
-    start_watch(app.settings["ledger"], enforcer, hub_api, token, settings.watch_interval)
-    datasets.start_restore(app)
-    start_jobs(app, settings)
-    log.info("npuhub service listening on 127.0.0.1:%s%s", port, prefix)
-    stop_on_signals()
-    await asyncio.Event().wait()
+    @default("npuhub_config")
+    def _npuhub_config(self):
+        return os.environ.get("NPUHUB_CONFIG", "")
+
+    @default("port")
+    def _port(self):
+        return int(os.environ.get("NPUHUB_SERVICE_PORT", "0"))
+
+    @default("service_prefix")
+    def _prefix(self):
+        return os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/npuhub/")
+
+    @default("hub_api_url")
+    def _hub_api_url(self):
+        return os.environ.get("JUPYTERHUB_API_URL", "")
+
+    @default("api_token")
+    def _api_token(self):
+        return os.environ.get("JUPYTERHUB_API_TOKEN", "")
+
+    def initialize(self, argv=None) -> None:
+        super().initialize(argv)
+        enable_pretty_logging()
+        self.npuhub = load_settings(self.npuhub_config or None)
+        logging.getLogger().setLevel(logging.DEBUG if self.npuhub.debug else logging.INFO)
+        self.hub = AsyncHubAPI(self.hub_api_url.rstrip("/"), self.api_token)
+        self.platform = platform_for(self.npuhub.db_url)
+        self.ledger = self.platform.ledger
+        self.jobs: Jobs | None = None
+        self.grading = GradingRuns()
+        self.enforcer = Enforcer(self.ledger, self.hub, self.npuhub.budget_grace_seconds,
+                                 jobs=lambda: self.jobs)
+        self.web_app = self.make_app()
+
+    def make_app(self) -> web.Application:
+        prefix = self.service_prefix
+        return web.Application(
+            service_handlers(prefix),
+            default_handler_class=NotFoundHandler,
+            service=self,
+            hub_auth=HubAuth(api_url=self.hub_api_url, api_token=self.api_token,
+                             cache_max_age=60),
+            npuhub=self.npuhub,
+            platform=self.platform,
+            ledger=self.ledger,
+            base_url=prefix,
+            openapi=openapi(prefix),
+        )
+
+    async def restore_mounts(self) -> None:
+        try:
+            users = await self.hub.active_users()
+            await restore_running(self.platform.datasets, str(self.npuhub.path("mounts")), users)
+        except Exception:
+            log.exception("Restoring dataset mounts at start failed")
+
+    async def serve(self) -> None:
+        self.web_app.listen(self.port, address=self.ip)
+        start_watch(self.ledger, self.enforcer, self.hub, self.npuhub.watch_interval)
+        asyncio.ensure_future(self.restore_mounts())
+        self.jobs = start_jobs(self.platform, self.npuhub_config or None, self.npuhub)
+        log.info("npuhub service listening on %s:%s%s", self.ip, self.port,
+                 self.service_prefix)
+        stop_on_signals()
+        await asyncio.Event().wait()
+
+    def start(self) -> None:
+        asyncio.run(self.serve())
 
 
 def stop_on_signals() -> None:
@@ -106,3 +145,6 @@ def stop_on_signals() -> None:
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop, signum)
+
+
+main = PlatformService.launch_instance

@@ -11,6 +11,8 @@ from http.client import responses
 from jupyterhub.services.auth import HubAuth
 from tornado import web
 
+from npuhub.hub.schemas import SchemaError, validate
+
 ACCESS_SCOPE = "access:services!service=npuhub"
 
 
@@ -22,6 +24,12 @@ class APIHandler(web.RequestHandler):
     @property
     def hub_auth(self) -> HubAuth:
         return self.settings["hub_auth"]
+
+    @property
+    def service(self):
+        """The running npuhub.hub.service.app.PlatformService (enforcer, jobs, grading,
+        the hub client)."""
+        return self.settings["service"]
 
     @property
     def ledger(self):
@@ -88,6 +96,14 @@ class APIHandler(web.RequestHandler):
         if not isinstance(body, dict):
             raise web.HTTPError(400, "The request body must be a JSON object")
         return body
+
+    def body(self, model):
+        """The JSON body as `model` (npuhub.hub.schemas); a body that does not fit is a
+        400 whose message names the field."""
+        try:
+            return validate(model, self.json_body())
+        except SchemaError as e:
+            raise web.HTTPError(400, str(e)) from None
 
     def write_json(self, obj, status: int = 200):
         self.set_status(status)

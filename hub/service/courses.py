@@ -12,7 +12,6 @@ isolated container, a few at a time, off the event loop (autograde.py).
 from __future__ import annotations
 
 import logging
-import os
 
 from tornado import web
 
@@ -25,10 +24,11 @@ from npuhub.hub.courses.course_file import (
     parse_course,
 )
 from npuhub.hub.courses.grades import grades_csv
-from npuhub.hub.hubapi import HubAPI, HubAPIError
+from npuhub.hub.hubapi import HubAPIError
+from npuhub.hub.schemas.courses import Collected, Course, CourseDecl, Files, FileSet, Grade
 
 from .base import APIHandler
-from .openapi import op
+from .openapi import Op, Route
 
 COURSE = r"(?P<cid>[^/]+)"
 ASSIGNMENT = r"(?P<name>[^/]+)"
@@ -75,7 +75,7 @@ class CourseHandler(APIHandler):
 
     def files_body(self, *, source: bool = False) -> dict[str, str]:
         try:
-            return service_ops.check_files(self.json_body().get("files"), source=source)
+            return service_ops.check_files(self.body(Files).files, source=source)
         except CourseError as e:
             raise web.HTTPError(e.status, str(e)) from None
 
@@ -87,7 +87,7 @@ class CourseListHandler(CourseHandler):
 
     async def post(self):
         try:
-            course = parse_course(self.json_body(), allow_source=False)
+            course = parse_course(self.json_body(), allow_source=False)  # CourseDecl
         except CourseError as e:
             raise web.HTTPError(e.status, str(e)) from None
         cid = course["id"]
@@ -97,10 +97,8 @@ class CourseListHandler(CourseHandler):
             old = None
         if not self.is_admin:
             await self.check_creator(course, old)
-        api = HubAPI(os.environ["JUPYTERHUB_API_URL"].rstrip("/"),
-                     os.environ["JUPYTERHUB_API_TOKEN"])
-        stored = await self.call(apply_course, course, api=api, platform=self.platform,
-                                 profiles=self.npuhub.profiles,
+        stored = await self.call(apply_course, course, api=self.service.hub,
+                                 platform=self.platform, profiles=self.npuhub.profiles,
                                  create_users=self.is_admin, created_by=self.user_name)
         self.write_json(stored, 200 if old else 201)
 
@@ -197,31 +195,43 @@ class GradesHandler(CourseHandler):
 
 
 _A = rf"/api/v1/courses/{COURSE}/assignments/{ASSIGNMENT}"
-default_handlers = [
-    (r"/api/v1/courses", CourseListHandler),
-    (rf"/api/v1/courses/{COURSE}", CourseItemHandler),
-    (rf"/api/v1/courses/{COURSE}/grades", GradesHandler),
-    (_A + "/source", SourceHandler),
-    (_A + "/release", ReleaseHandler),
-    (_A + "/fetch", FetchHandler),
-    (_A + "/submit", SubmitHandler),
-    (_A + "/feedback", FeedbackHandler),
-    (_A + "/collect", CollectHandler),
+_E = (400, 404)  # a malformed name; no such course of yours
+_ANY = {"type": "object"}
+routes = [
+    Route(r"/api/v1/courses", CourseListHandler, {
+        "GET": Op("Your courses, your role, assignments and their state", {200: [Course]}),
+        "POST": Op("Create or update a course (as in a course file; instructors)",
+                   {200: Course, 201: Course}, body=CourseDecl, errors=(404, 409, 502)),
+    }),
+    Route(rf"/api/v1/courses/{COURSE}", CourseItemHandler, {
+        "GET": Op("A course as applied (its instructors)", {200: Course}, errors=_E),
+    }),
+    Route(rf"/api/v1/courses/{COURSE}/grades", GradesHandler, {
+        "GET": Op("Grades (instructors); ?format=csv for CSV", {200: [Grade]}, errors=_E,
+                  query={"format": {"type": "string", "enum": ["json", "csv"]}},
+                  also={"text/csv": {"type": "string"}}),
+    }),
+    Route(_A + "/source", SourceHandler, {
+        "PUT": Op("Upload the source notebooks (instructors)", {200: _ANY}, body=Files,
+                  errors=(*_E, 409, 413)),
+    }),
+    Route(_A + "/release", ReleaseHandler, {
+        "POST": Op("Release the student version (instructors)", {200: _ANY},
+                   errors=(*_E, 409)),
+    }),
+    Route(_A + "/fetch", FetchHandler, {
+        "GET": Op("The released student version", {200: FileSet}, errors=(*_E, 409)),
+    }),
+    Route(_A + "/submit", SubmitHandler, {
+        "POST": Op("Submit your files", {200: _ANY}, body=Files, errors=(*_E, 409, 413)),
+    }),
+    Route(_A + "/feedback", FeedbackHandler, {
+        "GET": Op("Your feedback (HTML), after the due date", {200: FileSet},
+                  errors=(*_E, 409)),
+    }),
+    Route(_A + "/collect", CollectHandler, {
+        "POST": Op("Collect the latest submissions (instructors)", {200: Collected},
+                   errors=(*_E, 409)),
+    }),
 ]
-_P, _FILES = ["id", "a"], 'files: {"relative/path.ipynb": "<text>"}'
-_AP = "/courses/{id}/assignments/{a}"
-openapi_paths = {
-    "/courses": {"get": op("Your courses, your role, assignments and their state"),
-                 "post": op("Create or update a course (as in a course file; instructors)",
-                            body="id, title, term, instructors, students, assignments, ...")},
-    "/courses/{id}": {"get": op("A course as applied (its instructors)", params=["id"])},
-    "/courses/{id}/grades": {"get": op("Grades (instructors); ?format=csv for CSV",
-                                       params=["id", "format"])},
-    _AP + "/source": {"put": op("Upload the source notebooks (instructors)", params=_P,
-                                body=_FILES)},
-    _AP + "/release": {"post": op("Release the student version (instructors)", params=_P)},
-    _AP + "/fetch": {"get": op("The released student version", params=_P)},
-    _AP + "/submit": {"post": op("Submit your files", params=_P, body=_FILES)},
-    _AP + "/feedback": {"get": op("Your feedback (HTML), after the due date", params=_P)},
-    _AP + "/collect": {"post": op("Collect the latest submissions (instructors)", params=_P)},
-}
+default_handlers = [(r.pattern, r.handler) for r in routes]

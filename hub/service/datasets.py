@@ -4,30 +4,23 @@ admin), POST|DELETE /api/v1/datasets/{name}/mount (the caller's own mounts)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 from datetime import UTC, datetime, timedelta
 
 from tornado import web
-from tornado.escape import url_escape
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from npuhub.hub import clock
 from npuhub.hub.datasets import catalog, mounter
 from npuhub.hub.datasets.catalog import DatasetError, may_mount, public_view
-from npuhub.hub.datasets.store import restore_user
+from npuhub.hub.hubapi import HubAPIError
+from npuhub.hub.schemas.datasets import Dataset, DatasetChange, DatasetSpec, Mount
 
 from .base import APIHandler
-from .openapi import op
+from .openapi import Op, Route
 
 NAME = r"(?P<name>[^/]+)"
 SCAN_MAX_AGE = timedelta(days=1)
 log = logging.getLogger("npuhub.service.datasets")
-
-
-def _root(settings) -> str:
-    return str(settings["npuhub"].path("mounts"))
 
 
 def schedule_scan(settings, d: dict) -> None:
@@ -62,7 +55,7 @@ class DatasetBase(APIHandler):
 
     @property
     def root(self) -> str:
-        return _root(self.settings)
+        return str(self.npuhub.path("mounts"))
 
     async def run(self, fn, *args):
         """Catalog and mount work off the event loop; refusals become HTTP errors."""
@@ -74,6 +67,7 @@ class DatasetBase(APIHandler):
             raise web.HTTPError(409, str(e)) from None
 
     def spec(self, partial: bool = False) -> dict:
+        """The body, checked against DatasetSpec (DatasetChange if `partial`)."""
         try:
             return catalog.validate_spec(self.json_body(), partial=partial)
         except DatasetError as e:
@@ -87,13 +81,9 @@ class DatasetBase(APIHandler):
 
     async def fresh_user(self, user: str) -> dict | None:
         """The user's model from the hub now (the token's model may be a minute old)."""
-        req = HTTPRequest(
-            f"{self.hub_auth.api_url.rstrip('/')}/users/{url_escape(user, plus=False)}",
-            headers={"Authorization": f"token {self.hub_auth.api_token}"},
-        )
         try:
-            return json.loads((await AsyncHTTPClient().fetch(req)).body)
-        except Exception as e:
+            return await self.service.hub.user(user)
+        except HubAPIError as e:
             log.warning("Could not read user %s from the hub: %s", user, e)
             return None
 
@@ -215,7 +205,7 @@ class MountHandler(DatasetBase):
         self.answer(name, False)
 
 
-async def me_extra(handler: APIHandler) -> dict:
+async def me_datasets(handler: APIHandler) -> dict:
     """`datasets` of GET /api/v1/me: the caller's mounted datasets and their paths."""
     mounted = await handler.blocking(handler.platform.datasets.mounted, handler.user_name)
     return {
@@ -225,66 +215,25 @@ async def me_extra(handler: APIHandler) -> dict:
     }
 
 
-async def restore_running(settings, users: list[dict]) -> None:
-    """Make the host mounts of every user with a running server match the database (at
-    service start: the host mounts survive a restart, the database is the truth)."""
-    loop = asyncio.get_running_loop()
-    for u in users:
-        if not any(s.get("ready") or s.get("pending") for s in (u.get("servers") or {}).values()):
-            continue
-        try:
-            await loop.run_in_executor(
-                None,
-                restore_user,
-                settings["platform"].datasets,
-                _root(settings),
-                u["name"],
-                u.get("groups") or [],
-                bool(u.get("admin")),
-            )
-        except (DatasetError, mounter.MountError, OSError) as e:
-            log.warning("Restoring the datasets of %s failed: %s", u["name"], e)
-
-
-def start_restore(app) -> None:
-    """Schedule `restore_running` once the service runs (called by the service's main)."""
-    from npuhub.hub.ledger.reconcile import active_users
-
-    async def run():
-        try:
-            users = await active_users(
-                os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"]
-            )
-            await restore_running(app.settings, users)
-        except Exception:
-            log.exception("Restoring dataset mounts at start failed")
-
-    asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(run()))
-
-
-default_handlers = [
-    (r"/api/v1/datasets", DatasetListHandler),
-    (rf"/api/v1/datasets/{NAME}", DatasetHandler),
-    (rf"/api/v1/datasets/{NAME}/mount", MountHandler),
+routes = [
+    Route(r"/api/v1/datasets", DatasetListHandler, {
+        "GET": Op("Datasets the caller may mount, with size, file count and mounted state",
+                  {200: [Dataset]}),
+        "POST": Op("Declare a dataset", {201: Dataset}, body=DatasetSpec, errors=(409,),
+                   admin=True),
+    }),
+    Route(rf"/api/v1/datasets/{NAME}", DatasetHandler, {
+        "GET": Op("One dataset", {200: Dataset}, errors=(400, 404)),
+        "PUT": Op("Create or change a dataset", {200: Dataset, 201: Dataset},
+                  body=DatasetChange, errors=(409,), admin=True),
+        "DELETE": Op("Remove a dataset (and every user's mount of it)", {204: None},
+                     errors=(400, 404, 409), admin=True),
+    }),
+    Route(rf"/api/v1/datasets/{NAME}/mount", MountHandler, {
+        "POST": Op("Mount the dataset read-only at ~/datasets/{name} in the caller's server",
+                   {200: Mount}, errors=(400, 404, 409)),
+        "DELETE": Op("Unmount the dataset from the caller's server", {200: Mount},
+                     errors=(400, 409)),
+    }),
 ]
-_fields = "name, title, description, source (a folder on the host), version, license, access"
-openapi_paths = {
-    "/datasets": {
-        "get": op("Datasets the caller may mount, with size, file count and mounted state"),
-        "post": op("Declare a dataset", admin=True, body=_fields),
-    },
-    "/datasets/{name}": {
-        "get": op("One dataset", params=["name"]),
-        "put": op("Create or change a dataset", admin=True, params=["name"], body=_fields),
-        "delete": op(
-            "Remove a dataset (and every user's mount of it)", admin=True, params=["name"]
-        ),
-    },
-    "/datasets/{name}/mount": {
-        "post": op(
-            "Mount the dataset read-only at ~/datasets/{name} in the caller's server",
-            params=["name"],
-        ),
-        "delete": op("Unmount the dataset from the caller's server", params=["name"]),
-    },
-}
+default_handlers = [(r.pattern, r.handler) for r in routes]

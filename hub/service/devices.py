@@ -1,7 +1,9 @@
 """GET /api/v1/devices (admin): every device with its node, state and holder."""
 
+from npuhub.hub.schemas.account import Device
+
 from .base import APIHandler
-from .openapi import op
+from .openapi import Op, Route
 
 
 class DevicesHandler(APIHandler):
@@ -10,7 +12,10 @@ class DevicesHandler(APIHandler):
         self.write_json(await self.blocking(self.ledger.inventory.devices))
 
 
-default_handlers = [(r"/api/v1/devices", DevicesHandler)]
-openapi_paths = {
-    "/devices": {"get": op("Devices: node, index, type, state, holder, since", admin=True)}
-}
+routes = [
+    Route(r"/api/v1/devices", DevicesHandler, {
+        "GET": Op("Devices: node, index, type, state, holder, since", {200: [Device]},
+                  admin=True),
+    }),
+]
+default_handlers = [(r.pattern, r.handler) for r in routes]

@@ -2,118 +2,36 @@
 
 Users see, follow and cancel only their own jobs (another's job is a 404, as if it did
 not exist); administrators see and cancel all. A submission is validated field by field
-(:func:`npuhub.hub.jobs.common.parse_request`), checked against the quota (what could
-never fit is refused at once, with the ledger's message naming the budget), then queued.
+(npuhub.hub.schemas.jobs, then :func:`npuhub.hub.jobs.common.parse_request`), then
+submitted (:func:`npuhub.hub.jobs.submit.submit_job`: the quota, the profile, the
+datasets; what could never fit is refused at once).
 """
 
 from __future__ import annotations
 
-import json
-import os
-from urllib.parse import quote
-
 from tornado import web
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
-from npuhub.hub import profiles
 from npuhub.hub.jobs import rerun
 from npuhub.hub.jobs.common import InvalidRequest, parse_request
-from npuhub.hub.jobs.queue import check_quota
-from npuhub.hub.ledger import LedgerError
-from npuhub.hub.profile_lookup import profile_rules
+from npuhub.hub.jobs.submit import JobRefused, submit_job
+from npuhub.hub.schemas.jobs import Job, JobLog, JobRequest
 
 from .base import APIHandler
-from .openapi import op
+from .openapi import Op, Route
 
 JOB_ID = r"(?P<id>[0-9]{1,12})"
-
-
-def choose_profile(
-    rules: profiles.ProfileRules,
-    groups: list[str],
-    image: str | None,
-    running: str | None,
-    account: str | None = None,
-) -> dict:
-    """The profile a job runs with, among those the user may use (:mod:`npuhub.hub.profiles`):
-    the one of the requested `image`, else of the user's running server (`running`: its
-    profile slug), else the first."""
-    mine = profiles.usable(rules, groups, account)
-    if not mine:
-        raise web.HTTPError(403, "No profile is available to you")
-    if image is not None:
-        chosen = profiles.choose(mine, image=image)
-        if chosen is not None:
-            return chosen
-        allowed = ", ".join(sorted({p["image"] for p in mine}))
-        raise web.HTTPError(400, f"image {image[:100]!r} is not one of yours: {allowed}")
-    return profiles.choose(mine, slug=running) or mine[0]
-
-
-def dataset_mounts(
-    store, user: str, groups: list[str], names: list[str] | None, admin: bool = False
-) -> list[list[str]]:
-    """[[host folder, name]] of the datasets a job mounts read-only at ~/datasets/{name}:
-    the ones named (each one the user may use), or by default those the user has
-    mounted now (the datasets catalog's remembered mounts)."""
-    from npuhub.hub.datasets.catalog import may_mount
-
-    chosen = store.mounted(user) if names is None else [store.get(n) for n in names]
-    for name, d in zip(names or [d["name"] for d in chosen], chosen, strict=True):
-        if d is None or not may_mount(d["access"], d["grants"], groups, admin):
-            raise web.HTTPError(400, f"There is no dataset {name!r} you may use")
-    return [[d["source"], d["name"]] for d in chosen]
 
 
 class JobsHandler(APIHandler):
     @property
     def jobs(self):
-        return self.settings["jobs"]
+        return self.service.jobs
 
     async def own_job(self, job_id: str):
         job = await self.blocking(self.jobs.queue.get, int(job_id))
         if job is None or (job.user != self.user_name and not self.is_admin):
             raise web.HTTPError(404, f"No job {job_id} of yours")
         return job
-
-    async def running_profile(self) -> str | None:
-        """Profile slug of the user's running default server (hub REST API)."""
-        url = f"{os.environ['JUPYTERHUB_API_URL'].rstrip('/')}/users/{quote(self.user_name)}"
-        token = os.environ["JUPYTERHUB_API_TOKEN"]
-        req = HTTPRequest(url, headers={"Authorization": f"token {token}"})
-        resp = await AsyncHTTPClient().fetch(req, raise_error=False)
-        if resp.code != 200:
-            return None
-        server = (json.loads(resp.body).get("servers") or {}).get("") or {}
-        return (server.get("user_options") or {}).get("profile")
-
-    async def like_profile(self, like, datasets: list[str] | None) -> dict:
-        """The profile of the job a re-run repeats, if the user may still use it and its
-        datasets are still the versions it ran with."""
-        rules = await self.blocking(
-            profile_rules,
-            self.ledger,
-            self.npuhub.db_url,
-            self.npuhub.profiles,
-            self.user_name,
-            self.groups,
-        )
-        mine = profiles.usable(rules, self.groups)
-        profile = next((p for p in mine if p["slug"] == like.profile), None)
-        if profile is None:
-            raise web.HTTPError(403, f"The profile {like.profile} of job {like.id} is not yours")
-        from npuhub.hub.datasets.store import DatasetStore
-
-        store = DatasetStore(self.ledger.session_factory)
-        current = {}
-        for name in datasets or []:
-            d = await self.blocking(store.get, name)
-            current[name] = d["version"] if d else None
-        drift = rerun.dataset_drift(like, current)
-        if drift:
-            why = "; ".join(drift)
-            raise web.HTTPError(409, f"Job {like.id} cannot be re-run the same way: {why}")
-        return profile
 
 
 class JobListHandler(JobsHandler):
@@ -127,7 +45,7 @@ class JobListHandler(JobsHandler):
         if self.model.get("kind") != "user":
             raise web.HTTPError(403, "Jobs are submitted by users, with their own token")
         cfg = self.jobs.cfg
-        body, like = self.json_body(), None
+        body, like = self.body(JobRequest).model_dump(exclude_unset=True), None
         try:
             if "like" in body:
                 like = await self.own_job(str(rerun.like_id(body["like"])))
@@ -142,76 +60,14 @@ class JobListHandler(JobsHandler):
             )
         except InvalidRequest as e:
             raise web.HTTPError(400, str(e)) from None
-        active = await self.blocking(self.jobs.queue.active_count, self.user_name)
-        if active >= cfg.max_active_per_user:
-            raise web.HTTPError(
-                429,
-                f"You have {active} jobs queued or running, the most allowed; "
-                "wait for one to finish or cancel one",
-            )
-        if like is not None:
-            profile = await self.like_profile(like, req["datasets"])
-        else:
-            running = None if req["image"] else await self.running_profile()
-            rules = await self.blocking(
-                profile_rules,
-                self.ledger,
-                self.npuhub.db_url,
-                self.npuhub.profiles,
-                self.user_name,
-                self.groups,
-            )
-            profile = choose_profile(rules, self.groups, req["image"], running, req["account"])
         try:
-            account = await self.blocking(
-                check_quota,
-                self.ledger,
-                user=self.user_name,
-                groups=self.groups,
-                account=req["account"],
-                npus=req["npus"],
-                profile=profile["slug"],
-                holding=False,
+            job = await submit_job(
+                self.jobs, self.platform, self.service.hub, self.npuhub.profiles,
+                db_url=self.npuhub.db_url, user=self.user_name, groups=self.groups,
+                is_admin=self.is_admin, req=req, like=like,
             )
-        except LedgerError as e:
-            raise web.HTTPError(403, f"Job refused: {e}") from None
-        if cfg.backend == "local" and req["npus"]:
-            kind = profile.get("device_type")
-            devices = await self.blocking(self.ledger.inventory.devices)
-            total = sum(d["state"] == "available" and kind in (None, d["type"]) for d in devices)
-            if req["npus"] > total:
-                raise web.HTTPError(
-                    400,
-                    f"Job refused: you asked for {req['npus']} NPUs, "
-                    f"but this platform has only {total} in service",
-                )
-        datasets = await self.blocking(
-            dataset_mounts,
-            self.platform.datasets,
-            self.user_name,
-            self.groups,
-            req["datasets"],
-            self.is_admin,
-        )
-        job = await self.blocking(
-            self.jobs.queue.submit,
-            user=self.user_name,
-            groups=self.groups,
-            account=account,
-            name=req["name"],
-            source=req["source"],
-            npus=req["npus"],
-            image=rerun.pinned_image(like) if like is not None else profile["image"],
-            profile=profile["slug"],
-            rerun_of=like.id if like is not None else None,
-            device_type=profile.get("device_type"),
-            datasets=datasets,
-            parameters=req["parameters"],
-            time_limit=req["time_limit"],
-            priority=req["priority"],
-            backend=cfg.backend,
-        )
-        self.jobs.wake()
+        except JobRefused as e:
+            raise web.HTTPError(e.status, str(e)) from None
         self.write_json(job, status=201)
 
 
@@ -237,28 +93,20 @@ class JobLogHandler(JobsHandler):
         self.write_json(await self.jobs.logs(job, offset))
 
 
-default_handlers = [
-    (r"/api/v1/jobs", JobListHandler),
-    (rf"/api/v1/jobs/{JOB_ID}", JobHandler),
-    (rf"/api/v1/jobs/{JOB_ID}/logs", JobLogHandler),
+routes = [
+    Route(r"/api/v1/jobs", JobListHandler, {
+        "GET": Op("Your batch jobs, newest first (admins: everyone's; ?user= filters)",
+                  {200: [Job]}, query={"user": {"type": "string"}}),
+        "POST": Op("Submit a notebook or script of your home to the batch queue",
+                   {201: Job}, body=JobRequest, errors=(429,)),
+    }),
+    Route(rf"/api/v1/jobs/{JOB_ID}", JobHandler, {
+        "GET": Op("One job: state, reason, exit code, timestamps", {200: Job}, errors=(404,)),
+        "DELETE": Op("Cancel a queued or running job", {200: Job}, errors=(404, 409)),
+    }),
+    Route(rf"/api/v1/jobs/{JOB_ID}/logs", JobLogHandler, {
+        "GET": Op("The job's log from byte offset: {text, offset, done}", {200: JobLog},
+                  query={"offset": {"type": "integer", "minimum": 0}}, errors=(400, 404)),
+    }),
 ]
-openapi_paths = {
-    "/jobs": {
-        "get": op(
-            "Your batch jobs, newest first (admins: everyone's; ?user= filters)", params=["user"]
-        ),
-        "post": op(
-            "Submit a notebook or script of your home to the batch queue",
-            body="source (.ipynb or .py, relative to the home), npus, account, image, "
-            "datasets, time_limit (seconds), parameters (flat object), name; or like (a job "
-            "id: re-run it on the same image digest, datasets and parameters)",
-        ),
-    },
-    "/jobs/{id}": {
-        "get": op("One job: state, reason, exit code, timestamps, provenance", params=["id"]),
-        "delete": op("Cancel a queued or running job", params=["id"]),
-    },
-    "/jobs/{id}/logs": {
-        "get": op("The job's log from byte offset: {text, offset, done}", params=["id", "offset"]),
-    },
-}
+default_handlers = [(r.pattern, r.handler) for r in routes]

@@ -1,9 +1,11 @@
 """GET /api/v1/me: who the caller is, their accounts, quotas, usage and allocations."""
 
 from npuhub.hub.ledger.summary import summary
+from npuhub.hub.schemas.account import Me
 
 from .base import APIHandler
-from .openapi import op
+from .datasets import me_datasets
+from .openapi import Op, Route
 
 
 class MeHandler(APIHandler):
@@ -13,12 +15,14 @@ class MeHandler(APIHandler):
             return
         info = await self.blocking(summary, self.ledger, self.user_name, self.groups)
         info.update(name=self.user_name, kind="user", admin=self.is_admin, groups=self.groups)
-        enforcer = self.settings.get("enforcer")
-        info["warnings"] = enforcer.warnings.get(self.user_name, []) if enforcer else []
-        for extra in self.settings.get("me_extras", []):
-            info.update(await extra(self))
+        info["warnings"] = self.service.enforcer.warnings.get(self.user_name, [])
+        info.update(await me_datasets(self))
         self.write_json(info)
 
 
-default_handlers = [(r"/api/v1/me", MeHandler)]
-openapi_paths = {"/me": {"get": op("The caller: groups, accounts, quotas, usage, allocations")}}
+routes = [
+    Route(r"/api/v1/me", MeHandler, {
+        "GET": Op("The caller: groups, accounts, quotas, usage, allocations", {200: Me}),
+    }),
+]
+default_handlers = [(r.pattern, r.handler) for r in routes]

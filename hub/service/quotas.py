@@ -2,38 +2,12 @@
 
 from tornado import web
 
-from npuhub.hub.ledger.quota import LIMIT_FIELDS, PERIODS
+from npuhub.hub.schemas.quotas import QuotaLimits, QuotaPolicy
 
 from .base import APIHandler
-from .openapi import op
+from .openapi import Op, Route
 
 GROUP = r"(?P<group>[A-Za-z0-9*][A-Za-z0-9._-]{0,127})"
-
-
-def validate_limits(body: dict) -> dict:
-    """Only known fields, each of the right kind; a message that names the field."""
-    unknown = sorted(set(body) - set(LIMIT_FIELDS))
-    if unknown:
-        raise web.HTTPError(
-            400, f"Unknown field(s) {', '.join(unknown)}; allowed: {', '.join(LIMIT_FIELDS)}"
-        )
-    out = {}
-    for key, value in body.items():
-        if key == "period":
-            if value not in PERIODS:
-                raise web.HTTPError(400, f"period must be one of {', '.join(PERIODS)}")
-        elif key == "profiles":
-            if value is not None and not (
-                isinstance(value, list) and all(isinstance(v, str) for v in value)
-            ):
-                raise web.HTTPError(400, "profiles must be a list of profile slugs, or null")
-        elif value is not None:
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise web.HTTPError(400, f"{key} must be a number >= 0, or null")
-            if key in ("max_npus", "max_npus_per_server", "group_max_npus") and value != int(value):
-                raise web.HTTPError(400, f"{key} must be a whole number")
-        out[key] = value
-    return out
 
 
 class QuotaListHandler(APIHandler):
@@ -52,25 +26,20 @@ class QuotaHandler(APIHandler):
 
     async def put(self, group):
         self.require_admin()
-        limits = validate_limits(self.json_body())
+        limits = self.body(QuotaLimits).limits()
         await self.blocking(self.ledger.policies.set, group, **limits)
         self.write_json(await self.blocking(self.ledger.policies.get, group))
 
 
-default_handlers = [
-    (r"/api/v1/quotas", QuotaListHandler),
-    (rf"/api/v1/quotas/{GROUP}", QuotaHandler),
+routes = [
+    Route(r"/api/v1/quotas", QuotaListHandler, {
+        "GET": Op("All quota policies", {200: [QuotaPolicy]}, admin=True),
+    }),
+    Route(rf"/api/v1/quotas/{GROUP}", QuotaHandler, {
+        "GET": Op("The quota policy of a group ('*' is the default)", {200: QuotaPolicy},
+                  errors=(404,), admin=True),
+        "PUT": Op("Set some limits of a group's quota policy (null: inherit)",
+                  {200: QuotaPolicy}, body=QuotaLimits, admin=True),
+    }),
 ]
-openapi_paths = {
-    "/quotas": {"get": op("All quota policies", admin=True)},
-    "/quotas/{group}": {
-        "get": op("The quota policy of a group ('*' is the default)", admin=True, params=["group"]),
-        "put": op(
-            "Set a group's quota policy",
-            admin=True,
-            params=["group"],
-            body="max_npus_per_server, max_npus, group_max_npus, npu_hours, "
-            "npu_hours_per_member, period, max_session_hours, profiles",
-        ),
-    },
-}
+default_handlers = [(r.pattern, r.handler) for r in routes]

@@ -3,9 +3,10 @@
 from tornado import web
 
 from npuhub.hub.ledger.quota import PERIODS
+from npuhub.hub.schemas.account import Usage
 
 from .base import APIHandler
-from .openapi import op
+from .openapi import Op, Route
 
 
 class UsageHandler(APIHandler):
@@ -26,7 +27,11 @@ class UsageHandler(APIHandler):
         self.write_json(await self.blocking(report, account=account, period=period))
 
 
-default_handlers = [(r"/api/v1/usage", UsageHandler)]
-openapi_paths = {
-    "/usage": {"get": op("NPU-hours by account and period", params=["account", "period"])}
-}
+routes = [
+    Route(r"/api/v1/usage", UsageHandler, {
+        "GET": Op("NPU-hours by account and period", {200: Usage}, errors=(400,),
+                  query={"account": {"type": "string"},
+                         "period": {"type": "string", "enum": list(PERIODS)}}),
+    }),
+]
+default_handlers = [(r.pattern, r.handler) for r in routes]

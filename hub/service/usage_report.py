@@ -12,7 +12,6 @@ from npuhub.hub.reports.plots import render, usage_figure
 from npuhub.hub.reports.usage import choose_range, to_csv, usage_report
 
 from .base import APIHandler
-from .openapi import op
 
 FORMATS = {
     "json": None,
@@ -60,13 +59,3 @@ class UsageReportHandler(APIHandler):
 
 
 default_handlers = [(r"/api/v1/usage/report", UsageReportHandler)]
-openapi_paths = {
-    "/usage/report": {
-        "get": op(
-            "NPU-hours per account and user, utilization per step and top holders over "
-            "period=day|week|month or since=YYYY-MM-DD&until=YYYY-MM-DD; "
-            "format=json|csv|png|svg (lang=en|zh_CN for plots)",
-            params=["period", "since", "until", "account", "format", "lang"],
-        )
-    }
-}

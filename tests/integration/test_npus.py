@@ -185,6 +185,7 @@ def test_hub_restart_keeps_running_servers_and_their_devices(hub):
 def test_reconcile_releases_vanished_servers_and_keeps_running_ones(hub):
     import asyncio
 
+    from npuhub.hub.hubapi import AsyncHubAPI
     from npuhub.hub.ledger.reconcile import reconcile_once
     from npuhub.hub.platform import platform_for
 
@@ -193,7 +194,9 @@ def test_reconcile_releases_vanished_servers_and_keeps_running_ones(hub):
     ledger = platform_for(f"sqlite:///{hub.state_dir / 'npuhub.sqlite'}").ledger
     ghost = ledger.allocate(user="ghost", groups=[], kind="server", holder="", npus=1)
     try:
-        released = asyncio.run(reconcile_once(ledger, hub.api, hub.admin_token, grace_seconds=0))
+        released = asyncio.run(
+            reconcile_once(ledger, AsyncHubAPI(hub.api, hub.admin_token), grace_seconds=0)
+        )
         assert released == [ghost.allocation_id]
         assert len(held_by(hub, kim)) == 1
         assert held_by(hub, "ghost") == []

@@ -60,18 +60,18 @@ def test_students_as_a_group_and_profile():
 @pytest.mark.parametrize("changes, message", [
     ({"id": "AI 101"}, "course id"),
     ({"id": "../x"}, "course id"),
-    ({"colour": "red"}, "unknown field(s) colour"),
-    ({"kind": "Dataset"}, "kind must be Course"),
+    ({"colour": "red"}, "unknown field 'colour'; allowed: kind, id, title"),
+    ({"kind": "Dataset"}, "kind: input should be 'Course'"),
     ({"students": ["ok", "../etc"]}, "user name"),
     ({"profile": "base"}, "either profile or image"),
-    ({"npus_per_student": -1}, "npus_per_student must be between"),
-    ({"npus_per_student": 1.5}, "npus_per_student must be a whole number"),
+    ({"npus_per_student": -1}, "npus_per_student: input should be greater than or equal to 0"),
+    ({"npus_per_student": 1.5}, "npus_per_student: input should be a valid integer"),
     ({"assignments": [{"name": "../ps1"}]}, "assignment name"),
     ({"assignments": [{"name": "a"}, {"name": "a"}]}, "appears twice"),
     ({"assignments": [{"name": "a", "due": "next friday"}]}, "not an ISO 8601 time"),
     ({"assignments": [{"name": "a", "release": "2026-03-02", "due": "2026-03-01"}]},
      "due is before release"),
-    ({"assignments": [{"name": "a", "solutions": "x"}]}, "unknown field(s) solutions"),
+    ({"assignments": [{"name": "a", "solutions": "x"}]}, "unknown field 'assignments.0].solutions'"),
     ({"autograde": {"memory": "lots"}}, "autograde.memory"),
 ])
 def test_refusals_name_the_field(changes, message):

@@ -102,18 +102,18 @@ def test_validate_spec_fields():
 @pytest.mark.parametrize(
     ("body", "words"),
     [
-        ({"source": "/d"}, "missing field(s): name"),
-        ({"name": "x"}, "missing field(s): source"),
+        ({"source": "/d"}, "name: missing (required)"),
+        ({"name": "x"}, "source: missing (required)"),
         ({"name": "x", "source": "rel/path"}, "absolute path"),
         ({"name": "x", "source": "/d\x00"}, "absolute path"),
-        ({"name": "x", "source": "/d", "owner": "me"}, "unknown field(s) owner"),
-        ({"name": "x", "source": "/d", "access": "everyone"}, "access must be"),
+        ({"name": "x", "source": "/d", "owner": "me"}, "unknown field 'owner'; allowed: name,"),
+        ({"name": "x", "source": "/d", "access": "everyone"}, 'access: expected "public" or'),
         ({"name": "x", "source": "/d", "access": ["a/b"]}, "access must be"),
-        ({"name": "x", "source": "/d", "title": 5}, "title must be a string"),
+        ({"name": "x", "source": "/d", "title": 5}, "title: input should be a valid string"),
         ({"name": "x", "source": "/d", "title": "a\x1bb"}, "control characters"),
-        ({"name": "x", "source": "/d", "version": "v" * 65}, "longer than 64"),
+        ({"name": "x", "source": "/d", "version": "v" * 65}, "at most 64 characters"),
         ({"name": "../x", "source": "/d"}, "invalid dataset name"),
-        ({"name": "x", "source": "/d", "symlinks": "yes"}, "symlinks must be true or false"),
+        ({"name": "x", "source": "/d", "symlinks": "yes"}, "symlinks: input should be a valid boolean"),
     ],
 )
 def test_validate_spec_refusals(body, words):

@@ -1,0 +1,140 @@
+"""The use case behind POST /jobs: a checked request (npuhub.hub.jobs.common.
+parse_request) of one user becomes a queued job, or a `JobRefused` that says why: too many
+jobs at once, a profile or image not theirs, over quota, more NPUs than the platform has,
+a dataset they may not use, a re-run whose datasets changed."""
+
+from __future__ import annotations
+
+import asyncio
+from functools import partial
+
+from npuhub.hub import profiles
+from npuhub.hub.datasets.catalog import may_mount
+from npuhub.hub.hubapi import HubAPIError
+from npuhub.hub.ledger import LedgerError
+from npuhub.hub.profile_lookup import profile_rules
+
+from . import rerun
+from .queue import check_quota
+
+
+class JobRefused(Exception):
+    """A submission declined; `status` is the HTTP status it maps to."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+def choose_profile(
+    rules: profiles.ProfileRules,
+    groups: list[str],
+    image: str | None,
+    running: str | None,
+    account: str | None = None,
+) -> dict:
+    """The profile a job runs with, among those the user may use (:mod:`npuhub.hub.profiles`):
+    the one of the requested `image`, else of the user's running server (`running`: its
+    profile slug), else the first."""
+    mine = profiles.usable(rules, groups, account)
+    if not mine:
+        raise JobRefused("No profile is available to you", 403)
+    if image is not None:
+        chosen = profiles.choose(mine, image=image)
+        if chosen is not None:
+            return chosen
+        allowed = ", ".join(sorted({p["image"] for p in mine}))
+        raise JobRefused(f"image {image[:100]!r} is not one of yours: {allowed}")
+    return profiles.choose(mine, slug=running) or mine[0]
+
+
+def dataset_mounts(
+    store, user: str, groups: list[str], names: list[str] | None, admin: bool = False
+) -> list[list[str]]:
+    """[[host folder, name]] of the datasets a job mounts read-only at ~/datasets/{name}:
+    the ones named (each one the user may use), or by default those the user has
+    mounted now (the datasets catalog's remembered mounts). `store`: the DatasetStore."""
+    chosen = store.mounted(user) if names is None else [store.get(n) for n in names]
+    for name, d in zip(names or [d["name"] for d in chosen], chosen, strict=True):
+        if d is None or not may_mount(d["access"], d["grants"], groups, admin):
+            raise JobRefused(f"There is no dataset {name!r} you may use")
+    return [[d["source"], d["name"]] for d in chosen]
+
+
+async def running_profile(hub, user: str) -> str | None:
+    """Profile slug of the user's running default server (`hub`: AsyncHubAPI)."""
+    try:
+        model = await hub.user(user)
+    except HubAPIError:  # the hub busy or restarting: the first profile the user may use
+        return None
+    server = ((model or {}).get("servers") or {}).get("") or {}
+    return (server.get("user_options") or {}).get("profile")
+
+
+async def submit_job(
+    jobs, platform, hub, configured: list[dict], *, db_url: str, user: str,
+    groups: list[str], is_admin: bool, req: dict, like=None,
+) -> dict:
+    """Queue `req` (parse_request's fields) for `user`; the job as the API shows it.
+    `like`: the job (models.Job) this one re-runs, on its pinned image and datasets."""
+    loop = asyncio.get_running_loop()
+    ledger = platform.ledger
+
+    def blocking(fn, *args, **kwargs):
+        return loop.run_in_executor(None, partial(fn, *args, **kwargs))
+
+    cfg = jobs.cfg
+    active = await blocking(jobs.queue.active_count, user)
+    if active >= cfg.max_active_per_user:
+        raise JobRefused(
+            f"You have {active} jobs queued or running, the most allowed; "
+            "wait for one to finish or cancel one", 429,
+        )
+    rules = await blocking(profile_rules, ledger, db_url, configured, user, groups)
+    if like is not None:
+        profile = next(
+            (p for p in profiles.usable(rules, groups) if p["slug"] == like.profile), None
+        )
+        if profile is None:
+            raise JobRefused(f"The profile {like.profile} of job {like.id} is not yours", 403)
+        current = {}
+        for name in req["datasets"] or []:
+            d = await blocking(platform.datasets.get, name)
+            current[name] = d["version"] if d else None
+        drift = rerun.dataset_drift(like, current)
+        if drift:
+            why = "; ".join(drift)
+            raise JobRefused(f"Job {like.id} cannot be re-run the same way: {why}", 409)
+    else:
+        running = None if req["image"] else await running_profile(hub, user)
+        profile = choose_profile(rules, groups, req["image"], running, req["account"])
+    try:
+        account = await blocking(
+            check_quota, ledger, user=user, groups=groups, account=req["account"],
+            npus=req["npus"], profile=profile["slug"], holding=False,
+        )
+    except LedgerError as e:
+        raise JobRefused(f"Job refused: {e}", 403) from None
+    if cfg.backend == "local" and req["npus"]:
+        kind = profile.get("device_type")
+        devices = await blocking(ledger.inventory.devices)
+        total = sum(d["state"] == "available" and kind in (None, d["type"]) for d in devices)
+        if req["npus"] > total:
+            raise JobRefused(
+                f"Job refused: you asked for {req['npus']} NPUs, "
+                f"but this platform has only {total} in service"
+            )
+    datasets = await blocking(
+        dataset_mounts, platform.datasets, user, groups, req["datasets"], is_admin
+    )
+    job = await blocking(
+        jobs.queue.submit, user=user, groups=groups, account=account, name=req["name"],
+        source=req["source"], npus=req["npus"],
+        image=rerun.pinned_image(like) if like is not None else profile["image"],
+        profile=profile["slug"], rerun_of=like.id if like is not None else None,
+        device_type=profile.get("device_type"), datasets=datasets,
+        parameters=req["parameters"], time_limit=req["time_limit"], priority=req["priority"],
+        backend=cfg.backend,
+    )
+    jobs.wake()
+    return job

@@ -1,0 +1,36 @@
+"""The caller's standing (GET /me), NPU-hours (GET /usage) and devices (GET /devices)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from .base import Reply
+
+
+class Me(Reply):
+    name: str
+    kind: Literal["user", "service"]
+    admin: bool
+    groups: list[str] | None = None
+    accounts: list[str] | None = None
+    warnings: list[Any] | None = None
+
+
+class Usage(Reply):
+    account: str | None
+    user: str | None
+    period: str
+    start: str
+    end: str
+    npu_hours: float
+    active_npus: int
+    by_account: dict[str, float]
+    by_user: dict[str, float]
+
+
+class Device(Reply):
+    node: str
+    index: int
+    type: str
+    state: str
+    holder: dict[str, Any] | None
