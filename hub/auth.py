@@ -11,8 +11,7 @@ from firstuseauthenticator import FirstUseAuthenticator
 from firstuseauthenticator.firstuseauthenticator import CustomLoginHandler, ResetPasswordHandler
 from traitlets import default
 
-from npuhub.hub import pages
-from npuhub.spawners import i18n
+from npuhub.hub import i18n, pages
 
 
 class LoginHandler(pages.LanguageMixin, CustomLoginHandler):

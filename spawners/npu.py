@@ -18,6 +18,7 @@ from jupyterhub.utils import random_port, wait_for_http_server
 from tornado import web
 from traitlets import Dict, Integer, List, Unicode, default
 
+from npuhub.hub import i18n
 from npuhub.hub.courses.store import course_profiles
 from npuhub.hub.datasets.catalog import DatasetError
 from npuhub.hub.datasets.mounter import MountError
@@ -25,7 +26,6 @@ from npuhub.hub.datasets.store import restore_user
 from npuhub.hub.ledger import LedgerError
 from npuhub.hub.platform import get_ledger
 
-from . import i18n
 from .admission import Admission
 from .binding import DEFAULT_DRIVER_PATHS, MODES, Device, binding, hardening
 from .options_form import render_options_form

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from . import i18n
+from npuhub.hub import i18n
 
 _env = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),

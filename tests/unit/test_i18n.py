@@ -6,7 +6,7 @@ import types
 
 import pytest
 
-from npuhub.spawners import i18n
+from npuhub.hub import i18n
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 messages and refusals, in English and Simplified Chinese.
 
 The catalog is GNU gettext (`locale/<lang>/LC_MESSAGES/npuhub.po`, compiled to `.mo`
-with `pybabel compile -d spawners/locale -D npuhub`; both are committed). The language
+with `pybabel compile -d hub/locale -D npuhub`; both are committed). The language
 is the best match of the browser's `Accept-Language` among SUPPORTED. JupyterHub gives
 the spawner the handler of the request that renders the form or starts the server
 (`spawner.handler`); the language found there is remembered on the spawner for the
