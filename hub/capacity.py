@@ -20,16 +20,12 @@ WAIT_WINDOW_S = 600  # a user refused for capacity counts as waiting this long (
 
 
 class CapacityError(LedgerError):
-    """Not enough free NPUs (the message says how many are free and in use).
+    """Not enough free NPUs (503; the params say how many are free and in use).
     ``transient`` is False when the request can never fit (more than are in service)."""
 
-    def __init__(self, message: str, transient: bool = True):
-        super().__init__(message)
+    def __init__(self, code: str, status: int | None = None, /, transient=True, **params):
+        super().__init__(code, status, **params)
         self.transient = transient
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 class CapacityMixin:
@@ -52,11 +48,10 @@ class CapacityMixin:
             return self._capacity_text(s, npus, device_type, user=user)
 
     def _capacity_error(self, s, npus, device_type, user, views=None) -> CapacityError:
-        text, transient = self._capacity(s, npus, device_type, user=user, views=views)
-        return CapacityError(text, transient=transient)
+        return self._capacity(s, npus, device_type, user=user, views=views)
 
     def _capacity_text(self, s: Session, npus: int, device_type: str | None, **kw) -> str:
-        return self._capacity(s, npus, device_type, **kw)[0]
+        return str(self._capacity(s, npus, device_type, **kw))
 
     def _capacity(
         self,
@@ -66,7 +61,7 @@ class CapacityMixin:
         *,
         user: str | None = None,
         views: list[placement.NodeView] | None = None,
-    ) -> tuple[str, bool]:
+    ) -> CapacityError:
         if views is None:
             views = self._views(s)[0]
         if device_type is not None:
@@ -76,27 +71,22 @@ class CapacityMixin:
             query = query.where(Node.type == device_type)
         total = s.scalar(query) or 0
         free = sum(len(v.free) for v in views)
-        what = f"{device_type} NPUs" if device_type else "NPUs"
+        kind = {"device_type": device_type} if device_type else {}
         waiting = self.waiting(exclude=user)
-        queue = f" ({_plural(waiting, 'user')} waiting)" if waiting else ""
         if total == 0:
-            return f"There are no {what} in service on this platform", False
+            return CapacityError("capacity_none", transient=False, **kind)
         if npus > total:
-            return (
-                f"You asked for {npus} {what}, but the platform has only {total} in service",
-                False,
+            return CapacityError(
+                "capacity_too_many", transient=False, npus=npus, total=total, **kind
             )
         if free == 0:
-            return f"All {total} {what} are in use{queue}", True
+            return CapacityError("capacity_all_busy", total=total, waiting=waiting, **kind)
         if free < npus:
-            return f"Only {free} of {total} {what} are free; you asked for {npus}{queue}", True
+            return CapacityError(
+                "capacity_few_free", free=free, total=total, npus=npus, waiting=waiting, **kind
+            )
         largest = max((len(v.free) for v in views), default=0)
-        if largest >= npus:
-            where = "inside one HCCS ring"
-        else:
-            where = "on one node"
-        return (
-            f"{free} of {total} {what} are free, but not {npus} together {where} "
-            f"(the most free on one node is {largest}); ask for fewer or try again later{queue}",
-            True,
+        code = "capacity_not_in_ring" if largest >= npus else "capacity_not_on_node"
+        return CapacityError(
+            code, free=free, total=total, npus=npus, largest=largest, waiting=waiting, **kind
         )

@@ -202,9 +202,7 @@ class NPUSpawner(DockerSpawner):
             )
         except LedgerError as e:
             # a refusal a person reads on the spawn page and in the REST answer
-            raise web.HTTPError(
-                403 if "quota" in type(e).__name__.lower() else 503, i18n.refusal(self, str(e))
-            ) from None
+            raise web.HTTPError(e.status, e.message(i18n.language_of(self))) from None
         self.allocation_id = grant.allocation_id
         self.account = grant.account
         self.npus = len(grant.devices)

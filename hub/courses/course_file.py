@@ -23,6 +23,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime
 
+from npuhub.hub.refusals import Refusal
+
 COURSE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,47}$")
 ASSIGNMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 USER = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,127}$")
@@ -36,12 +38,11 @@ AUTOGRADE_DEFAULTS = {"timeout": 60, "memory": "512m", "cpus": 1.0}
 MAX_STUDENTS = 5000
 
 
-class CourseError(ValueError):
-    """A refusal with the HTTP status it maps to and a message for the person."""
+class CourseError(Refusal, ValueError):
+    """A refusal of the course engine: a code (hub/refusals.py) or a sentence naming the
+    field of a course file (code ``course_invalid``), with its HTTP status."""
 
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
+    fallback = "course_invalid"
 
 
 def _name(value, pattern: re.Pattern, what: str, rule: str) -> str:

@@ -1,5 +1,9 @@
 """The base of every resource handler: token authentication against the hub, JSON in and
-out, errors as JSON with a readable message (never a traceback, never a token)."""
+out, errors as JSON with a readable message (never a traceback, never a token).
+
+Refusals (hub/refusals.py) raised anywhere below a handler become their HTTP status and
+`{"error": code, "message": …, "params": {…}}` here, the message in the language of the
+request's `Accept-Language`; resources do not map them themselves."""
 
 from __future__ import annotations
 
@@ -10,6 +14,9 @@ from http.client import responses
 
 from jupyterhub.services.auth import HubAuth
 from tornado import web
+
+from npuhub.hub import i18n
+from npuhub.hub.refusals import Refusal
 
 ACCESS_SCOPE = "access:services!service=npuhub"
 
@@ -93,13 +100,27 @@ class APIHandler(web.RequestHandler):
         """Database work runs off the event loop."""
         return await asyncio.get_running_loop().run_in_executor(None, partial(fn, *args, **kwargs))
 
+    @property
+    def lang(self) -> str:
+        return i18n.negotiate(self.request.headers.get("Accept-Language"))
+
+    def _handle_request_exception(self, e):
+        # a refusal is an answer, not a failure of the service: no traceback in the log
+        if isinstance(e, Refusal) and not self._finished:
+            self.send_error(e.status, exc_info=(type(e), e, e.__traceback__))
+            return
+        super()._handle_request_exception(e)
+
     def write_error(self, status_code, **kwargs):
         exc = kwargs.get("exc_info", (None, None, None))[1]
-        message = responses.get(status_code, "Error")
-        if isinstance(exc, web.HTTPError) and exc.log_message:
-            message = exc.log_message % exc.args if exc.args else exc.log_message
+        body = {"status": status_code, "error": f"http_{status_code}", "params": {}}
+        body["message"] = responses.get(status_code, "Error")
+        if isinstance(exc, Refusal):
+            body.update(exc.as_json(self.lang))
+        elif isinstance(exc, web.HTTPError) and exc.log_message:
+            body["message"] = exc.log_message % exc.args if exc.args else exc.log_message
         self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(json.dumps({"status": status_code, "message": message}))
+        self.finish(json.dumps(body, ensure_ascii=False))
 
 
 class PublicHandler(APIHandler):

@@ -44,11 +44,9 @@ class CourseHandler(APIHandler):
         return get_store(self.npuhub.db_url)
 
     async def call(self, fn, *args, **kwargs):
-        """Run store work off the loop; CourseError becomes its HTTP refusal."""
+        """Run store work off the loop (a CourseError is answered by the base handler)."""
         try:
             return await self.blocking(fn, *args, **kwargs)
-        except CourseError as e:
-            raise web.HTTPError(e.status, str(e)) from None
         except HubAPIError as e:
             raise web.HTTPError(502, f"The hub refused: {e}") from None
 
@@ -56,7 +54,7 @@ class CourseHandler(APIHandler):
         try:
             check_id(cid)
         except CourseError:
-            raise web.HTTPError(404, f"No course {cid[:64]}") from None
+            raise CourseError("no_course", course=cid[:64]) from None
         return await self.call(self.store.role, cid, self.user_name, self.groups, self.is_admin)
 
     async def member(self, cid: str, name: str | None = None) -> str:
@@ -64,10 +62,7 @@ class CourseHandler(APIHandler):
         if role is None:
             raise web.HTTPError(404, f"No course {cid} of yours")
         if name is not None:
-            try:
-                check_assignment(name)
-            except CourseError as e:
-                raise web.HTTPError(400, str(e)) from None
+            check_assignment(name)
         return role
 
     async def instructor(self, cid: str, name: str | None = None) -> None:
@@ -75,10 +70,7 @@ class CourseHandler(APIHandler):
             raise web.HTTPError(403, f"Only the instructors of {cid} may do this")
 
     def files_body(self, *, source: bool = False) -> dict[str, str]:
-        try:
-            return service_ops.check_files(self.json_body().get("files"), source=source)
-        except CourseError as e:
-            raise web.HTTPError(e.status, str(e)) from None
+        return service_ops.check_files(self.json_body().get("files"), source=source)
 
 
 class CourseListHandler(CourseHandler):
@@ -87,10 +79,7 @@ class CourseListHandler(CourseHandler):
                                         self.is_admin))
 
     async def post(self):
-        try:
-            course = parse_course(self.json_body(), allow_source=False)
-        except CourseError as e:
-            raise web.HTTPError(e.status, str(e)) from None
+        course = parse_course(self.json_body(), allow_source=False)
         cid = course["id"]
         try:
             old = await self.blocking(self.store.get, cid)
@@ -151,7 +140,7 @@ class ReleaseHandler(CourseHandler):
 def _preview(store, cid: str, name: str) -> dict[str, str]:
     src = store.source(cid, name)
     if src["released_at"] is None:
-        raise CourseError(f"Assignment {name} is not released yet: release it first", 409)
+        raise CourseError("release_first", assignment=name)
     return src["released"]
 
 

@@ -65,25 +65,15 @@ class DatasetBase(APIHandler):
         return _root(self.settings)
 
     async def run(self, fn, *args):
-        """Catalog and mount work off the event loop; refusals become HTTP errors."""
-        try:
-            return await self.blocking(fn, *args)
-        except DatasetError as e:
-            raise web.HTTPError(e.status, str(e)) from None
-        except mounter.MountError as e:
-            raise web.HTTPError(409, str(e)) from None
+        """Catalog and mount work off the event loop (DatasetError and MountError are
+        answered by the base handler)."""
+        return await self.blocking(fn, *args)
 
     def spec(self, partial: bool = False) -> dict:
-        try:
-            return catalog.validate_spec(self.json_body(), partial=partial)
-        except DatasetError as e:
-            raise web.HTTPError(400, str(e)) from None
+        return catalog.validate_spec(self.json_body(), partial=partial)
 
     def check(self, name: str) -> str:
-        try:
-            return catalog.check_name(name)
-        except DatasetError as e:
-            raise web.HTTPError(400, str(e)) from None
+        return catalog.check_name(name)
 
     async def fresh_user(self, user: str) -> dict | None:
         """The user's model from the hub now (the token's model may be a minute old)."""
@@ -195,10 +185,7 @@ class MountHandler(DatasetBase):
     def check_user(self) -> str:
         if self.model.get("kind") != "user":
             raise web.HTTPError(400, "only users mount datasets (use a user's token)")
-        try:
-            return catalog.check_user(self.user_name)
-        except DatasetError as e:
-            raise web.HTTPError(400, str(e)) from None
+        return catalog.check_user(self.user_name)
 
     async def post(self, name):
         user, d = self.check_user(), await self.dataset(name)

@@ -2,8 +2,10 @@
 
 Users see, follow and cancel only their own jobs (another's job is a 404, as if it did
 not exist); administrators see and cancel all. A submission is validated field by field
-(:func:`npuhub.hub.jobs.common.parse_request`), checked against the quota (what could
-never fit is refused at once, with the ledger's message naming the budget), then queued.
+(:func:`npuhub.hub.jobs.common.parse_request`; time limits and parameters are read from
+what people typed by hub/parsing.py), checked against the quota (what could never fit is
+refused at once, with the ledger's refusal naming the budget), then queued. Refusals are
+answered by the base handler.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from urllib.parse import quote
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
-from npuhub.hub.jobs.common import InvalidRequest, parse_request
+from npuhub.hub.jobs.common import parse_request
 from npuhub.hub.jobs.queue import check_quota
-from npuhub.hub.ledger import LedgerError
+from npuhub.hub.ledger import CapacityError
+from npuhub.hub.refusals import Refusal
 
 from .base import APIHandler
 from .openapi import op
@@ -59,7 +62,7 @@ def dataset_mounts(
     chosen = store.mounted(user) if names is None else [store.get(n) for n in names]
     for name, d in zip(names or [d["name"] for d in chosen], chosen, strict=True):
         if d is None or not may_mount(d["access"], d["grants"], groups, admin):
-            raise web.HTTPError(400, f"There is no dataset {name!r} you may use")
+            raise Refusal("no_dataset_for_you", name=repr(name))
     return [[d["source"], d["name"]] for d in chosen]
 
 
@@ -71,7 +74,7 @@ class JobsHandler(APIHandler):
     async def own_job(self, job_id: str):
         job = await self.blocking(self.jobs.queue.get, int(job_id))
         if job is None or (job.user != self.user_name and not self.is_admin):
-            raise web.HTTPError(404, f"No job {job_id} of yours")
+            raise Refusal("no_job", id=int(job_id))
         return job
 
     async def running_profile(self) -> str | None:
@@ -95,49 +98,37 @@ class JobListHandler(JobsHandler):
 
     async def post(self):
         if self.model.get("kind") != "user":
-            raise web.HTTPError(403, "Jobs are submitted by users, with their own token")
+            raise Refusal("jobs_by_users")
         cfg = self.jobs.cfg
-        try:
-            req = parse_request(
-                self.json_body(),
-                max_time_limit=cfg.max_time_limit,
-                default_time_limit=cfg.default_time_limit,
-                is_admin=self.is_admin,
-            )
-        except InvalidRequest as e:
-            raise web.HTTPError(400, str(e)) from None
+        req = parse_request(
+            self.json_body(),
+            max_time_limit=cfg.max_time_limit,
+            default_time_limit=cfg.default_time_limit,
+            is_admin=self.is_admin,
+        )
         active = await self.blocking(self.jobs.queue.active_count, self.user_name)
         if active >= cfg.max_active_per_user:
-            raise web.HTTPError(
-                429,
-                f"You have {active} jobs queued or running, the most allowed; "
-                "wait for one to finish or cancel one",
-            )
+            raise Refusal("too_many_jobs", active=active)
         running = None if req["image"] else await self.running_profile()
         profile = choose_profile(self.npuhub.profiles, self.groups, req["image"], running)
-        try:
-            account = await self.blocking(
-                check_quota,
-                self.ledger,
-                user=self.user_name,
-                groups=self.groups,
-                account=req["account"],
-                npus=req["npus"],
-                profile=profile["slug"],
-                holding=False,
-            )
-        except LedgerError as e:
-            raise web.HTTPError(403, f"Job refused: {e}") from None
+        account = await self.blocking(
+            check_quota,
+            self.ledger,
+            user=self.user_name,
+            groups=self.groups,
+            account=req["account"],
+            npus=req["npus"],
+            profile=profile["slug"],
+            holding=False,
+        )
         if cfg.backend == "local" and req["npus"]:
             kind = profile.get("device_type")
             devices = await self.blocking(self.ledger.devices)
             total = sum(d["state"] == "available" and kind in (None, d["type"]) for d in devices)
             if req["npus"] > total:
-                raise web.HTTPError(
-                    400,
-                    f"Job refused: you asked for {req['npus']} NPUs, "
-                    f"but this platform has only {total} in service",
-                )
+                where = {"device_type": kind} if kind else {}
+                numbers = {"npus": req["npus"], "total": total, **where}
+                raise CapacityError("capacity_too_many", 400, transient=False, **numbers)
         datasets = await self.blocking(
             dataset_mounts,
             self.ledger,
@@ -175,7 +166,7 @@ class JobHandler(JobsHandler):
         job = await self.own_job(id)
         if not await self.jobs.cancel(job, self.user_name):
             job = await self.own_job(id)
-            raise web.HTTPError(409, f"Job {id} has already ended: {job.as_dict()['state']}")
+            raise Refusal("job_ended", id=int(id), state=job.as_dict()["state"])
         self.write_json((await self.own_job(id)).as_dict())
 
 
@@ -185,7 +176,7 @@ class JobLogHandler(JobsHandler):
         try:
             offset = int(self.get_query_argument("offset", "0"))
         except ValueError:
-            raise web.HTTPError(400, "offset must be a whole number") from None
+            raise Refusal("bad_offset") from None
         self.write_json(await self.jobs.logs(job, offset))
 
 
@@ -202,7 +193,8 @@ openapi_paths = {
         "post": op(
             "Submit a notebook or script of your home to the batch queue",
             body="source (.ipynb or .py, relative to the home), npus, account, image, "
-            "datasets, time_limit (seconds), parameters (flat object), name",
+            "datasets, time_limit (seconds, or text: 90, 1:30:00, 2h, 45m, 1h30m), "
+            "parameters (flat object, or text: one name=value per line), name",
         ),
     },
     "/jobs/{id}": {
