@@ -121,6 +121,11 @@ MESSAGES: dict[str, tuple[int, Template]] = {
     "parameter_too_long": (400, "{field}: {name} is longer than {max} characters"),
     "parameter_not_finite": (400, "{field}: {name} must be a finite number"),
     "bad_whole_number": (400, "{field} must be a whole number from {low} to {high}, got {value}"),
+    # --- the service's doors (hub/service/base.py)
+    "no_token": (401, "Missing token: send 'Authorization: token <your token>'"),
+    "bad_token": (403, "Invalid or expired token"),
+    "token_scope": (403, "This token may not use the npuhub service"),
+    "admin_only": (403, "Only administrators may do this"),
     # --- job requests (hub/jobs/common.py, hub/service/jobs.py)
     "unknown_fields": (400, "Unknown field(s) {fields}; allowed: {allowed}"),
     "bad_source_path": (
@@ -154,10 +159,15 @@ MESSAGES: dict[str, tuple[int, Template]] = {
     # --- datasets
     "no_dataset": (404, "there is no dataset {name}"),
     "dataset_exists": (409, "dataset {name} exists already"),
+    "dataset_forbidden": (403, "you may not use dataset {name}"),
+    "mount_by_users": (400, "only users mount datasets (use a user's token)"),
     "dataset_invalid": (400, "{detail}"),
     "mount_failed": (409, "{detail}"),
     # --- courses
     "no_course": (404, "No course {course}"),
+    "no_course_of_yours": (404, "No course {course} of yours"),
+    "instructors_only": (403, "Only the instructors of {course} may do this"),
+    "instructors_only_change": (403, "Only the instructors of {course} may change it"),
     "no_assignment": (404, "No assignment {assignment} in course {course}"),
     "not_released": (403, "Assignment {assignment} is not released yet"),
     "not_released_until": (403, "Assignment {assignment} is not released yet (it opens {when})"),

@@ -56,12 +56,12 @@ class APIHandler(web.RequestHandler):
     async def prepare(self):
         token = self._token()
         if token is None:
-            raise web.HTTPError(401, "Missing token: send 'Authorization: token <your token>'")
+            raise Refusal("no_token")
         model = await self.hub_auth.user_for_token(token, sync=False)
         if not model:
-            raise web.HTTPError(403, "Invalid or expired token")
+            raise Refusal("bad_token")
         if not self.hub_auth.check_scopes({ACCESS_SCOPE}, model):
-            raise web.HTTPError(403, "This token may not use the npuhub service")
+            raise Refusal("token_scope")
         self.model = model
 
     @property
@@ -79,7 +79,7 @@ class APIHandler(web.RequestHandler):
 
     def require_admin(self):
         if not self.is_admin:
-            raise web.HTTPError(403, "Only administrators may do this")
+            raise Refusal("admin_only")
 
     def json_body(self) -> dict:
         if not self.request.body:

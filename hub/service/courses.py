@@ -60,14 +60,14 @@ class CourseHandler(APIHandler):
     async def member(self, cid: str, name: str | None = None) -> str:
         role = await self.role(cid)
         if role is None:
-            raise web.HTTPError(404, f"No course {cid} of yours")
+            raise CourseError("no_course_of_yours", course=cid)
         if name is not None:
             check_assignment(name)
         return role
 
     async def instructor(self, cid: str, name: str | None = None) -> None:
         if await self.member(cid, name) != "instructor":
-            raise web.HTTPError(403, f"Only the instructors of {cid} may do this")
+            raise CourseError("instructors_only", course=cid)
 
     def files_body(self, *, source: bool = False) -> dict[str, str]:
         return service_ops.check_files(self.json_body().get("files"), source=source)
@@ -101,7 +101,7 @@ class CourseListHandler(CourseHandler):
             raise web.HTTPError(403, f"Only administrators and members of the group "
                                 f"{CREATORS_GROUP!r} may create courses")
         if old is not None and await self.role(course["id"]) != "instructor":
-            raise web.HTTPError(403, f"Only the instructors of {course['id']} may change it")
+            raise CourseError("instructors_only_change", course=course["id"])
         if self.user_name not in course["instructors"]:
             course["instructors"] = sorted({*course["instructors"], self.user_name})
         had = {"npus_per_student": 0, "npu_hours_per_student": None, "datasets": [],

@@ -98,7 +98,7 @@ class DatasetBase(APIHandler):
     async def dataset(self, name: str) -> dict:
         d = await self.run(self.store.get, self.check(name))
         if d is None:
-            raise web.HTTPError(404, f"there is no dataset {name!r}")
+            raise DatasetError("no_dataset", name=repr(name))
         return d
 
     async def source(self, spec: dict) -> dict:
@@ -132,7 +132,7 @@ class DatasetHandler(DatasetBase):
     async def get(self, name):
         d = await self.dataset(name)
         if not await self.allowed(d):
-            raise web.HTTPError(403, f"you may not use dataset {name!r}")
+            raise DatasetError("dataset_forbidden", name=repr(name))
         mine = {m["name"] for m in await self.run(self.store.mounted, self.user_name)}
         self.write_json(public_view(d, mounted=name in mine, admin=self.is_admin))
 
@@ -184,13 +184,13 @@ class MountHandler(DatasetBase):
 
     def check_user(self) -> str:
         if self.model.get("kind") != "user":
-            raise web.HTTPError(400, "only users mount datasets (use a user's token)")
+            raise DatasetError("mount_by_users")
         return catalog.check_user(self.user_name)
 
     async def post(self, name):
         user, d = self.check_user(), await self.dataset(name)
         if not await self.allowed(d):
-            raise web.HTTPError(403, f"you may not use dataset {name!r}")
+            raise DatasetError("dataset_forbidden", name=repr(name))
         await self.run(mounter.mount, d["source"], self.root, user, name, d["symlinks"])
         await self.run(self.store.remember, user, name)
         self.answer(name, True)
