@@ -321,12 +321,12 @@ def submit_from_python(hub: Hub, user: str, token: str, **kwargs) -> dict:
 def test_lab_dialog_and_python_api_read_what_was_typed_the_same(hub, researcher, typed, seconds):
     user, token = researcher
     params = "msg=hello, world\nlr=0.01"
-    lab = submit_from_lab(hub, user, token, source="nothing.py", time_limit=typed,
+    lab = submit_from_lab(hub, user, token, source="sleep.py", time_limit=typed,
                           parameters=params)  # fmt: skip
     assert lab.status_code == 201, lab.text
-    python = submit_from_python(hub, user, token, source="nothing.py", time_limit=typed,
+    python = submit_from_python(hub, user, token, source="sleep.py", time_limit=typed,
                                 parameters=params)  # fmt: skip
-    as_dict = submit_from_python(hub, user, token, source="nothing.py", time_limit=seconds,
+    as_dict = submit_from_python(hub, user, token, source="sleep.py", time_limit=seconds,
                                  parameters={"msg": "hello, world", "lr": 0.01})  # fmt: skip
     for j in (lab.json(), python, as_dict):
         hub.request("DELETE", f"/jobs/{j['id']}", token=token, base=hub.service)
