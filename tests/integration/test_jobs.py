@@ -349,7 +349,7 @@ def test_nonsense_typed_in_the_lab_is_a_400_naming_the_field(hub, researcher):
     assert r.json()["params"]["field"] == "parameters"
     code = (
         "from npuhub.extensions import jobs\n"
-        "try:\n    jobs.submit('x.py', time_limit='2 hours')\n"
+        "try:\n    jobs.submit('sleep.py', time_limit='2 hours')\n"
         "except Exception as e:\n    print(type(e).__name__, e)"
     )
     assert run_code(hub, user, token, code).strip().startswith(
