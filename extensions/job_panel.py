@@ -19,7 +19,7 @@ import ipywidgets as w
 from . import jobs
 from .client import NPUHubError
 from .ui import StatusLine, esc, guarded, link, server_url, set_options
-from .util import elapsed, format_duration, home, parse_param_lines
+from .util import elapsed, format_duration, home
 
 SKIP_DIRS = frozenset({"datasets", "jobs", "__pycache__", "node_modules"})
 ACTIVE_STATES = frozenset({"queued", "running"})
@@ -61,14 +61,15 @@ def job_row(job: dict, now: datetime | None = None) -> dict[str, Any]:
 
 
 def form_kwargs(source: str, npus: int, time_limit: str, params: str, name: str) -> dict:
-    """The form's fields as `jobs.submit` keyword arguments (parameters parsed)."""
+    """The form's fields as `jobs.submit` keyword arguments (sent as typed: the service
+    reads the time limit and the name=value lines)."""
     if not source:
         raise NPUHubError("choose a notebook or script to run")
     return {
         "source": source,
         "npus": int(npus),
         "time_limit": time_limit.strip() or None,
-        "parameters": parse_param_lines(params),
+        "parameters": params.strip() or None,
         "name": name.strip() or None,
     }
 

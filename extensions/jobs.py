@@ -20,7 +20,7 @@ from typing import Any
 
 from . import client
 from .client import NPUHubError
-from .util import check_name, home, parse_time_limit
+from .util import check_name, home
 
 FINAL_STATES = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
 SOURCE_SUFFIXES = (".ipynb", ".py")
@@ -43,7 +43,7 @@ def relative_source(source: str | os.PathLike) -> str:
 def submit(
     source: str | os.PathLike | None = None,
     npus: int | None = None,
-    parameters: dict | None = None,
+    parameters: dict | str | None = None,
     time_limit: int | str | None = None,
     name: str | None = None,
     account: str | None = None,
@@ -53,10 +53,13 @@ def submit(
 ) -> dict:
     """Queue `source` (a .ipynb or .py in your home) and return the job (`id`, `state`, …).
 
-    `parameters` are injected into the notebook (papermill-style) or passed to the script;
-    `time_limit` is seconds or "H:MM:SS"; `account` defaults to this server's account;
-    `npus` defaults to 0. `like=ID` re-runs job ID on the same image digest, datasets and
-    parameters (with no `source`; the `parameters` given replace those of the same name).
+    `parameters` are injected into the notebook (papermill-style) or passed to the script:
+    a dict, or the text a person typed (one `name=value` per line, or a JSON object);
+    `time_limit` is seconds or text: "90", "1:30:00", "2h", "45m", "1h30m". Text is sent
+    as typed and read by the service (the same reading as the Lab's dialog and the
+    magics); `account` defaults to this server's account; `npus` defaults to 0.
+    `like=ID` re-runs job ID on the same image digest, datasets and parameters (with no
+    `source`; the `parameters` given replace those of the same name).
     """
     if (source is None) == (like is None):
         raise NPUHubError("give a source, or like=ID to re-run a job")
@@ -66,14 +69,23 @@ def submit(
         npus = 0
     if npus is not None and (isinstance(npus, bool) or not isinstance(npus, int) or npus < 0):
         raise NPUHubError(f"invalid npus {npus!r}: a whole number, 0 or more")
-    if parameters is not None and not isinstance(parameters, dict):
-        raise NPUHubError("parameters must be a dict, e.g. {'lr': 0.01}")
+    if parameters is not None and not isinstance(parameters, dict | str):
+        raise NPUHubError("parameters must be a dict, e.g. {'lr': 0.01}, or name=value lines")
+    if time_limit is not None and (
+        isinstance(time_limit, bool) or not isinstance(time_limit, int | str)
+    ):
+        raise NPUHubError("time_limit must be seconds or text like '2h', '45m', '1:30:00'")
+    if isinstance(time_limit, str):
+        time_limit = time_limit.strip() or None
     body: dict[str, Any] = {
         "like": like,
         "source": relative_source(source) if source is not None else None,
         "npus": npus,
-        "parameters": dict(parameters or {}) if parameters or like is None else None,
-        "time_limit": parse_time_limit(time_limit),
+        "parameters": (
+            parameters if isinstance(parameters, str)
+            else dict(parameters or {}) if parameters or like is None else None
+        ),
+        "time_limit": time_limit,
         "name": check_name(name, "job name") if name else None,
         "account": account
         or (os.environ.get("NPUHUB_ACCOUNT") if like is None else None)

@@ -20,7 +20,7 @@ from typing import Any
 
 from . import courses, datasets, jobs
 from .client import NPUHubError
-from .util import elapsed, format_duration, human_size, parse_params, table
+from .util import elapsed, format_duration, human_size, table
 
 
 class UsageError(NPUHubError):
@@ -95,7 +95,8 @@ def parse(kind: str, line: str) -> argparse.Namespace:
         raise UsageError(f"%{kind}: {e}") from None
     ns = PARSERS[kind]().parse_args(argv)
     if kind == "job" and ns.command == "submit":
-        ns.parameters = parse_params(ns.param)
+        # one name=value per -p, sent as typed: the service reads them (as the Lab's)
+        ns.parameters = "\n".join(ns.param) or None
         if ns.source is None and ns.like is None:
             raise UsageError(
                 "%job submit: the following arguments are required: source (or --like ID)"

@@ -68,6 +68,8 @@ class ForwardHandler(ExtensionHandlerMixin, APIHandler):
         if self.request.query:
             url += "?" + self.request.query
         headers = {"Authorization": f"token {app.api_token}", "Accept": "application/json"}
+        if self.request.headers.get("Accept-Language"):  # refusals in the person's language
+            headers["Accept-Language"] = self.request.headers["Accept-Language"][:200]
         body = self.request.body if method in ("POST", "PUT") else None
         if body is not None:
             headers["Content-Type"] = "application/json"

@@ -1,4 +1,5 @@
-"""Pure helpers: name checks, safe joins, parameter and time parsing, human-readable sizes."""
+"""Pure helpers: name checks, safe joins, timestamps and durations, human-readable sizes.
+(Time limits and job parameters are sent as typed; the service reads them.)"""
 
 from __future__ import annotations
 
@@ -11,9 +12,6 @@ from typing import Any
 from .client import NPUHubError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-TRUE, FALSE = {"true", "yes", "on"}, {"false", "no", "off"}
-UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def home() -> Path:
@@ -69,74 +67,6 @@ def human_size(n: Any) -> str:
             return f"{size:.1f} {unit}" if size < 100 else f"{size:.0f} {unit}"
         size /= 1024
     raise AssertionError("unreachable")
-
-
-def parse_value(text: str) -> Any:
-    """'3' -> 3, '0.01' -> 0.01, 'true' -> True, '"3"' -> '3', anything else a string."""
-    s = text.strip()
-    if len(s) >= 2 and s[0] == s[-1] and s[0] in "'\"":
-        return s[1:-1]
-    if s.lower() in TRUE:
-        return True
-    if s.lower() in FALSE:
-        return False
-    for convert in (int, float):
-        try:
-            return convert(s)
-        except ValueError:
-            pass
-    return s
-
-
-def parse_params(items: list[str] | tuple[str, ...] | None) -> dict[str, Any]:
-    """['lr=0.01', 'epochs=3'] -> {'lr': 0.01, 'epochs': 3}; blanks and '#' lines ignored."""
-    out: dict[str, Any] = {}
-    for item in items or ():
-        line = item.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, sep, value = line.partition("=")
-        key = key.strip()
-        if not sep or not KEY_RE.match(key):
-            raise NPUHubError(f"invalid parameter {line!r}: write name=value, e.g. lr=0.01")
-        out[key] = parse_value(value)
-    return out
-
-
-def parse_param_lines(text: str) -> dict[str, Any]:
-    """The `k=v` lines of a text area."""
-    return parse_params(text.splitlines())
-
-
-def parse_time_limit(value: Any) -> int | None:
-    """3600, '3600', '1:00:00', '30:00' (MM:SS), '2h', '90m' -> seconds; None/'' -> None."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise NPUHubError(f"invalid time limit {value!r}")
-    if isinstance(value, int | float):
-        seconds = int(value)
-    else:
-        s = str(value).strip().lower()
-        try:
-            if ":" in s:
-                parts = [int(p) for p in s.split(":")]
-                if len(parts) > 3 or any(p < 0 for p in parts):
-                    raise ValueError
-                seconds = 0
-                for p in parts:
-                    seconds = seconds * 60 + p
-            elif s and s[-1] in UNIT_SECONDS:
-                seconds = int(float(s[:-1]) * UNIT_SECONDS[s[-1]])
-            else:
-                seconds = int(s)
-        except ValueError:
-            raise NPUHubError(
-                f"invalid time limit {value!r}: give seconds, H:MM:SS, or e.g. 2h / 90m"
-            ) from None
-    if seconds <= 0:
-        raise NPUHubError(f"invalid time limit {value!r}: it must be positive")
-    return seconds
 
 
 def parse_time(value: Any) -> datetime | None:

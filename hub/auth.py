@@ -11,9 +11,8 @@ from firstuseauthenticator import FirstUseAuthenticator
 from firstuseauthenticator.firstuseauthenticator import CustomLoginHandler, ResetPasswordHandler
 from traitlets import default
 
-from npuhub.hub import pages
+from npuhub.hub import i18n, pages
 from npuhub.hub.reports import page as usage_page
-from npuhub.spawners import i18n
 
 
 class LoginHandler(pages.LanguageMixin, CustomLoginHandler):

@@ -6,9 +6,8 @@ import os
 import sys
 from pathlib import Path
 
-from npuhub.hub import reports
+from npuhub.hub import i18n, reports
 from npuhub.hub.settings import load_settings
-from npuhub.spawners import i18n
 
 config_file = os.environ.get("NPUHUB_CONFIG") or None
 settings = load_settings(config_file)

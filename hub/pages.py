@@ -1,10 +1,10 @@
 """The hub's own pages in the browser's language.
 
 JupyterHub's templates see no request, so the handlers that render npuhub's page
-overrides (spawners/templates/hub/) put the language negotiated from `Accept-Language`
+overrides (hub/templates/hub/) put the language negotiated from `Accept-Language`
 into the template namespace as `npuhub_lang`; page.html's navigation bar and the pages
 read it through `npuhub_i18n.gettext_for(npuhub_lang)`. The spawn pages take it from the
-spawner instead (spawners/i18n.py). The handlers are registered by the authenticator
+spawner instead (hub/i18n.py). The handlers are registered by the authenticator
 (hub/auth.py), whose handlers JupyterHub routes before its own.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from jupyterhub.handlers.pages import HomeHandler as _HomeHandler
 
-from npuhub.spawners import i18n
+from npuhub.hub import i18n
 
 
 class LanguageMixin:

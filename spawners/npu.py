@@ -18,6 +18,7 @@ from jupyterhub.utils import random_port, wait_for_http_server
 from tornado import web
 from traitlets import Dict, Integer, List, TraitError, Unicode, default, validate
 
+from npuhub.hub import i18n
 from npuhub.hub.binding import DEFAULT_DRIVER_PATHS, MODES, Device
 from npuhub.hub.containers import CONTAINER_USER, HOME, server_container
 from npuhub.hub.datasets.catalog import DatasetError
@@ -27,7 +28,6 @@ from npuhub.hub.ledger import LedgerError
 from npuhub.hub.platform import platform_for
 from npuhub.hub.profile_lookup import profile_rules
 
-from . import i18n
 from .admission import Admission
 from .options_form import render_options_form
 from .request import InvalidOptions, SpawnRequest, resolve
@@ -201,9 +201,7 @@ class NPUSpawner(DockerSpawner):
             )
         except LedgerError as e:
             # a refusal a person reads on the spawn page and in the REST answer
-            raise web.HTTPError(
-                403 if "quota" in type(e).__name__.lower() else 503, i18n.refusal(self, str(e))
-            ) from None
+            raise web.HTTPError(e.status, e.message(i18n.language_of(self))) from None
         self.allocation_id = grant.allocation_id
         self.account = grant.account
         self.npus = len(grant.devices)

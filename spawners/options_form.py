@@ -8,11 +8,9 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from npuhub.hub import profiles
+from npuhub.hub import i18n, profiles
 from npuhub.hub.ledger.summary import summary
 from npuhub.hub.platform import platform_for
-
-from . import i18n
 
 _env = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),

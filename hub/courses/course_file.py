@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime
 
+from npuhub.hub.refusals import Refusal
 from npuhub.hub.schemas import SchemaError, validate
 from npuhub.hub.schemas.courses import CourseDecl
 
@@ -38,12 +39,11 @@ AUTOGRADE_DEFAULTS = {"timeout": 60, "memory": "512m", "cpus": 1.0}
 MAX_STUDENTS = 5000
 
 
-class CourseError(ValueError):
-    """A refusal with the HTTP status it maps to and a message for the person."""
+class CourseError(Refusal, ValueError):
+    """A refusal of the course engine: a code (hub/refusals.py) or a sentence naming the
+    field of a course file (code ``course_invalid``), with its HTTP status."""
 
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
+    fallback = "course_invalid"
 
 
 def _name(value, pattern: re.Pattern, what: str, rule: str) -> str:

@@ -213,7 +213,7 @@ def autograde_assignment(store, cid: str, name: str, workers: int = 2) -> list[d
 
     course, src = store.get(cid), store.source(cid, name)
     if src["released_at"] is None:
-        raise CourseError(f"Assignment {name} is not released yet", 409)
+        raise CourseError("not_released", 409, assignment=name)
     subs = store.collected(cid, name)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(lambda sub: grade_one(store, course, src, sub), subs))

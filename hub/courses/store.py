@@ -52,7 +52,7 @@ class CourseStore(db.Store):
     def _course(s: Session, name: str) -> Course:
         c = Course.find(s, name)
         if c is None:
-            raise CourseError(f"No course {name}", 404)
+            raise CourseError("no_course", course=name)
         return c
 
     @staticmethod
@@ -60,7 +60,7 @@ class CourseStore(db.Store):
         c = CourseStore._course(s, course)
         a = next((a for a in c.assignments if a.name == name), None)
         if a is None:
-            raise CourseError(f"No assignment {name} in course {course}", 404)
+            raise CourseError("no_assignment", assignment=name, course=course)
         return a
 
     # ------------------------------------------------------------------ courses
@@ -164,8 +164,9 @@ class CourseStore(db.Store):
         with self._read() as s:
             a = self._assignment(s, course, name)
             if not is_open(a, clock.utcnow()):
-                when = f" (it opens {_iso(a.release)})" if a.released_at and a.release else ""
-                raise CourseError(f"Assignment {name} is not released yet{when}", 403)
+                if a.released_at and a.release:
+                    raise CourseError("not_released_until", assignment=name, when=_iso(a.release))
+                raise CourseError("not_released", assignment=name)
             return dict(a.released)
 
     # ------------------------------------------------------------------ submissions
@@ -175,7 +176,7 @@ class CourseStore(db.Store):
         with self._write() as s:
             a = self._assignment(s, course, name)
             if not is_open(a, now):
-                raise CourseError(f"Assignment {name} is not released yet", 403)
+                raise CourseError("not_released", assignment=name)
             last = s.scalars(select(Submission.attempt).where(
                 Submission.assignment_id == a.id, Submission.user == user)
                 .order_by(Submission.attempt.desc()).limit(1)).first()
@@ -225,11 +226,9 @@ class CourseStore(db.Store):
                 Submission.graded_at.is_not(None))
                 .order_by(Submission.attempt.desc()).limit(1)).first()
             if x is None:
-                raise CourseError(f"No feedback yet for {name}: it comes once your "
-                                  "submission is graded", 404)
+                raise CourseError("no_feedback_yet", assignment=name)
             if not feedback_returned(a, clock.utcnow()):
-                raise CourseError(f"Feedback of {name} is returned after its due date "
-                                  f"({_iso(a.due)})", 403)
+                raise CourseError("feedback_after_due", assignment=name, due=_iso(a.due))
             return dict(x.feedback or {})
 
     def grades(self, course: str) -> list[dict]:

@@ -13,6 +13,7 @@ import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 
+from npuhub.hub.refusals import Refusal
 from npuhub.hub.schemas import SchemaError, validate
 from npuhub.hub.schemas.datasets import DatasetChange, DatasetSpec
 
@@ -25,12 +26,11 @@ TEXT_LIMITS = {"title": 255, "description": 10_000, "version": 64, "license": 25
 SYSTEM_PATHS = ("/proc", "/sys", "/dev", "/run", "/etc", "/boot", "/root", "/var/lib/docker")
 
 
-class DatasetError(ValueError):
-    """A refusal with the HTTP status it maps to and a message for the person."""
+class DatasetError(Refusal, ValueError):
+    """A refusal of the datasets catalog: a code (hub/refusals.py) or a sentence naming
+    the field of a dataset spec (code ``dataset_invalid``), with its HTTP status."""
 
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
+    fallback = "dataset_invalid"
 
 
 def check_name(name: object) -> str:

@@ -29,6 +29,7 @@ from collections.abc import Iterator, Mapping, Set
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from ..refusals import Refusal
 from .catalog import check_name, check_user
 
 log = logging.getLogger("npuhub.datasets")
@@ -47,8 +48,11 @@ FOLLOWING_ATTRS = DATASET_ATTRS & ~MOUNT_ATTR_NOSYMFOLLOW  # a dataset with `sym
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-class MountError(Exception):
-    """A mount operation that could not be done (the message says why)."""
+class MountError(Refusal):
+    """A mount operation that could not be done (409, code ``mount_failed``; the detail
+    says why)."""
+
+    fallback = "mount_failed"
 
 
 class _MountAttr(ctypes.Structure):

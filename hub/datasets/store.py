@@ -38,7 +38,7 @@ class DatasetStore(db.Store):
     def _get(s, name: str) -> Dataset:
         d = Dataset.find(s, name)
         if d is None:
-            raise DatasetError(f"there is no dataset {name!r}", 404)
+            raise DatasetError("no_dataset", name=repr(name))
         return d
 
     # ------------------------------------------------------------------ catalog
@@ -56,13 +56,13 @@ class DatasetStore(db.Store):
         try:
             with self._write() as s:
                 if Dataset.find(s, spec["name"]) is not None:
-                    raise DatasetError(f"dataset {spec['name']!r} exists already", 409)
+                    raise DatasetError("dataset_exists", name=repr(spec["name"]))
                 d = Dataset(**{"access": "public", **spec})
                 s.add(d)
                 s.flush()
                 return as_dict(d)
         except IntegrityError:
-            raise DatasetError(f"dataset {spec['name']!r} exists already", 409) from None
+            raise DatasetError("dataset_exists", name=repr(spec["name"])) from None
 
     def update(self, name: str, spec: dict) -> tuple[dict, dict | None]:
         """Create or change `name`; returns (new, old) (old None when created). A new

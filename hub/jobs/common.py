@@ -10,6 +10,8 @@ from typing import Any
 
 from npuhub.hub.binding import Device
 from npuhub.hub.containers import HOME, home_volume, job_container
+from npuhub.hub.parsing import check_time_limit, parse_parameters
+from npuhub.hub.refusals import Refusal
 
 from .sbatch import DEFAULT_RUNNER, SLUG, parameters_json
 
@@ -46,16 +48,16 @@ FAILED_PREFIX = "npuhub-runner: failed: "
 LABEL = "npuhub.job"  # container label: the job id
 
 
-class InvalidRequest(ValueError):
-    """A job request refused before it is queued; the message names the field."""
+class InvalidRequest(Refusal, ValueError):
+    """A job request refused before it is queued (400); the params name the field."""
 
 
 def runner_command() -> list[str]:
     return list(DEFAULT_RUNNER)
 
 
-def _fail(message: str) -> None:
-    raise InvalidRequest(message)
+def _fail(code: str, **params: Any) -> None:
+    raise InvalidRequest(code, **params)
 
 
 def check_source(source: Any) -> str:
@@ -70,29 +72,36 @@ def check_source(source: Any) -> str:
             and not any(ord(c) < 32 or c == "\x7f" for c in source)
         )
     if not ok:
-        _fail(f"source must be a path relative to your home, without '..', got {source!r:.100}")
+        _fail("bad_source_path", field="source", value=f"{source!r:.100}")
     if not source.endswith((".ipynb", ".py")):
-        _fail(f"source must be a notebook (.ipynb) or a script (.py), got {source!r:.100}")
+        _fail("bad_source_kind", field="source", value=f"{source!r:.100}")
     return str(PurePosixPath(source))
 
 
 def check_parameters(parameters: Any) -> dict:
-    if parameters is None:
-        return {}
-    if not isinstance(parameters, dict):
-        _fail('parameters must be a JSON object, e.g. {"lr": 0.01}')
+    """The job's parameters: a JSON object, or the text a person typed (hub/parsing.py)."""
+    field = {"field": "parameters"}
+    parameters = _typed(parse_parameters, parameters)
     if len(parameters) > MAX_PARAMETERS:
-        _fail(f"at most {MAX_PARAMETERS} parameters")
+        _fail("too_many_parameters", max=MAX_PARAMETERS, **field)
     for key, value in parameters.items():
-        if not PARAM_KEY.match(key):
-            _fail(f"parameter name {key!r:.70} must be a Python identifier (letters, digits, _)")
+        if not isinstance(key, str) or not PARAM_KEY.match(key):
+            _fail("bad_parameter_name", name=f"{key!r:.70}", **field)
         if value is not None and not isinstance(value, str | int | float | bool):
-            _fail(f"parameter {key} must be a string, number, true, false or null")
+            _fail("bad_parameter_value", name=key, **field)
         if isinstance(value, str) and len(value) > MAX_VALUE:
-            _fail(f"parameter {key} is longer than {MAX_VALUE} characters")
+            _fail("parameter_too_long", name=key, max=MAX_VALUE, **field)
         if isinstance(value, float) and not math.isfinite(value):
-            _fail(f"parameter {key} must be a finite number")
+            _fail("parameter_not_finite", name=key, **field)
     return dict(parameters)
+
+
+def _typed(parse, *args):
+    """What a person typed, read by hub/parsing.py; its refusal is this request's."""
+    try:
+        return parse(*args)
+    except Refusal as e:
+        raise InvalidRequest(e.code, e.status, **e.params) from None
 
 
 def _whole(body: dict, key: str, lo: int, hi: int, default: int) -> int:
@@ -100,7 +109,7 @@ def _whole(body: dict, key: str, lo: int, hi: int, default: int) -> int:
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        _fail(f"{key} must be a whole number from {lo} to {hi}, got {value!r:.40}")
+        _fail("bad_whole_number", field=key, low=lo, high=hi, value=f"{value!r:.40}")
     return value
 
 
@@ -111,40 +120,39 @@ def parse_request(
     datasets, time_limit, parameters, name, priority)."""
     unknown = sorted(set(body) - set(FIELDS))
     if unknown:
-        _fail(f"Unknown field(s) {', '.join(unknown)}; allowed: {', '.join(FIELDS)}")
+        _fail("unknown_fields", fields=[f"{u:.40}" for u in unknown[:10]], allowed=FIELDS)
     source = check_source(body.get("source"))
     name = body.get("name")
     if name is None:
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", PurePosixPath(source).stem).strip("-._")
         name = (stem or "job")[:64]
     if not isinstance(name, str) or not SLUG.match(name):
-        _fail(
-            f"name must be 1-64 letters, digits or _.-, starting with a letter or digit, "
-            f"got {name!r:.80}"
-        )
+        _fail("bad_job_name", field="name", value=f"{name!r:.80}")
     account = body.get("account")
     if account is not None and (not isinstance(account, str) or not ACCOUNT.match(account)):
-        _fail("account must be the name of one of your groups (or your own name)")
+        _fail("bad_account", field="account")
     image = body.get("image")
     if image is not None and (not isinstance(image, str) or not 0 < len(image) <= 255):
-        _fail("image must be an image name, like npuhub/base:latest")
+        _fail("bad_image", field="image")
     datasets = body.get("datasets")
     if datasets is not None:
         if not isinstance(datasets, list) or not all(
             isinstance(d, str) and SLUG.match(d) for d in datasets
         ):
-            _fail("datasets must be a list of dataset names")
+            _fail("bad_dataset_list", field="datasets")
         if len(set(datasets)) != len(datasets):
-            _fail("datasets lists a name twice")
+            _fail("dataset_twice", field="datasets")
     if "priority" in body and not is_admin:
-        _fail("only administrators may set a job's priority")
+        _fail("priority_admin_only", field="priority")
     return {
         "source": source,
         "npus": _whole(body, "npus", 0, 64, 0),
         "account": account,
         "image": image,
         "datasets": datasets,
-        "time_limit": _whole(body, "time_limit", 1, max_time_limit, default_time_limit),
+        "time_limit": _typed(
+            check_time_limit, body.get("time_limit"), default_time_limit, max_time_limit
+        ),
         "parameters": check_parameters(body.get("parameters")),
         "name": name,
         "priority": _whole(body, "priority", -1000, 1000, 0),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from npuhub.hub.parsing import parse_parameters
+
 from .common import InvalidRequest
 
 COPIED = ("source", "npus", "account", "time_limit", "name")
@@ -28,10 +30,13 @@ def like_body(job, body: dict) -> dict:
     out["datasets"] = [name for _, name in job.datasets or []]
     out.update({k: v for k, v in body.items() if k not in ("like", "parameters")})
     params = dict(job.parameters or {})
-    if isinstance(body.get("parameters"), dict):
-        params.update(body["parameters"])
-    elif body.get("parameters") is not None:
-        out["parameters"] = body["parameters"]  # refused by parse_request
+    given = body.get("parameters")
+    if isinstance(given, str):  # what a person typed (name=value lines, or JSON)
+        given = parse_parameters(given)
+    if isinstance(given, dict):
+        params.update(given)
+    elif given is not None:
+        out["parameters"] = given  # refused by parse_request
         return out
     out["parameters"] = params
     return out

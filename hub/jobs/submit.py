@@ -11,8 +11,9 @@ from functools import partial
 from npuhub.hub import profiles
 from npuhub.hub.datasets.catalog import may_mount
 from npuhub.hub.hubapi import HubAPIError
-from npuhub.hub.ledger import LedgerError
+from npuhub.hub.ledger import CapacityError
 from npuhub.hub.profile_lookup import profile_rules
+from npuhub.hub.refusals import Refusal
 
 from . import rerun
 from .queue import check_quota
@@ -57,7 +58,7 @@ def dataset_mounts(
     chosen = store.mounted(user) if names is None else [store.get(n) for n in names]
     for name, d in zip(names or [d["name"] for d in chosen], chosen, strict=True):
         if d is None or not may_mount(d["access"], d["grants"], groups, admin):
-            raise JobRefused(f"There is no dataset {name!r} you may use")
+            raise Refusal("no_dataset_for_you", name=repr(name))
     return [[d["source"], d["name"]] for d in chosen]
 
 
@@ -86,10 +87,7 @@ async def submit_job(
     cfg = jobs.cfg
     active = await blocking(jobs.queue.active_count, user)
     if active >= cfg.max_active_per_user:
-        raise JobRefused(
-            f"You have {active} jobs queued or running, the most allowed; "
-            "wait for one to finish or cancel one", 429,
-        )
+        raise Refusal("too_many_jobs", active=active)
     rules = await blocking(profile_rules, ledger, db_url, configured, user, groups)
     if like is not None:
         profile = next(
@@ -108,22 +106,18 @@ async def submit_job(
     else:
         running = None if req["image"] else await running_profile(hub, user)
         profile = choose_profile(rules, groups, req["image"], running, req["account"])
-    try:
-        account = await blocking(
-            check_quota, ledger, user=user, groups=groups, account=req["account"],
-            npus=req["npus"], profile=profile["slug"], holding=False,
-        )
-    except LedgerError as e:
-        raise JobRefused(f"Job refused: {e}", 403) from None
+    account = await blocking(  # a QuotaError is a coded refusal of its own
+        check_quota, ledger, user=user, groups=groups, account=req["account"],
+        npus=req["npus"], profile=profile["slug"], holding=False,
+    )
     if cfg.backend == "local" and req["npus"]:
         kind = profile.get("device_type")
         devices = await blocking(ledger.inventory.devices)
         total = sum(d["state"] == "available" and kind in (None, d["type"]) for d in devices)
         if req["npus"] > total:
-            raise JobRefused(
-                f"Job refused: you asked for {req['npus']} NPUs, "
-                f"but this platform has only {total} in service"
-            )
+            where = {"device_type": kind} if kind else {}
+            numbers = {"npus": req["npus"], "total": total, **where}
+            raise CapacityError("capacity_too_many", 400, transient=False, **numbers)
     datasets = await blocking(
         dataset_mounts, platform.datasets, user, groups, req["datasets"], is_admin
     )

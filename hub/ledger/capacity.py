@@ -18,16 +18,12 @@ WAIT_WINDOW_S = 600  # a user refused for capacity counts as waiting this long (
 
 
 class CapacityError(LedgerError):
-    """Not enough free NPUs (the message says how many are free and in use).
+    """Not enough free NPUs (503; the params say how many are free and in use).
     ``transient`` is False when the request can never fit (more than are in service)."""
 
-    def __init__(self, message: str, transient: bool = True):
-        super().__init__(message)
+    def __init__(self, code: str, status: int | None = None, /, transient=True, **params):
+        super().__init__(code, status, **params)
         self.transient = transient
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 class Waiting:
@@ -62,34 +58,27 @@ def refusal(
     views: list[placement.NodeView],
     total: int,
     waiting: int,
-) -> tuple[str, bool]:
-    """Why `npus` NPUs cannot be had now (or how many are free, if they can), and whether
-    that may change (False: more than are in service). `views` are the free devices of
-    every node, `total` the devices in service (of `device_type`), `waiting` the users
-    waiting besides the one asking."""
+) -> CapacityError:
+    """Why `npus` NPUs cannot be had now, as a coded refusal (rendered in each language
+    from its code and numbers); its ``transient`` is False when that cannot change (more
+    than are in service). `views` are the free devices of every node, `total` the devices
+    in service (of `device_type`), `waiting` the users waiting besides the one asking."""
     if device_type is not None:
         views = [v for v in views if v.type == device_type]
     free = sum(len(v.free) for v in views)
-    what = f"{device_type} NPUs" if device_type else "NPUs"
-    queue = f" ({_plural(waiting, 'user')} waiting)" if waiting else ""
+    kind = {"device_type": device_type} if device_type else {}
     if total == 0:
-        return f"There are no {what} in service on this platform", False
+        return CapacityError("capacity_none", transient=False, **kind)
     if npus > total:
-        return (
-            f"You asked for {npus} {what}, but the platform has only {total} in service",
-            False,
-        )
+        return CapacityError("capacity_too_many", transient=False, npus=npus, total=total, **kind)
     if free == 0:
-        return f"All {total} {what} are in use{queue}", True
+        return CapacityError("capacity_all_busy", total=total, waiting=waiting, **kind)
     if free < npus:
-        return f"Only {free} of {total} {what} are free; you asked for {npus}{queue}", True
+        return CapacityError(
+            "capacity_few_free", free=free, total=total, npus=npus, waiting=waiting, **kind
+        )
     largest = max((len(v.free) for v in views), default=0)
-    if largest >= npus:
-        where = "inside one HCCS ring"
-    else:
-        where = "on one node"
-    return (
-        f"{free} of {total} {what} are free, but not {npus} together {where} "
-        f"(the most free on one node is {largest}); ask for fewer or try again later{queue}",
-        True,
+    code = "capacity_not_in_ring" if largest >= npus else "capacity_not_on_node"
+    return CapacityError(
+        code, free=free, total=total, npus=npus, largest=largest, waiting=waiting, **kind
     )

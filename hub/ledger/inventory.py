@@ -151,9 +151,7 @@ class Inventory(store.LedgerStore):
         with self._write() as s:
             device = self._device(s, node, index)
             if device.drain_reason == "inventory":
-                raise LedgerError(
-                    f"{node}:{index} is no longer present on its node, so it stays drained"
-                )
+                raise LedgerError("device_gone", device=f"{node}:{index}")
             device.state, device.drain_reason = "available", None
             self._changed(s)
             return self._device_dict(device)
@@ -162,7 +160,7 @@ class Inventory(store.LedgerStore):
     def _device(s: Session, node: str, index: int) -> Device:
         device = Device.find(s, node, index)
         if device is None:
-            raise LedgerError(f"There is no device {node}:{index} (see `npuhub devices`)")
+            raise LedgerError("no_device", device=f"{node}:{index}")
         return device
 
     def devices(self) -> list[dict]:

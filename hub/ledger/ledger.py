@@ -225,14 +225,13 @@ class Ledger(store.LedgerStore):
         )
 
     def _refusal(self, npus, device_type, user, snapshot: free.FreeDevices) -> CapacityError:
-        text, transient = capacity.refusal(
+        return capacity.refusal(
             npus,
             device_type,
             snapshot.node_views(),
             snapshot.in_service_count(device_type),
             self.waiting.count(exclude=user),
         )
-        return CapacityError(text, transient=transient)
 
     def free_views(self) -> list[placement.NodeView]:
         """What placement sees now: every node and its free devices (for a scheduler)."""

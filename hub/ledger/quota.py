@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
+from npuhub.hub.refusals import Refusal
+
 PERIODS = ("day", "week", "month")
 # the settable limit columns, in display order (the REST API and the CLI use these names)
 LIMIT_FIELDS = (
@@ -40,12 +42,13 @@ USER_LIMIT_FIELDS = tuple(f for f in LIMIT_FIELDS if f not in GROUP_ONLY_FIELDS)
 DEFAULT_ACCOUNT = "*"  # the reserved group name of the deployment default policy
 
 
-class LedgerError(Exception):
-    """A request the platform declines; str(error) is the message for the person."""
+class LedgerError(Refusal):
+    """A request the platform declines: a code and its numbers (hub/refusals.py);
+    str(error) is the English sentence."""
 
 
 class QuotaError(LedgerError):
-    """Refused by policy: account, profile, NPU count or NPU-hours budget."""
+    """Refused by policy: account, profile, NPU count or NPU-hours budget (403)."""
 
 
 @dataclass(frozen=True)
@@ -137,15 +140,13 @@ def choose_account(
     accounts = sorted(set(groups)) or [user]
     if requested:
         if requested not in accounts:
-            raise QuotaError(f"{requested} is not one of your accounts: {', '.join(accounts)}")
+            raise QuotaError("account_not_yours", account=requested, accounts=accounts)
         return requested
     if len(accounts) == 1:
         return accounts[0]
     if default in accounts:
         return default
-    raise QuotaError(
-        f"You are in several groups; choose the account to charge: {', '.join(accounts)}"
-    )
+    raise QuotaError("account_ambiguous", accounts=accounts)
 
 
 def is_personal(user: str, groups: Sequence[str], account: str) -> bool:
@@ -179,29 +180,9 @@ def period_end(period: str, now: datetime) -> datetime:
     return start.replace(month=start.month + 1)
 
 
-_THIS = {"day": "today", "week": "this week", "month": "this month"}
-
-
-def _reset(period: str, now: datetime | None) -> str:
-    if now is None:
-        return ""
-    end = period_end(period, now)
-    if period == "day":
-        when = "at 00:00 UTC"
-    elif period == "week":
-        when = "Monday 00:00 UTC"
-    else:
-        when = f"on {end.day} {end:%B} 00:00 UTC"
-    return f"; the budget resets {when}"
-
-
 def fmt_hours(hours: float) -> str:
     """40.0 -> "40", 39.5 -> "39.5"."""
     return format(round(hours, 1), "g")
-
-
-def _npus(n: int) -> str:
-    return f"{n} NPU" if n == 1 else f"{n} NPUs"
 
 
 # ------------------------------------------------------------------ the check
@@ -210,67 +191,64 @@ def _npus(n: int) -> str:
 def check(request_npus: int, limits: Limits, current: Holdings, profile: str | None = None) -> None:
     """Raise QuotaError unless `request_npus` more NPUs fit `limits` given `current`."""
     if isinstance(request_npus, bool) or not isinstance(request_npus, int) or request_npus < 0:
-        raise QuotaError(
-            f"The number of NPUs must be a whole number, 0 or more, not {request_npus!r}"
-        )
-    account = current.account
-    whose = "your account" if current.personal else account
+        raise QuotaError("npus_not_whole", value=repr(request_npus)[:40])
+    whose = {"account": current.account, "personal": current.personal}
     if profile is not None and limits.profiles is not None and profile not in limits.profiles:
-        allowed = ", ".join(limits.profiles) or "none"
-        raise QuotaError(f"Profile {profile} is not available to {whose}; allowed: {allowed}")
+        raise QuotaError(
+            "profile_not_allowed", profile=profile, allowed=list(limits.profiles), **whose
+        )
     if request_npus == 0:
         return  # a CPU-only server holds nothing and uses no NPU-hours
     per_server = limits.max_npus_per_server
     if per_server is not None and request_npus > per_server:
-        raise QuotaError(
-            f"You asked for {_npus(request_npus)}; at most {per_server} per server "
-            f"{'is' if per_server == 1 else 'are'} allowed for {whose}"
-        )
+        raise QuotaError("quota_per_server", npus=request_npus, per_server=per_server, **whose)
     if limits.max_npus is not None and current.user_npus + request_npus > limits.max_npus:
         held, cap = current.user_npus, limits.max_npus
         if held >= cap:
-            raise QuotaError(f"You already hold {held} of your {_npus(cap)}")
-        raise QuotaError(
-            f"You hold {held} of your {_npus(cap)} and asked for {request_npus}: "
-            f"at most {cap - held} more"
-        )
+            raise QuotaError("quota_user_full", held=held, cap=cap)
+        raise QuotaError("quota_user_more", held=held, cap=cap, npus=request_npus, more=cap - held)
     cap = limits.group_max_npus
     if cap is not None and current.account_npus + request_npus > cap:
         held = current.account_npus
-        who = "Your account" if current.personal else f"Group {account}"
         if held >= cap:
-            raise QuotaError(f"{who} holds {held} of its {_npus(cap)}")
+            raise QuotaError("quota_account_full", held=held, cap=cap, **whose)
         raise QuotaError(
-            f"{who} holds {held} of its {_npus(cap)}; you asked for {request_npus}, "
-            f"{cap - held} {'is' if cap - held == 1 else 'are'} left"
+            "quota_account_more", held=held, cap=cap, npus=request_npus, left=cap - held, **whose
         )
-    reason = spent(limits, current)
-    if reason:
-        raise QuotaError(reason + _reset(limits.period, current.now))
+    refusal = budget_spent(limits, current)
+    if refusal:
+        if current.now is not None:
+            refusal.params["resets"] = period_end(limits.period, current.now).isoformat()
+        raise QuotaError(refusal.code, **refusal.params)
 
 
 def spent(limits: Limits, current: Holdings) -> str | None:
+    """The NPU-hour budget that is used up, as an English sentence; None while all have
+    hours left (:func:`budget_spent` gives the refusal itself)."""
+    refusal = budget_spent(limits, current)
+    return str(refusal) if refusal else None
+
+
+def budget_spent(limits: Limits, current: Holdings) -> QuotaError | None:
     """The NPU-hour budget that is used up (the account's, the member's share of it, the
-    user's own), as a sentence; None while all have hours left."""
-    this = _THIS.get(limits.period, "this period")
+    user's own), as a refusal; None while all have hours left."""
+    period = limits.period
     budget = limits.npu_hours
     if budget is not None and current.account_hours >= budget:
-        who = "Your account" if current.personal else f"Group {current.account}"
-        return (
-            f"{who} has used {fmt_hours(current.account_hours)} of {fmt_hours(budget)} "
-            f"NPU-hours {this}"
-        )
+        return QuotaError(
+            "budget_account", used=float(current.account_hours), budget=float(budget),
+            period=period, account=current.account, personal=current.personal,
+        )  # fmt: skip
     budget = limits.npu_hours_per_member
     if budget is not None and not current.personal and current.member_hours >= budget:
-        return (
-            f"You have used {fmt_hours(current.member_hours)} of your "
-            f"{fmt_hours(budget)} NPU-hours in {current.account} {this}"
-        )
+        return QuotaError(
+            "budget_member", used=float(current.member_hours), budget=float(budget),
+            period=period, account=current.account,
+        )  # fmt: skip
     budget = limits.user_npu_hours
     if budget is not None and current.user_hours >= budget:
-        return (
-            f"You have used {fmt_hours(current.user_hours)} of your {fmt_hours(budget)} "
-            f"NPU-hours {this}"
+        return QuotaError(
+            "budget_user", used=float(current.user_hours), budget=float(budget), period=period
         )
     return None
 

@@ -1,5 +1,9 @@
 """The base of every resource handler: token authentication against the hub, JSON in and
-out, errors as JSON with a readable message (never a traceback, never a token)."""
+out, errors as JSON with a readable message (never a traceback, never a token).
+
+Refusals (hub/refusals.py) raised anywhere below a handler become their HTTP status and
+`{"error": code, "message": …, "params": {…}}` here, the message in the language of the
+request's `Accept-Language`; resources do not map them themselves."""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from http.client import responses
 from jupyterhub.services.auth import HubAuth
 from tornado import web
 
+from npuhub.hub import i18n
+from npuhub.hub.refusals import Refusal
 from npuhub.hub.schemas import SchemaError, validate
 
 ACCESS_SCOPE = "access:services!service=npuhub"
@@ -61,12 +67,12 @@ class APIHandler(web.RequestHandler):
     async def prepare(self):
         token = self._token()
         if token is None:
-            raise web.HTTPError(401, "Missing token: send 'Authorization: token <your token>'")
+            raise Refusal("no_token")
         model = await self.hub_auth.user_for_token(token, sync=False)
         if not model:
-            raise web.HTTPError(403, "Invalid or expired token")
+            raise Refusal("bad_token")
         if not self.hub_auth.check_scopes({ACCESS_SCOPE}, model):
-            raise web.HTTPError(403, "This token may not use the npuhub service")
+            raise Refusal("token_scope")
         self.model = model
 
     @property
@@ -84,7 +90,7 @@ class APIHandler(web.RequestHandler):
 
     def require_admin(self):
         if not self.is_admin:
-            raise web.HTTPError(403, "Only administrators may do this")
+            raise Refusal("admin_only")
 
     def json_body(self) -> dict:
         if not self.request.body:
@@ -113,13 +119,27 @@ class APIHandler(web.RequestHandler):
         """Database work runs off the event loop."""
         return await asyncio.get_running_loop().run_in_executor(None, partial(fn, *args, **kwargs))
 
+    @property
+    def lang(self) -> str:
+        return i18n.negotiate(self.request.headers.get("Accept-Language"))
+
+    def _handle_request_exception(self, e):
+        # a refusal is an answer, not a failure of the service: no traceback in the log
+        if isinstance(e, Refusal) and not self._finished:
+            self.send_error(e.status, exc_info=(type(e), e, e.__traceback__))
+            return
+        super()._handle_request_exception(e)
+
     def write_error(self, status_code, **kwargs):
         exc = kwargs.get("exc_info", (None, None, None))[1]
-        message = responses.get(status_code, "Error")
-        if isinstance(exc, web.HTTPError) and exc.log_message:
-            message = exc.log_message % exc.args if exc.args else exc.log_message
+        body = {"status": status_code, "error": f"http_{status_code}", "params": {}}
+        body["message"] = responses.get(status_code, "Error")
+        if isinstance(exc, Refusal):
+            body.update(exc.as_json(self.lang))
+        elif isinstance(exc, web.HTTPError) and exc.log_message:
+            body["message"] = exc.log_message % exc.args if exc.args else exc.log_message
         self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(json.dumps({"status": status_code, "message": message}))
+        self.finish(json.dumps(body, ensure_ascii=False))
 
 
 class PublicHandler(APIHandler):

@@ -43,11 +43,9 @@ class CourseHandler(APIHandler):
         return self.platform.courses
 
     async def call(self, fn, *args, **kwargs):
-        """Run store work off the loop; CourseError becomes its HTTP refusal."""
+        """Run store work off the loop (a CourseError is answered by the base handler)."""
         try:
             return await self.blocking(fn, *args, **kwargs)
-        except CourseError as e:
-            raise web.HTTPError(e.status, str(e)) from None
         except HubAPIError as e:
             raise web.HTTPError(502, f"The hub refused: {e}") from None
 
@@ -55,29 +53,23 @@ class CourseHandler(APIHandler):
         try:
             check_id(cid)
         except CourseError:
-            raise web.HTTPError(404, f"No course {cid[:64]}") from None
+            raise CourseError("no_course", course=cid[:64]) from None
         return await self.call(self.store.role, cid, self.user_name, self.groups, self.is_admin)
 
     async def member(self, cid: str, name: str | None = None) -> str:
         role = await self.role(cid)
         if role is None:
-            raise web.HTTPError(404, f"No course {cid} of yours")
+            raise CourseError("no_course_of_yours", course=cid)
         if name is not None:
-            try:
-                check_assignment(name)
-            except CourseError as e:
-                raise web.HTTPError(400, str(e)) from None
+            check_assignment(name)
         return role
 
     async def instructor(self, cid: str, name: str | None = None) -> None:
         if await self.member(cid, name) != "instructor":
-            raise web.HTTPError(403, f"Only the instructors of {cid} may do this")
+            raise CourseError("instructors_only", course=cid)
 
     def files_body(self, *, source: bool = False) -> dict[str, str]:
-        try:
-            return service_ops.check_files(self.body(Files).files, source=source)
-        except CourseError as e:
-            raise web.HTTPError(e.status, str(e)) from None
+        return service_ops.check_files(self.body(Files).files, source=source)
 
 
 class CourseListHandler(CourseHandler):
@@ -86,10 +78,7 @@ class CourseListHandler(CourseHandler):
                                         self.is_admin))
 
     async def post(self):
-        try:
-            course = parse_course(self.json_body(), allow_source=False)  # CourseDecl
-        except CourseError as e:
-            raise web.HTTPError(e.status, str(e)) from None
+        course = parse_course(self.json_body(), allow_source=False)  # CourseDecl
         cid = course["id"]
         try:
             old = await self.blocking(self.store.get, cid)
@@ -109,7 +98,7 @@ class CourseListHandler(CourseHandler):
             raise web.HTTPError(403, f"Only administrators and members of the group "
                                 f"{CREATORS_GROUP!r} may create courses")
         if old is not None and await self.role(course["id"]) != "instructor":
-            raise web.HTTPError(403, f"Only the instructors of {course['id']} may change it")
+            raise CourseError("instructors_only_change", course=course["id"])
         if self.user_name not in course["instructors"]:
             course["instructors"] = sorted({*course["instructors"], self.user_name})
         had = {"npus_per_student": 0, "npu_hours_per_student": None, "datasets": [],
@@ -148,7 +137,7 @@ class ReleaseHandler(CourseHandler):
 def _preview(store, cid: str, name: str) -> dict[str, str]:
     src = store.source(cid, name)
     if src["released_at"] is None:
-        raise CourseError(f"Assignment {name} is not released yet: release it first", 409)
+        raise CourseError("release_first", assignment=name)
     return src["released"]
 
 

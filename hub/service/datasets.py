@@ -58,26 +58,16 @@ class DatasetBase(APIHandler):
         return str(self.npuhub.path("mounts"))
 
     async def run(self, fn, *args):
-        """Catalog and mount work off the event loop; refusals become HTTP errors."""
-        try:
-            return await self.blocking(fn, *args)
-        except DatasetError as e:
-            raise web.HTTPError(e.status, str(e)) from None
-        except mounter.MountError as e:
-            raise web.HTTPError(409, str(e)) from None
+        """Catalog and mount work off the event loop (DatasetError and MountError are
+        answered by the base handler)."""
+        return await self.blocking(fn, *args)
 
     def spec(self, partial: bool = False) -> dict:
         """The body, checked against DatasetSpec (DatasetChange if `partial`)."""
-        try:
-            return catalog.validate_spec(self.json_body(), partial=partial)
-        except DatasetError as e:
-            raise web.HTTPError(400, str(e)) from None
+        return catalog.validate_spec(self.json_body(), partial=partial)
 
     def check(self, name: str) -> str:
-        try:
-            return catalog.check_name(name)
-        except DatasetError as e:
-            raise web.HTTPError(400, str(e)) from None
+        return catalog.check_name(name)
 
     async def fresh_user(self, user: str) -> dict | None:
         """The user's model from the hub now (the token's model may be a minute old)."""
@@ -98,7 +88,7 @@ class DatasetBase(APIHandler):
     async def dataset(self, name: str) -> dict:
         d = await self.run(self.store.get, self.check(name))
         if d is None:
-            raise web.HTTPError(404, f"there is no dataset {name!r}")
+            raise DatasetError("no_dataset", name=repr(name))
         return d
 
     async def source(self, spec: dict) -> dict:
@@ -132,7 +122,7 @@ class DatasetHandler(DatasetBase):
     async def get(self, name):
         d = await self.dataset(name)
         if not await self.allowed(d):
-            raise web.HTTPError(403, f"you may not use dataset {name!r}")
+            raise DatasetError("dataset_forbidden", name=repr(name))
         mine = {m["name"] for m in await self.run(self.store.mounted, self.user_name)}
         self.write_json(public_view(d, mounted=name in mine, admin=self.is_admin))
 
@@ -184,16 +174,13 @@ class MountHandler(DatasetBase):
 
     def check_user(self) -> str:
         if self.model.get("kind") != "user":
-            raise web.HTTPError(400, "only users mount datasets (use a user's token)")
-        try:
-            return catalog.check_user(self.user_name)
-        except DatasetError as e:
-            raise web.HTTPError(400, str(e)) from None
+            raise DatasetError("mount_by_users")
+        return catalog.check_user(self.user_name)
 
     async def post(self, name):
         user, d = self.check_user(), await self.dataset(name)
         if not await self.allowed(d):
-            raise web.HTTPError(403, f"you may not use dataset {name!r}")
+            raise DatasetError("dataset_forbidden", name=repr(name))
         await self.run(mounter.mount, d["source"], self.root, user, name, d["symlinks"])
         await self.run(self.store.remember, user, name)
         self.answer(name, True)

@@ -2,9 +2,10 @@
 
 Users see, follow and cancel only their own jobs (another's job is a 404, as if it did
 not exist); administrators see and cancel all. A submission is validated field by field
-(npuhub.hub.schemas.jobs, then :func:`npuhub.hub.jobs.common.parse_request`), then
-submitted (:func:`npuhub.hub.jobs.submit.submit_job`: the quota, the profile, the
-datasets; what could never fit is refused at once).
+(npuhub.hub.schemas.jobs, then :func:`npuhub.hub.jobs.common.parse_request`; time limits
+and parameters are read from what people typed by hub/parsing.py), then submitted
+(:func:`npuhub.hub.jobs.submit.submit_job`: the quota, the profile, the datasets; what
+could never fit is refused at once). Refusals are answered by the base handler.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from __future__ import annotations
 from tornado import web
 
 from npuhub.hub.jobs import rerun
-from npuhub.hub.jobs.common import InvalidRequest, parse_request
+from npuhub.hub.jobs.common import parse_request
 from npuhub.hub.jobs.submit import JobRefused, submit_job
+from npuhub.hub.refusals import Refusal
 from npuhub.hub.schemas.jobs import Job, JobLog, JobRequest
 
 from .base import APIHandler
@@ -30,7 +32,7 @@ class JobsHandler(APIHandler):
     async def own_job(self, job_id: str):
         job = await self.blocking(self.jobs.queue.get, int(job_id))
         if job is None or (job.user != self.user_name and not self.is_admin):
-            raise web.HTTPError(404, f"No job {job_id} of yours")
+            raise Refusal("no_job", id=int(job_id))
         return job
 
 
@@ -43,23 +45,20 @@ class JobListHandler(JobsHandler):
 
     async def post(self):
         if self.model.get("kind") != "user":
-            raise web.HTTPError(403, "Jobs are submitted by users, with their own token")
+            raise Refusal("jobs_by_users")
         cfg = self.jobs.cfg
         body, like = self.body(JobRequest).model_dump(exclude_unset=True), None
-        try:
-            if "like" in body:
-                like = await self.own_job(str(rerun.like_id(body["like"])))
-                if like.user != self.user_name:  # a re-run runs in its owner's home
-                    raise web.HTTPError(404, f"No job {like.id} of yours")
-                body = rerun.like_body(like, body)
-            req = parse_request(
-                body,
-                max_time_limit=cfg.max_time_limit,
-                default_time_limit=cfg.default_time_limit,
-                is_admin=self.is_admin,
-            )
-        except InvalidRequest as e:
-            raise web.HTTPError(400, str(e)) from None
+        if "like" in body:
+            like = await self.own_job(str(rerun.like_id(body["like"])))
+            if like.user != self.user_name:  # a re-run runs in its owner's home
+                raise Refusal("no_job", id=like.id)
+            body = rerun.like_body(like, body)
+        req = parse_request(
+            body,
+            max_time_limit=cfg.max_time_limit,
+            default_time_limit=cfg.default_time_limit,
+            is_admin=self.is_admin,
+        )
         try:
             job = await submit_job(
                 self.jobs, self.platform, self.service.hub, self.npuhub.profiles,
@@ -79,7 +78,7 @@ class JobHandler(JobsHandler):
         job = await self.own_job(id)
         if not await self.jobs.cancel(job, self.user_name):
             job = await self.own_job(id)
-            raise web.HTTPError(409, f"Job {id} has already ended: {job.as_dict()['state']}")
+            raise Refusal("job_ended", id=int(id), state=job.as_dict()["state"])
         self.write_json((await self.own_job(id)).as_dict())
 
 
@@ -89,7 +88,7 @@ class JobLogHandler(JobsHandler):
         try:
             offset = int(self.get_query_argument("offset", "0"))
         except ValueError:
-            raise web.HTTPError(400, "offset must be a whole number") from None
+            raise Refusal("bad_offset") from None
         self.write_json(await self.jobs.logs(job, offset))
 
 

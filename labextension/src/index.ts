@@ -21,9 +21,9 @@ function jobForm(trans: any, path: string): Widget {
   w.node.append(
     h('p', {}, trans.__('Run %1 in the batch queue', path)),
     field(trans.__('NPUs'), h('input', { name: 'npus', type: 'number', min: '0', value: '0' })),
-    field(trans.__('Time limit'), h('input', { name: 'time_limit', placeholder: '1:00:00' })),
+    field(trans.__('Time limit'), h('input', { name: 'time_limit', placeholder: '1:30:00 · 2h · 45m' })),
     field(trans.__('Parameters'), h('textarea', { name: 'parameters', rows: '2',
-      placeholder: 'lr=0.01, epochs=3' }))
+      placeholder: 'lr=0.01\nepochs=3' }))
   );
   return w;
 }

@@ -19,31 +19,6 @@ function fail(e: unknown): void {
   Notification.error(String((e as Error).message || e), { autoClose: 8000 });
 }
 
-/** Parse "key=value" lines or a JSON object into job parameters. */
-export function parseParameters(text: string): { [k: string]: unknown } {
-  const t = text.trim();
-  if (!t) {
-    return {};
-  }
-  if (t.startsWith('{')) {
-    return JSON.parse(t);
-  }
-  const out: { [k: string]: unknown } = {};
-  for (const line of t.split(/[\n,]/)) {
-    const [k, ...rest] = line.split('=');
-    if (!k.trim()) {
-      continue;
-    }
-    const v = rest.join('=').trim();
-    try {
-      out[k.trim()] = JSON.parse(v);
-    } catch {
-      out[k.trim()] = v;
-    }
-  }
-  return out;
-}
-
 export class NPUHubPanel extends Widget {
   constructor(private opts: IPanelOptions) {
     super();
@@ -59,9 +34,9 @@ export class NPUHubPanel extends Widget {
       placeholder: trans.__('Search datasets') }) as HTMLInputElement;
     this.search.addEventListener('input', () => this.renderDatasets());
     this.npus = h('input', { type: 'number', min: '0', value: '0', class: 'npuhub-npus' }) as HTMLInputElement;
-    this.timeLimit = h('input', { type: 'text', placeholder: '1:00:00', class: 'npuhub-time' }) as HTMLInputElement;
+    this.timeLimit = h('input', { type: 'text', placeholder: '1:30:00 · 2h · 45m', class: 'npuhub-time' }) as HTMLInputElement;
     this.params = h('textarea', { rows: '2', class: 'npuhub-params',
-      placeholder: 'lr=0.01, epochs=3' }) as HTMLTextAreaElement;
+      placeholder: 'lr=0.01\nepochs=3' }) as HTMLTextAreaElement;
     this.logs = h('pre', { class: 'npuhub-logs' });
     this.node.append(
       h('h2', {}, trans.__('npuhub')),
@@ -281,15 +256,27 @@ export class NPUHubPanel extends Widget {
   private timer = 0;
 }
 
+/**
+ * The POST /jobs body of the job forms: the time limit and the parameters as typed. The
+ * service reads them (hub/parsing.py), as it reads what the magics and the Python API
+ * send: `90`, `1:30:00`, `2h`, `45m`, `1h30m`; one `name=value` per line (commas stay
+ * in the value) or a JSON object.
+ */
+export function jobBody(
+  source: string, npus: string, timeLimit: string, params: string
+): { [k: string]: unknown } {
+  const body: { [k: string]: unknown } = { source, npus: parseInt(npus || '0', 10) || 0 };
+  if (timeLimit.trim()) {
+    body.time_limit = timeLimit.trim();
+  }
+  if (params.trim()) {
+    body.parameters = params;
+  }
+  return body;
+}
+
 export async function submitJob(
   source: string, npus: string, timeLimit: string, params: string
 ): Promise<any> {
-  const body: { [k: string]: unknown } = {
-    source, npus: parseInt(npus || '0', 10) || 0, parameters: parseParameters(params)
-  };
-  if (timeLimit.trim()) {
-    // seconds, or H:MM:SS / MM:SS
-    body.time_limit = timeLimit.trim().split(':').reduce((t, p) => t * 60 + (parseInt(p, 10) || 0), 0);
-  }
-  return api('jobs', 'POST', body);
+  return api('jobs', 'POST', jobBody(source, npus, timeLimit, params));
 }

@@ -86,10 +86,19 @@ def test_researcher_mounts_a_dataset_and_runs_the_notebook_as_a_job(hub, page, u
     expect(menu_item).to_contain_text("Run as batch job…")
     menu_item.click()
     dialog = page.locator(".jp-Dialog")
-    dialog.locator("[name=time_limit]").fill("600")
+    dialog.locator("[name=time_limit]").fill("2h")
+    dialog.locator("[name=parameters]").fill("msg=hello, world\nepochs=3")
     dialog.get_by_role("button", name="Submit").click()
     panel = open_sidebar(page)
     expect(panel.locator(".npuhub-jobs [data-job]")).to_have_count(2, timeout=30_000)
+    # what was typed reads as the Python API reads it: 2h is two hours, one parameter
+    # per line with its comma kept
+    jobs = hub.request("GET", "/jobs", token=token, base=hub.service).json()
+    dialog_job = max(jobs, key=lambda j: j["id"])
+    assert (dialog_job["time_limit"], dialog_job["parameters"]) == (
+        7200, {"msg": "hello, world", "epochs": 3})
+    first = next(j for j in jobs if str(j["id"]) == job_id)
+    assert (first["time_limit"], first["parameters"]) == (600, {"epochs": 3})
     hub.stop_server(username)
 
 

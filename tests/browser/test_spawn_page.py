@@ -119,3 +119,20 @@ def test_sign_in_start_two_npus_and_land_in_jupyterlab(hub, page, username):
     env = hub.container(username).attrs["Config"]["Env"]
     assert "NPUHUB_NPUS=2" in env
     hub.stop_server(username)
+
+
+def test_quota_refusal_reads_in_the_page_language(hub, page_factory, username):
+    """The ledger's refusal (a code and its numbers) on the hub's page, said in the
+    browser's language."""
+    group = "q" + username[-8:]
+    hub.create_user(username, groups=[group])
+    r = hub.request("PUT", f"/quotas/{group}", base=hub.service,
+                    json={"max_npus_per_server": 1})  # fmt: skip
+    assert r.status_code == 200, r.text
+    zh = page_factory("zh-CN")
+    login(zh, hub, username)
+    zh.goto(f"{hub.url}/hub/spawn")
+    zh.evaluate("document.querySelector('#npus').add(new Option('2', '2', true, true))")
+    zh.click("#spawn_form button[type=submit]")
+    expect(zh.locator("body")).to_contain_text(
+        f"您申请了 2 个 NPU；组 {group} 每个服务器最多允许 1 个", timeout=60_000)

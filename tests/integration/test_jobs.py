@@ -12,6 +12,7 @@ import time
 import uuid
 
 import pytest
+import requests
 
 from tests.conftest import new_hub, remove_prefixed
 from tests.hubclient import Hub, run_code
@@ -283,12 +284,77 @@ def test_refusals(hub, researcher):
         ({"source": "x.sh"}, 400, "a notebook (.ipynb) or a script (.py)"),
         ({"source": "x.py", "parameters": {"a": [1]}}, 400, "string, number"),
         ({"source": "x.py", "time_limit": 10**9}, 400, "time_limit must be"),
+        ({"source": "x.py", "time_limit": "soon"}, 400, "time_limit 'soon' is not a duration"),
+        ({"source": "x.py", "parameters": "lr"}, 400, "parameters: line 1 is not name=value"),
         ({"source": "x.py", "image": "evil/image:1"}, 400, "is not one of yours"),
         ({"source": "x.py", "npus": 5}, 403, "at most 4 per server"),
     ]
     for body, status, message in cases:
         r = submit(hub, token, **body)
         assert r.status_code == status and message in r.json()["message"], (body, r.text)
+
+
+def submit_from_lab(hub: Hub, user: str, token: str, lang: str = "en", **typed):
+    """POST /jobs as the Lab's job dialog does: through the server extension's forwarding
+    route, with the body its `jobBody` builds (labextension/src/panel.ts: what was typed,
+    trimmed time limit, untouched parameters text)."""
+    body = {"source": typed["source"], "npus": 0}
+    if typed.get("time_limit", "").strip():
+        body["time_limit"] = typed["time_limit"].strip()
+    if typed.get("parameters", "").strip():
+        body["parameters"] = typed["parameters"]
+    return requests.post(
+        f"{hub.url}/user/{user}/npuhub/api/jobs", json=body, timeout=60,
+        headers={"Authorization": f"token {token}", "Accept-Language": lang},
+    )  # fmt: skip
+
+
+def submit_from_python(hub: Hub, user: str, token: str, **kwargs) -> dict:
+    """npuhub.extensions.jobs.submit(...) in the user's own kernel."""
+    code = (
+        "import json\nfrom npuhub.extensions import jobs\n"
+        f"print(json.dumps(jobs.submit(**json.loads({json.dumps(json.dumps(kwargs))}))))"
+    )
+    return json.loads(run_code(hub, user, token, code).strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(("typed", "seconds"), [("2h", 7200), ("1:30:00", 5400), ("90", 90)])
+def test_lab_dialog_and_python_api_read_what_was_typed_the_same(hub, researcher, typed, seconds):
+    user, token = researcher
+    params = "msg=hello, world\nlr=0.01"
+    lab = submit_from_lab(hub, user, token, source="sleep.py", time_limit=typed,
+                          parameters=params)  # fmt: skip
+    assert lab.status_code == 201, lab.text
+    python = submit_from_python(hub, user, token, source="sleep.py", time_limit=typed,
+                                parameters=params)  # fmt: skip
+    as_dict = submit_from_python(hub, user, token, source="sleep.py", time_limit=seconds,
+                                 parameters={"msg": "hello, world", "lr": 0.01})  # fmt: skip
+    for j in (lab.json(), python, as_dict):
+        hub.request("DELETE", f"/jobs/{j['id']}", token=token, base=hub.service)
+        got = job(hub, token, j["id"])
+        assert (got["time_limit"], got["parameters"]) == (
+            seconds, {"msg": "hello, world", "lr": 0.01})
+
+
+def test_nonsense_typed_in_the_lab_is_a_400_naming_the_field(hub, researcher):
+    user, token = researcher
+    r = submit_from_lab(hub, user, token, source="x.py", time_limit="2 hours")
+    assert r.status_code == 400
+    assert r.json()["error"] == "bad_time_limit" and r.json()["params"]["field"] == "time_limit"
+    assert r.json()["message"].startswith("time_limit '2 hours' is not a duration")
+    r = submit_from_lab(hub, user, token, lang="zh-CN,zh;q=0.9", source="x.py", time_limit="2 hours")
+    assert r.status_code == 400 and r.json()["message"].startswith(
+        "time_limit '2 hours' 不是有效的时长")
+    r = submit_from_lab(hub, user, token, source="x.py", parameters="msg")
+    assert r.status_code == 400 and r.json()["error"] == "bad_parameter_line"
+    assert r.json()["params"]["field"] == "parameters"
+    code = (
+        "from npuhub.extensions import jobs\n"
+        "try:\n    jobs.submit('sleep.py', time_limit='2 hours')\n"
+        "except Exception as e:\n    print(type(e).__name__, e)"
+    )
+    assert run_code(hub, user, token, code).strip().startswith(
+        "NPUHubError time_limit '2 hours' is not a duration")
 
 
 def test_over_budget_refused_naming_the_budget(hub):
@@ -298,7 +364,14 @@ def test_over_budget_refused_naming_the_budget(hub):
     assert r.status_code == 200, r.text
     r = submit(hub, token, source="train.ipynb", npus=1)
     assert r.status_code == 403
-    assert r.json()["message"].startswith(f"Job refused: Group {group} has used 0 of 0 NPU-hours")
+    assert r.json()["error"] == "budget_account"
+    assert r.json()["message"].startswith(f"Group {group} has used 0 of 0 NPU-hours this week")
+    assert r.json()["params"]["account"] == group
+    r = requests.post(f"{hub.service}/jobs", json={"source": "train.ipynb", "npus": 1},
+                      headers={"Authorization": f"token {token}", "Accept-Language": "zh-CN"},
+                      timeout=60)  # fmt: skip
+    assert r.status_code == 403
+    assert r.json()["message"].startswith(f"组 {group} 本周已用 0 / 0 NPU 小时")
 
 
 def test_queue_waits_for_npus_held_by_notebooks(hub, researcher):

@@ -114,14 +114,25 @@ def test_submit_sends_a_home_relative_source(home, service, monkeypatch):
                       time_limit="1:00:00")  # fmt: skip
     assert job["id"] == "7" and job["state"] == "queued"
     assert s.calls[0][2] == {"source": "exp/train.ipynb", "npus": 2, "parameters": {"lr": 0.01},
-                             "time_limit": 3600, "account": "lab-a"}  # fmt: skip
+                             "time_limit": "1:00:00", "account": "lab-a"}  # fmt: skip
+
+
+def test_submit_sends_what_was_typed(home, service):
+    (home / "a.py").write_text("print(1)")
+    s = service({("POST", "/jobs"): lambda body, _: {"id": "8", "state": "queued", **body}})
+    jobs.submit("a.py", parameters="msg=hello, world", time_limit=" 2h ")
+    jobs.submit("a.py", time_limit=90)
+    assert s.calls[0][2] == {"source": "a.py", "npus": 0, "parameters": "msg=hello, world",
+                             "time_limit": "2h"}  # fmt: skip
+    assert s.calls[1][2] == {"source": "a.py", "npus": 0, "parameters": {}, "time_limit": 90}
 
 
 @pytest.mark.parametrize(
     ("source", "kwargs", "match"),
     [("missing.ipynb", {}, "no such file"), ("/etc/passwd", {}, "in your home"),
      ("notes.txt", {}, "notebook"), ("a.py", {"npus": -1}, "npus"),
-     ("a.py", {"parameters": "lr=1"}, "dict")],
+     ("a.py", {"parameters": ["lr=1"]}, "dict"), ("a.py", {"time_limit": True}, "time_limit"),
+     ("a.py", {"time_limit": 1.5}, "time_limit")],
 )  # fmt: skip
 def test_submit_refuses(home, service, source, kwargs, match):
     (home / "a.py").write_text("print(1)")

@@ -75,7 +75,7 @@ def test_refusals_name_the_field(options, groups, message):
 
 
 def test_refusals_in_the_users_language():
-    from npuhub.spawners import i18n
+    from npuhub.hub import i18n
 
     _ = i18n.translation("zh_CN").gettext
     with pytest.raises(InvalidOptions) as e:

@@ -1,8 +1,11 @@
 """Translations of the hub's pages: the spawn form, the spawn pages' own text, progress
 messages and refusals, in English and Simplified Chinese.
 
+Refusals are rendered from their code and numbers by hub/refusals.py (their Chinese
+templates are in the same catalog, with the code as msgctxt).
+
 The catalog is GNU gettext (`locale/<lang>/LC_MESSAGES/npuhub.po`, compiled to `.mo`
-with `pybabel compile -d spawners/locale -D npuhub`; both are committed). The language
+with `pybabel compile -d hub/locale -D npuhub`; both are committed). The language
 is the best match of the browser's `Accept-Language` among SUPPORTED. JupyterHub gives
 the spawner the handler of the request that renders the form or starts the server
 (`spawner.handler`); the language found there is remembered on the spawner for the
@@ -95,53 +98,15 @@ class TemplateI18n:
         return translation(lang if lang in SUPPORTED else DEFAULT).gettext
 
 
-# Refusals of the ledger (hub/ledger/capacity.py, hub/ledger/quota.py) are English sentences:
-# the common ones are recognised here and said again in the user's language; others keep their text
-# behind a translated lead.
 N_ = str  # marks a msgid for extraction without translating it here
-REFUSALS = [
-    (
-        re.compile(r"^All (?P<total>\d+) (?P<what>.*?NPUs) are in use(?P<queue>.*)$"),
-        N_("All {total} {what} are in use{queue}"),
-    ),
-    (
-        re.compile(
-            r"^Only (?P<free>\d+) of (?P<total>\d+) (?P<what>.*?NPUs) are free; "
-            r"you asked for (?P<npus>\d+)(?P<queue>.*)$"
-        ),
-        N_("Only {free} of {total} {what} are free; you asked for {npus}{queue}"),
-    ),
-    (
-        re.compile(r"^You already hold (?P<held>\d+) of your (?P<cap>\d+) NPUs?$"),
-        N_("You already hold {held} of your {cap} NPUs"),
-    ),
-    (
-        re.compile(
-            r"^You hold (?P<held>\d+) of your (?P<cap>\d+) NPUs? and asked for "
-            r"(?P<npus>\d+): at most (?P<more>\d+) more$"
-        ),
-        N_("You hold {held} of your {cap} NPUs and asked for {npus}: at most {more} more"),
-    ),
-]
-
-
-def refusal(spawner, message: str) -> str:
-    """A ledger refusal in the user's language."""
-    t = for_spawner(spawner)
-    if language_of(spawner) == DEFAULT:
-        return message
-    for pattern, msgid in REFUSALS:
-        m = pattern.match(message)
-        if m:
-            return t.gettext(msgid).format(**m.groupdict())
-    return t.gettext("Cannot start: {detail}").format(detail=message)
 
 
 def ngettext(spawner, singular: str, plural: str, n: int) -> str:
     return for_spawner(spawner).ngettext(singular, plural, n)
 
 
-# Errors of the login form (JupyterHub's LoginHandler, FirstUseAuthenticator)
+# Errors of the login form: sentences of JupyterHub's LoginHandler and FirstUseAuthenticator,
+# which npuhub does not own (its own refusals carry codes: hub/refusals.py)
 LOGIN_ERRORS = [
     (re.compile(r"^Invalid username or password$"), N_("Invalid username or password")),
     (
