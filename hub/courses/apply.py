@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from npuhub.hub.accounts.store import course_origin
+from npuhub.hub.accounts.store import get_store as get_account_store
 from npuhub.hub.hubapi import HubAPI, HubAPIError
 
 from .course_file import CourseError, course_profile, instructors_group, students_group
@@ -112,6 +114,9 @@ def apply_course(course: dict, *, api: HubAPI, ledger, db_url: str, profiles: li
                           "creates accounts")
     if missing:
         api.request("POST", "/users", json={"usernames": missing})
+        # no password yet: each opens an activation link (from an admin or this course's
+        # instructors) to choose one
+        get_account_store(db_url).mark_origin(missing, course_origin(cid))
     sync_group(api, students_group(cid), course["students"])
     sync_group(api, instructors_group(cid), course["instructors"])
     hours = course["npu_hours_per_student"]

@@ -16,9 +16,9 @@ from npuhub.hub.platform import get_ledger
 from npuhub.hub.reconcile import start_watch
 from npuhub.hub.settings import load_settings
 
-from . import autograde, courses, datasets, devices, health, jobs, me, quotas, usage
+from . import autograde, courses, datasets, devices, health, jobs, me, quotas, usage, users
 
-RESOURCES = [health, me, devices, quotas, usage, datasets, jobs, courses, autograde]
+RESOURCES = [health, me, devices, quotas, usage, datasets, jobs, courses, autograde, users]
 log = logging.getLogger("npuhub.service")
 
 
