@@ -27,6 +27,8 @@ from npuhub.hub.accounts.store import get_store
 class NPUHubAuthenticator(Authenticator):
     """Passwords chosen through one-time activation links; no self-sign-up."""
 
+    npuhub_activation = True  # the login page tells new users about activation links
+
     db_url = Unicode(
         help="The platform database (set by npuhub's JupyterHub config from c.NPUHub.db_url)."
     ).tag(config=True)
