@@ -86,22 +86,58 @@ def sync_group(api: HubAPI, group: str, users: list[str]) -> None:
         api.request("DELETE", f"/groups/{group}/users", json={"users": remove})
 
 
-def grant_datasets(db_url: str, course: dict) -> None:
-    if not course["datasets"]:
-        return
-    from npuhub.hub.datasets.catalog import DatasetError, grant
+def sync_dataset_grants(db_url: str, course: dict) -> list[str]:
+    """The course's groups are granted exactly the datasets it lists: new ones granted,
+    dropped ones revoked. Returns the dropped datasets."""
+    from npuhub.hub.datasets.catalog import DatasetError, grant, revoke
+    from npuhub.hub.datasets.store import get_store as dataset_store
 
-    for name in course["datasets"]:
-        for group in (students_group(course["id"]), instructors_group(course["id"])):
+    groups = (students_group(course["id"]), instructors_group(course["id"]))
+    for name in course["datasets"]:  # all of them exist before anything is revoked
+        for group in groups:
             try:
                 grant(db_url, name, group)
             except DatasetError as e:
                 raise CourseError(f"datasets: {e}") from None
+    dropped = set()
+    for group in groups:
+        for name in dataset_store(db_url).granted_to(group):
+            if name not in course["datasets"]:
+                revoke(db_url, name, group)
+                dropped.add(name)
+    return sorted(dropped)
+
+
+def unmount_revoked(db_url: str, api: HubAPI, mounts_root: str, names: list[str]) -> None:
+    """Whoever lost a dataset with a revoked grant loses its live mount too."""
+    from npuhub.hub.datasets import mounter
+    from npuhub.hub.datasets.catalog import may_mount
+    from npuhub.hub.datasets.store import get_store as dataset_store
+
+    store = dataset_store(db_url)
+    for name in names:
+        d = store.get(name)
+        for user in store.users_of(name) if d else []:
+            r = api.request("GET", f"/users/{user}", ok=(404,))
+            model = r.json() if r.status_code == 200 else {}
+            if not may_mount(d["access"], d["grants"], model.get("groups") or [],
+                             bool(model.get("admin"))):
+                mounter.unmount(mounts_root, user, name)
+                store.forget(user, name)
+
+
+def course_policy(course: dict, members: int) -> dict:
+    """The explicit quota policy of each group a course creates (never the deployment's
+    default): the course's NPUs, its profile only, each member's weekly hours."""
+    hours, n = course["npu_hours_per_student"], course["npus_per_student"]
+    return {"max_npus_per_server": n, "max_npus": n, "group_max_npus": n * members,
+            "period": "week", "npu_hours": None if hours is None else hours * members,
+            "npu_hours_per_member": hours}
 
 
 def apply_course(course: dict, *, api: HubAPI, ledger, db_url: str, profiles: list[dict],
                  base_dir: Path | None = None, create_users: bool = True,
-                 created_by: str = "") -> dict:
+                 created_by: str = "", mounts_root: str | None = None) -> dict:
     """Apply a checked course (course_file.parse_course); returns the stored course."""
     cid = course["id"]
     profile = course_profile(course, base_profile(course, profiles))
@@ -110,8 +146,9 @@ def apply_course(course: dict, *, api: HubAPI, ledger, db_url: str, profiles: li
     everyone = sorted(set(course["students"]) | set(course["instructors"]))
     missing = sorted(set(everyone) - existing_users(api, everyone))
     if missing and not create_users:
-        raise CourseError(f"no such user(s): {', '.join(missing[:20])}; an administrator "
-                          "creates accounts")
+        # which names exist is not the caller's to learn
+        raise CourseError("Some of the listed users have no account; an administrator "
+                          "creates accounts", 403)
     if missing:
         api.request("POST", "/users", json={"usernames": missing})
         # no password yet: each opens an activation link (from an admin or this course's
@@ -119,12 +156,13 @@ def apply_course(course: dict, *, api: HubAPI, ledger, db_url: str, profiles: li
         get_account_store(db_url).mark_origin(missing, course_origin(cid))
     sync_group(api, students_group(cid), course["students"])
     sync_group(api, instructors_group(cid), course["instructors"])
-    hours = course["npu_hours_per_student"]
-    n = course["npus_per_student"]
-    ledger.set_policy(students_group(cid), max_npus_per_server=n, max_npus=n, period="week",
-                      npu_hours=None if hours is None else hours * len(course["students"]),
-                      npu_hours_per_member=hours, profiles=[profile["slug"]])
-    grant_datasets(db_url, course)
+    for group, members in ((students_group(cid), course["students"]),
+                           (instructors_group(cid), course["instructors"])):
+        ledger.set_policy(group, **course_policy(course, max(len(members), 1)),
+                          profiles=[profile["slug"]])
+    dropped = sync_dataset_grants(db_url, course)
+    if dropped and mounts_root is not None:
+        unmount_revoked(db_url, api, mounts_root, dropped)
     store = get_store(db_url)
     stored = store.upsert(course, profile, created_by)
     for a in course["assignments"]:
@@ -145,7 +183,7 @@ def apply_course_file(doc: dict, path: Path, settings) -> str:
     stored = apply_course(course, api=HubAPI.from_settings(settings),
                           ledger=get_ledger(settings.db_url), db_url=settings.db_url,
                           profiles=settings.profiles, base_dir=path.resolve().parent,
-                          created_by="apply")
+                          created_by="apply", mounts_root=str(settings.path("mounts")))
     return (f"course {stored['id']} applied ({len(stored['students'])} students, "
             f"{len(stored['instructors'])} instructors, {len(course['assignments'])} "
             f"assignments, profile {stored['profile']['slug']})")

@@ -1,4 +1,11 @@
-"""GET /api/v1/usage?account=&period= (admins: any account; members: their own)."""
+"""GET /api/v1/usage?account=&period= (admins: any account; members: their own).
+
+Members see their own NPU-hours and their account's total, never a classmate's or
+colleague's: `by_user` holds only the caller, unless they manage the account (an
+administrator, one of the account's `c.NPUHub.account_managers`, or an instructor of the
+course whose group it is)."""
+
+import re
 
 from tornado import web
 
@@ -6,6 +13,18 @@ from npuhub.hub.quota import PERIODS
 
 from .base import APIHandler
 from .openapi import op
+
+COURSE_GROUP = re.compile(r"^course-(?P<cid>.+)-(students|instructors)$")
+
+
+def manages(account: str | None, user: str, groups: list[str], managers: dict) -> bool:
+    """Whether `user` may see each member's usage of `account` (besides admins)."""
+    if account is None:
+        return False
+    if user in (managers.get(account) or []):
+        return True
+    m = COURSE_GROUP.match(account)
+    return bool(m) and f"course-{m.group('cid')}-instructors" in groups
 
 
 class UsageHandler(APIHandler):
@@ -22,10 +41,15 @@ class UsageHandler(APIHandler):
                     raise web.HTTPError(400, f"Choose an account: {', '.join(sorted(own))}")
             if account not in own:
                 raise web.HTTPError(403, f"You are not a member of account {account!r}")
-        self.write_json(await self.blocking(self.ledger.usage, account=account, period=period))
+        used = await self.blocking(self.ledger.usage, account=account, period=period)
+        if not self.is_admin and not manages(account, self.user_name, self.groups,
+                                             self.npuhub.account_managers):
+            used["by_user"] = {k: v for k, v in used["by_user"].items() if k == self.user_name}
+        self.write_json(used)
 
 
 default_handlers = [(r"/api/v1/usage", UsageHandler)]
 openapi_paths = {
-    "/usage": {"get": op("NPU-hours by account and period", params=["account", "period"])}
+    "/usage": {"get": op("NPU-hours by account and period (members: their own and the "
+                         "account's total)", params=["account", "period"])}
 }
