@@ -63,7 +63,6 @@ def test_ldap_config_starts(tmp_root):
 c.JupyterHub.authenticator_class = "ldapauthenticator.LDAPAuthenticator"
 c.LDAPAuthenticator.server_address = "127.0.0.1"
 c.LDAPAuthenticator.server_port = {free_port()}
-c.LDAPAuthenticator.use_ssl = False
 c.LDAPAuthenticator.bind_dn_template = ["uid={{username}},ou=people,dc=example,dc=org"]
 c.LDAPAuthenticator.allow_all = True
 """)

@@ -48,7 +48,7 @@ c.OAuthenticator.scope = ["openid", "profile"]
 LDAP = """c.JupyterHub.authenticator_class = "ldapauthenticator.LDAPAuthenticator"
 c.LDAPAuthenticator.server_address = "ldap.example.org"
 c.LDAPAuthenticator.bind_dn_template = ["uid={username},ou=people,dc=example,dc=org"]
-c.LDAPAuthenticator.use_ssl = True
+c.LDAPAuthenticator.tls_strategy = "on_connect"
 """
 
 
