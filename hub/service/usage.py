@@ -33,7 +33,8 @@ class UsageHandler(APIHandler):
         period = self.get_query_argument("period", "week")
         if period not in PERIODS:
             raise web.HTTPError(400, f"period must be one of {', '.join(PERIODS)}")
-        if not self.is_admin:
+        manager = manages(account, self.user_name, self.groups, self.npuhub.account_managers)
+        if not self.is_admin and not manager:
             own = set(self.groups) | {self.user_name}
             if account is None:
                 account = self.user_name if not self.groups else None
@@ -42,8 +43,7 @@ class UsageHandler(APIHandler):
             if account not in own:
                 raise web.HTTPError(403, f"You are not a member of account {account!r}")
         used = await self.blocking(self.ledger.usage, account=account, period=period)
-        if not self.is_admin and not manages(account, self.user_name, self.groups,
-                                             self.npuhub.account_managers):
+        if not self.is_admin and not manager:
             used["by_user"] = {k: v for k, v in used["by_user"].items() if k == self.user_name}
         self.write_json(used)
 
