@@ -123,6 +123,7 @@ class ActivateHandler(AccountPage):
                                        name="")
             return await self.page(400, error=self.refusal(e), token=token, name=name,
                                    min_length=self.authenticator.min_password_length)
+        self.authenticator.backoff.succeeded(name, time.monotonic())
         self.log.info("Account %s activated", name)
         await self.page(done=message(self.npuhub_lang(), "activated", name=name),
                         token="", name=name, error="")
