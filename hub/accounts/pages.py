@@ -96,8 +96,8 @@ class ActivateHandler(AccountPage):
         try:
             name = await self.blocking(self.store.link_owner, token)
         except AccountError as e:
-            return await self.page(e.status, error=self.refusal(e), token="", name="")
-        await self.page(name=name, token=token, error="",
+            return await self.page(e.status, error=self.refusal(e), token="", account="")
+        await self.page(account=name, token=token, error="",
                         min_length=self.authenticator.min_password_length)
 
     async def post(self):
@@ -107,7 +107,7 @@ class ActivateHandler(AccountPage):
         wait = self.throttled(None)
         if wait > 0:
             error = message(self.npuhub_lang(), "throttled", n=math.ceil(wait))
-            return await self.page(429, error=error, token=token, name="")
+            return await self.page(429, error=error, token=token, account="")
         try:
             name = await self.blocking(self.store.activate, token, password, confirm,
                                        self.authenticator.min_password_length)
@@ -115,18 +115,18 @@ class ActivateHandler(AccountPage):
             if e.code in ("unknown_link", "expired_link"):
                 self.authenticator.backoff.failed(None, self.request.remote_ip,
                                                   time.monotonic())
-                return await self.page(e.status, error=self.refusal(e), token="", name="")
+                return await self.page(e.status, error=self.refusal(e), token="", account="")
             try:
                 name = await self.blocking(self.store.link_owner, token)
             except AccountError as gone:
                 return await self.page(gone.status, error=self.refusal(gone), token="",
-                                       name="")
-            return await self.page(400, error=self.refusal(e), token=token, name=name,
+                                       account="")
+            return await self.page(400, error=self.refusal(e), token=token, account=name,
                                    min_length=self.authenticator.min_password_length)
         self.authenticator.backoff.succeeded(name, time.monotonic())
         self.log.info("Account %s activated", name)
         await self.page(done=message(self.npuhub_lang(), "activated", name=name),
-                        token="", name=name, error="")
+                        token="", account=name, error="")
 
 
 class ChangePasswordHandler(AccountPage):

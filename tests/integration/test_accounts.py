@@ -123,4 +123,5 @@ def test_repeated_failed_logins_slow_down(hub, username):
 def test_login_page_says_how_new_accounts_start(hub):
     page = requests.get(f"{hub.url}/hub/login", headers={"Accept-Language": "zh-CN"},
                         timeout=30)
-    assert "请打开您收到的激活链接" in page.text
+    form = page.text[page.text.find("<form"):][:2500]
+    assert "请打开您收到的激活链接" in page.text, form
