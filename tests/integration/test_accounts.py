@@ -73,7 +73,7 @@ def test_rest_created_account_expired_and_replaced_links(hub, username):
     r = use_link(short.json()["url"], "correct horse battery")
     assert r.status_code == 410 and "has expired" in r.text
     zh = requests.get(short.json()["url"], headers={"Accept-Language": "zh-CN"}, timeout=30)
-    assert zh.status_code == 410 and "此激活链接已过期" in zh.text
+    assert zh.status_code == 410 and "此激活链接已过期" in zh.content.decode()
     assert try_login(hub, username, "correct horse battery").status_code == 403
     # a new link on request
     assert hub.activate(username, "correct horse battery")
@@ -105,7 +105,7 @@ def test_changing_a_password_needs_the_current_one(hub, username):
     assert try_login(hub, username, "second password").status_code == 302
     assert try_login(hub, username, "first password!").status_code == 403
     zh = s.get(url, headers={"Accept-Language": "zh-CN"}, timeout=30)
-    assert "修改密码" in zh.text and "当前密码" in zh.text
+    assert "修改密码" in zh.content.decode() and "当前密码" in zh.content.decode()
 
 
 def test_repeated_failed_logins_slow_down(hub, username):
@@ -123,5 +123,4 @@ def test_repeated_failed_logins_slow_down(hub, username):
 def test_login_page_says_how_new_accounts_start(hub):
     page = requests.get(f"{hub.url}/hub/login", headers={"Accept-Language": "zh-CN"},
                         timeout=30)
-    form = page.text[page.text.find("<form"):][:2500]
-    assert "请打开您收到的激活链接" in page.text, form
+    assert "请打开您收到的激活链接" in page.content.decode()  # served without a charset
