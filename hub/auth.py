@@ -1,53 +1,102 @@
 """Default authentication: accounts exist only when an admin creates them (REST API,
-`npuhub` CLI, course rosters); each user sets a password at first login."""
+`npuhub` CLI, course rosters), and none can be claimed. A new account has no password:
+its owner opens a one-time activation link (hub/accounts/) and chooses one. Passwords
+are bcrypt hashes in the platform database; changing one needs the current one;
+repeated failed logins slow down, per account and per address.
+
+Single sign-on replaces this class by configuration (`c.JupyterHub.authenticator_class =
+"generic-oauth"` or `"ldapauthenticator.LDAPAuthenticator"`): then the identity
+provider's accounts are used and none of this applies."""
 
 from __future__ import annotations
 
-import dbm
-from pathlib import Path
+import asyncio
+import time
+from functools import partial
 
-import bcrypt
-from firstuseauthenticator import FirstUseAuthenticator
-from firstuseauthenticator.firstuseauthenticator import CustomLoginHandler, ResetPasswordHandler
-from traitlets import default
+from jupyterhub.auth import Authenticator
+from traitlets import Float, Integer, Unicode, default
 
-from npuhub.hub import i18n, pages
+from npuhub.hub import pages
+from npuhub.hub.accounts.backoff import Backoff
+from npuhub.hub.accounts.pages import ActivateHandler, ChangePasswordHandler, LoginHandler
+from npuhub.hub.accounts.passwords import MIN_PASSWORD_LENGTH
+from npuhub.hub.platform import platform_for
 from npuhub.hub.reports import page as usage_page
 
 
-class LoginHandler(pages.LanguageMixin, CustomLoginHandler):
-    """The login page in the language of the browser's `Accept-Language`, its errors
-    (wrong password, password too short at first use) included."""
+class NPUHubAuthenticator(Authenticator):
+    """Passwords chosen through one-time activation links; no self-sign-up."""
 
-    def render_template(self, name, *args, **ns):
-        if ns.get("login_error"):
-            ns["login_error"] = i18n.login_error(self.npuhub_lang(), ns["login_error"])
-        return super().render_template(name, *args, **ns)
+    npuhub_activation = True  # the login page tells new users about activation links
 
+    db_url = Unicode(
+        help="The platform database (set by npuhub's JupyterHub config from c.NPUHub.db_url)."
+    ).tag(config=True)
 
-class NPUHubAuthenticator(FirstUseAuthenticator):
-    """FirstUseAuthenticator with npuhub's defaults: no self-sign-up, passwords of at
-    least 8 characters, the password database in the state dir."""
+    min_password_length = Integer(
+        MIN_PASSWORD_LENGTH, min=MIN_PASSWORD_LENGTH,
+        help="Shortest password a user may choose (at least 8).",
+    ).tag(config=True)
 
-    @default("create_users")
-    def _create_users_default(self):
-        return False
+    login_free_failures = Integer(
+        3, min=1,
+        help="""Failed logins of one account before each further attempt waits (1 s,
+        then twice as long each time, up to login_max_wait_seconds).""",
+    ).tag(config=True)
 
-    @default("min_password_length")
-    def _min_len_default(self):
-        return 8
+    login_free_failures_per_address = Integer(
+        20, min=1,
+        help="""Failed logins from one address (of any accounts) before it waits: higher
+        than per account, as a classroom may share one address.""",
+    ).tag(config=True)
+
+    login_max_wait_seconds = Float(60.0, min=1.0, help="Longest wait between attempts.").tag(
+        config=True
+    )
+
+    @default("allow_all")
+    def _allow_all_default(self):
+        # whoever has an account may log in: accounts exist only when an admin made them
+        return True
+
+    @property
+    def store(self):
+        return platform_for(self.db_url).accounts
+
+    @property
+    def backoff(self) -> Backoff:
+        if not hasattr(self, "_backoff"):
+            self._backoff = Backoff(free=self.login_free_failures,
+                                    free_per_address=self.login_free_failures_per_address,
+                                    cap=self.login_max_wait_seconds)
+        return self._backoff
+
+    async def authenticate(self, handler, data):
+        name = self.normalize_username((data or {}).get("username") or "")
+        password = (data or {}).get("password") or ""
+        address = handler.request.remote_ip if handler is not None else ""
+        now = time.monotonic()
+        if self.backoff.wait(name, address, now) > 0:
+            return None
+        exists = bool(name) and handler is not None and handler.find_user(name) is not None
+        ok = await asyncio.get_running_loop().run_in_executor(
+            None, partial(self.store.verify, name if exists else "", password[:1024]))
+        if ok and exists:
+            self.backoff.succeeded(name, now)
+            return name
+        self.backoff.failed(name, address, now)
+        return None
+
+    async def delete_user(self, user):
+        await asyncio.get_running_loop().run_in_executor(None, self.store.delete, user.name)
 
     def get_handlers(self, app):
         # npuhub's pages first: JupyterHub routes the authenticator's handlers before its own
         return [
             (r"/login", LoginHandler),
-            (r"/auth/change-password", ResetPasswordHandler),
+            (r"/activate", ActivateHandler),
+            (r"/auth/change-password", ChangePasswordHandler),
             *pages.handlers(),
             *usage_page.handlers(),
         ]
-
-
-def set_password(dbm_path: str | Path, username: str, password: str) -> None:
-    """Store a password hash the way FirstUseAuthenticator reads it."""
-    with dbm.open(str(dbm_path), "c", 0o600) as db:
-        db[username.encode("utf8")] = bcrypt.hashpw(password.encode("utf8"), bcrypt.gensalt())

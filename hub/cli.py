@@ -128,12 +128,21 @@ def cmd_usage(args) -> int:
 
 
 def cmd_user(args) -> int:
-    from .hubapi import HubAPI
+    from .hubapi import HubAPI, HubAPIError
 
     api = HubAPI.from_settings(_settings(args))
     for name in args.names:
-        api.create_user(name, admin=args.admin, groups=args.group or [])
-        print(f"user {name} created: they set their password at first login")
+        if args.action == "add":
+            api.create_user(name, admin=args.admin, groups=args.group or [])
+        try:
+            link = api.activation_link(name, reset=args.reset)
+        except HubAPIError as e:
+            if args.action != "add" or ": 409 " not in str(e):
+                raise
+            print(f"user {name} exists and is active (a new link: npuhub user link --reset)")
+            continue
+        print(f"user {name}: activation link (shown once; valid until {link['expires']}): "
+              f"{link['url']}")
     return 0
 
 
@@ -214,11 +223,14 @@ def parser() -> argparse.ArgumentParser:
     reports_cli.add_usage_options(u)
     u.set_defaults(func=cmd_usage)
 
-    us = sub.add_parser("user", help="create users (they set a password at first login)")
-    us.add_argument("action", choices=["add"])
+    us = sub.add_parser("user", help="create users (each gets a one-time activation link); "
+                        "link: a new link")
+    us.add_argument("action", choices=["add", "link"])
     us.add_argument("names", nargs="+")
     us.add_argument("--admin", action="store_true")
     us.add_argument("--group", action="append", help="add to this group (repeatable)")
+    us.add_argument("--reset", action="store_true",
+                    help="link: also for an active account (a password reset)")
     us.set_defaults(func=cmd_user)
 
     ap = sub.add_parser("apply", help="apply a file of declared resources (kubectl-style)")

@@ -40,6 +40,28 @@ def _configurables() -> dict[str, type]:
     return found
 
 
+def _import_authenticators(config) -> None:
+    """Make every installed authenticator's settings known (single sign-on:
+    oauthenticator's `c.GenericOAuthenticator…`, ldapauthenticator's
+    `c.LDAPAuthenticator…`): JupyterHub's authenticator entry points, and the class the
+    config names by its import path."""
+    import importlib
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="jupyterhub.authenticators"):
+        try:
+            ep.load()
+        except Exception:  # noqa: S112 - a plugin that cannot load: its settings stay unknown
+            continue
+    name = config.get("JupyterHub", {}).get("authenticator_class")
+    if isinstance(name, str) and "." in name:
+        try:
+            importlib.import_module(name.rpartition(".")[0])
+        except Exception as e:
+            raise ConfigProblem(f"c.JupyterHub.authenticator_class = {name!r} cannot be "
+                                f"imported: {type(e).__name__}: {e}") from None
+
+
 def check_config_file(path: str) -> None:
     p = Path(path)
     if not p.is_file():
@@ -50,6 +72,7 @@ def check_config_file(path: str) -> None:
         raise ConfigProblem(f"config file {path} cannot be read") from None
     except Exception as e:  # a syntax or runtime error in the file itself
         raise ConfigProblem(f"config file {path} fails to load: {type(e).__name__}: {e}") from None
+    _import_authenticators(config)
     classes = _configurables()
     for section, values in config.items():
         cls = classes.get(section)

@@ -49,6 +49,14 @@ class HubAPI:
             self.ensure_group(g)
             self.request("POST", f"/groups/{g}/users", json={"users": [name]})
 
+    def activation_link(self, name: str, reset: bool = False) -> dict:
+        """A new one-time activation link of `name` from the platform service:
+        {"user", "url", "expires"}."""
+        service = self.url.rsplit("/hub/api", 1)[0] + "/services/npuhub/api/v1"
+        api = HubAPI(service, self.token)
+        return api.request("POST", f"/users/{name}/activation",
+                           json={"reset": True} if reset else {}).json()
+
     def ensure_group(self, name: str) -> None:
         if self.request("GET", f"/groups/{name}", ok=(404,)).status_code == 404:
             self.request("POST", f"/groups/{name}")

@@ -36,7 +36,7 @@ c.ConfigurableHTTPProxy.pid_file = str(state / "proxy.pid")
 c.ConfigurableHTTPProxy.debug = settings.debug
 
 c.JupyterHub.authenticator_class = "npuhub.hub.auth.NPUHubAuthenticator"
-c.FirstUseAuthenticator.dbm_path = str(state / "passwords.dbm")
+c.NPUHubAuthenticator.db_url = settings.db_url  # password hashes, activation links
 c.Authenticator.admin_users = {settings.admin_user}
 
 # --- the platform service, managed by the hub

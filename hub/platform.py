@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import db
+from .accounts.store import AccountStore
 from .courses.store import CourseStore
 from .datasets.store import DatasetStore
 from .jobs.queue import JobQueue
@@ -31,6 +32,7 @@ class Platform:
     jobs: JobQueue
     datasets: DatasetStore
     courses: CourseStore
+    accounts: AccountStore
 
 
 def build(engine: Engine) -> Platform:
@@ -43,6 +45,7 @@ def build(engine: Engine) -> Platform:
         jobs=JobQueue(factory),
         datasets=DatasetStore(factory),
         courses=CourseStore(factory),
+        accounts=AccountStore(factory),
     )
 
 

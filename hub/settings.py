@@ -11,7 +11,17 @@ import os
 import re
 from pathlib import Path
 
-from traitlets import Bool, Dict, Integer, List, TraitError, Unicode, default, validate
+from traitlets import (
+    Bool,
+    Dict,
+    Float,
+    Integer,
+    List,
+    TraitError,
+    Unicode,
+    default,
+    validate,
+)
 from traitlets.config import Configurable
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -191,6 +201,47 @@ class NPUHub(Configurable):
         (as JupyterHub's /hub/metrics does with c.JupyterHub.authenticate_prometheus).
         False opens the platform's metrics to anyone who reaches the proxy.""",
     ).tag(config=True)
+
+    activation_link_hours = Float(
+        7 * 24.0,
+        min=0.01,
+        help="""How long a one-time activation link of a new account stays valid (default
+        7 days). A new link replaces the earlier one.""",
+    ).tag(config=True)
+
+    grading_max_timeout = Integer(
+        300,
+        min=1,
+        max=3600,
+        help="""Ceiling of a course's per-cell grading time (autograde.timeout, seconds)
+        that instructors who are not administrators may set.""",
+    ).tag(config=True)
+
+    grading_max_memory = Unicode(
+        "2g",
+        help="""Ceiling of a course's grading memory (autograde.memory) that instructors
+        who are not administrators may set, e.g. 2g.""",
+    ).tag(config=True)
+
+    grading_max_cpus = Float(
+        2.0,
+        min=0.1,
+        help="Ceiling of a course's grading CPUs (autograde.cpus) for instructors.",
+    ).tag(config=True)
+
+    account_managers = Dict(
+        help="""Who sees each member's usage of an account: {"lab-vision": ["alice"]}.
+        Administrators see all accounts, and a course's instructors its groups; other
+        members see their own usage and the account's total.""",
+    ).tag(config=True)
+
+    @validate("grading_max_memory")
+    def _validate_grading_max_memory(self, proposal):
+        if not re.match(r"^[0-9]{1,6}[kmg]$", str(proposal["value"]).lower()):
+            raise TraitError(
+                f"c.NPUHub.grading_max_memory = {proposal['value']!r}: a size like 512m or 2g"
+            )
+        return str(proposal["value"]).lower()
 
     def path(self, *parts: str) -> Path:
         return Path(self.state_dir, *parts)

@@ -17,7 +17,6 @@ from pathlib import Path
 import requests
 
 from . import db, state
-from .auth import set_password
 from .configcheck import ConfigProblem, check_config_file
 from .ledger.discovery import local_nodes
 from .platform import platform_for
@@ -54,14 +53,20 @@ def preflight(settings: NPUHub) -> None:
 
 
 def bootstrap_admin(settings: NPUHub) -> str | None:
-    """Generate the bootstrap admin's password once; return it the first time only."""
+    """Generate the bootstrap admin's password once; return it the first time only. It
+    is random, printed once and kept 0600 in the state dir, so nobody can claim the
+    account. Passwords of an earlier first-use password file are carried over."""
+    import secrets
+
+    from .platform import platform_for
+
+    store = platform_for(settings.db_url).accounts
+    store.import_dbm(settings.path("passwords.dbm"))
     path = settings.path("admin.password")
     if path.exists():
         return None
-    import secrets
-
     password = secrets.token_urlsafe(12)
-    set_password(settings.path("passwords.dbm"), settings.admin_user, password)
+    store.set_password(settings.admin_user, password, origin="bootstrap")
     state.write_private(path, password + "\n")
     return password
 

@@ -65,7 +65,10 @@ class Hub:
             f"c.NPUSpawner.prefix = {self.prefix!r}\n"
             "c.NPUHub.simulated_npus = 8\n"
             "c.NPUHub.poll_interval = 2\n"
-            "c.NPUHub.mem_limit = '1G'\n" + self.extra_config
+            "c.NPUHub.mem_limit = '1G'\n"
+            # every test logs in from 127.0.0.1: only accounts slow down, not the address
+            "c.NPUHubAuthenticator.login_free_failures_per_address = 1000\n"
+            + self.extra_config
         )
 
     def start(self, timeout: float = 120) -> None:
@@ -136,9 +139,26 @@ class Hub:
         assert r.status_code == 201, r.text
         return r.json()["token"]
 
+    def activation_link(self, name: str, token=None, **body) -> requests.Response:
+        """POST …/users/NAME/activation (as the admin, or with `token`)."""
+        return self.request("POST", f"/users/{name}/activation", token=token,
+                            base=self.service, json=body)
+
+    def activate(self, name: str, password: str) -> bool:
+        """Activate a pending account with `password` through a new one-time link, as its
+        owner would; False if it was active already."""
+        r = self.activation_link(name)
+        if r.status_code == 409:
+            return False
+        assert r.status_code == 201, r.text
+        r = use_link(r.json()["url"], password)
+        assert r.status_code == 200 and 'id="npuhub-done"' in r.text, r.text
+        return True
+
     def login(self, name: str, password: str) -> requests.Session:
-        """Log in through the login form, as a browser would: the first login sets the
-        password (first-use authentication)."""
+        """Log in through the login form, as a browser would; a pending account is
+        activated with `password` first."""
+        self.activate(name, password)
         s = requests.Session()
         s.get(f"{self.url}/hub/login", timeout=30)
         r = s.post(
@@ -186,6 +206,20 @@ class Hub:
         import docker
 
         return docker.from_env().containers.get(f"{self.prefix}-{name}--{server}")
+
+
+def use_link(url: str, password: str, confirm: str | None = None,
+             session: requests.Session | None = None) -> requests.Response:
+    """Open an activation link and choose a password on its page, as a browser would."""
+    from urllib.parse import parse_qs, urlsplit
+
+    s = session or requests.Session()
+    s.get(url, timeout=30)
+    token = parse_qs(urlsplit(url).query).get("token", [""])[0]
+    return s.post(url.split("?")[0], timeout=30, allow_redirects=False, data={
+        "token": token, "password": password,
+        "password_confirm": password if confirm is None else confirm,
+        "_xsrf": s.cookies.get("_xsrf", "")})
 
 
 def run_code(hub: Hub, user: str, token: str, code: str, timeout: float = 60) -> str:

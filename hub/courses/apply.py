@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 from npuhub.extensions import filecodec
+from npuhub.hub.accounts.store import course_origin
 from npuhub.hub.hubapi import HubAPI, HubAPIError
 
 from .course_file import CourseError, course_profile, instructors_group, students_group
@@ -82,23 +83,56 @@ def sync_group(api: HubAPI, group: str, users: list[str]) -> None:
         api.request("DELETE", f"/groups/{group}/users", json={"users": remove})
 
 
-def grant_datasets(datasets, course: dict) -> None:
-    """Let the course's groups use its datasets (`datasets`: the DatasetStore)."""
-    if not course["datasets"]:
-        return
+def sync_dataset_grants(datasets, course: dict) -> list[str]:
+    """The course's groups are granted exactly the datasets it lists (`datasets`: the
+    DatasetStore): new ones granted, dropped ones revoked. Returns the dropped datasets."""
     from npuhub.hub.datasets.catalog import DatasetError, check_name
 
-    for name in course["datasets"]:
-        for group in (students_group(course["id"]), instructors_group(course["id"])):
+    groups = (students_group(course["id"]), instructors_group(course["id"]))
+    for name in course["datasets"]:  # all of them exist before anything is revoked
+        for group in groups:
             try:
                 datasets.grant(check_name(name), group)
             except DatasetError as e:
                 raise CourseError(f"datasets: {e}") from None
+    dropped = set()
+    for group in groups:
+        for name in datasets.granted_to(group):
+            if name not in course["datasets"]:
+                datasets.revoke(name, group)
+                dropped.add(name)
+    return sorted(dropped)
+
+
+def unmount_revoked(store, api: HubAPI, mounts_root: str, names: list[str]) -> None:
+    """Whoever lost a dataset with a revoked grant loses its live mount too (`store`: the
+    DatasetStore)."""
+    from npuhub.hub.datasets import mounter
+    from npuhub.hub.datasets.catalog import may_mount
+
+    for name in names:
+        d = store.get(name)
+        for user in store.users_of(name) if d else []:
+            r = api.request("GET", f"/users/{user}", ok=(404,))
+            model = r.json() if r.status_code == 200 else {}
+            if not may_mount(d["access"], d["grants"], model.get("groups") or [],
+                             bool(model.get("admin"))):
+                mounter.unmount(mounts_root, user, name)
+                store.forget(user, name)
+
+
+def course_policy(course: dict, members: int) -> dict:
+    """The explicit quota policy of each group a course creates (never the deployment's
+    default): the course's NPUs, its profile only, each member's weekly hours."""
+    hours, n = course["npu_hours_per_student"], course["npus_per_student"]
+    return {"max_npus_per_server": n, "max_npus": n, "group_max_npus": n * members,
+            "period": "week", "npu_hours": None if hours is None else hours * members,
+            "npu_hours_per_member": hours}
 
 
 def apply_course(course: dict, *, api: HubAPI, platform, profiles: list[dict],
                  base_dir: Path | None = None, create_users: bool = True,
-                 created_by: str = "") -> dict:
+                 created_by: str = "", mounts_root: str | None = None) -> dict:
     """Apply a checked course (course_file.parse_course) with the stores of `platform`
     (npuhub.hub.platform.Platform); returns the stored course."""
     cid = course["id"]
@@ -108,19 +142,23 @@ def apply_course(course: dict, *, api: HubAPI, platform, profiles: list[dict],
     everyone = sorted(set(course["students"]) | set(course["instructors"]))
     missing = sorted(set(everyone) - existing_users(api, everyone))
     if missing and not create_users:
-        raise CourseError(f"no such user(s): {', '.join(missing[:20])}; an administrator "
-                          "creates accounts")
+        # which names exist is not the caller's to learn
+        raise CourseError("Some of the listed users have no account; an administrator "
+                          "creates accounts", 403)
     if missing:
         api.request("POST", "/users", json={"usernames": missing})
+        # no password yet: each opens an activation link (from an admin or this course's
+        # instructors) to choose one
+        platform.accounts.mark_origin(missing, course_origin(cid))
     sync_group(api, students_group(cid), course["students"])
     sync_group(api, instructors_group(cid), course["instructors"])
-    hours = course["npu_hours_per_student"]
-    n = course["npus_per_student"]
-    platform.ledger.policies.set(
-        students_group(cid), max_npus_per_server=n, max_npus=n, period="week",
-        npu_hours=None if hours is None else hours * len(course["students"]),
-        npu_hours_per_member=hours, profiles=[profile["slug"]])
-    grant_datasets(platform.datasets, course)
+    for group, members in ((students_group(cid), course["students"]),
+                           (instructors_group(cid), course["instructors"])):
+        platform.ledger.policies.set(group, **course_policy(course, max(len(members), 1)),
+                                     profiles=[profile["slug"]])
+    dropped = sync_dataset_grants(platform.datasets, course)
+    if dropped and mounts_root is not None:
+        unmount_revoked(platform.datasets, api, mounts_root, dropped)
     store = platform.courses
     stored = store.upsert(course, profile, created_by)
     for a in course["assignments"]:
@@ -141,7 +179,7 @@ def apply_course_file(doc: dict, path: Path, settings) -> str:
     stored = apply_course(course, api=HubAPI.from_settings(settings),
                           platform=platform_for(settings.db_url),
                           profiles=settings.profiles, base_dir=path.resolve().parent,
-                          created_by="apply")
+                          created_by="apply", mounts_root=str(settings.path("mounts")))
     return (f"course {stored['id']} applied ({len(stored['students'])} students, "
             f"{len(stored['instructors'])} instructors, {len(course['assignments'])} "
             f"assignments, profile {stored['profile']['slug']})")

@@ -114,6 +114,12 @@ class DatasetStore(db.Store):
             d = self._get(s, name)
             d.grants = [g for g in d.grants if g.group != group]
 
+    def granted_to(self, group: str) -> list[str]:
+        """The datasets granted to `group` (a course's groups)."""
+        with self._read() as s:
+            q = select(Dataset.name).join(DatasetGrant).where(DatasetGrant.group == group)
+            return sorted(s.scalars(q))
+
     # ------------------------------------------------------------------ mounts
 
     def mounted(self, user: str) -> list[dict]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from .base import Reply
+from pydantic import Field
+
+from .base import Body, Reply
 
 
 class Me(Reply):
@@ -34,3 +36,16 @@ class Device(Reply):
     type: str
     state: str
     holder: dict[str, Any] | None
+
+
+class ActivationRequest(Body):
+    expires_in: int | float | None = Field(
+        None, description="Seconds the link stays valid (at most c.NPUHub.activation_link_hours)")
+    reset: bool | None = Field(None, description="Administrators: a new link for an active "
+                               "account (its password is replaced when the link is used)")
+
+
+class ActivationLink(Reply):
+    user: str
+    url: str
+    expires: str

@@ -88,7 +88,8 @@ class CourseListHandler(CourseHandler):
             await self.check_creator(course, old)
         stored = await self.call(apply_course, course, api=self.service.hub,
                                  platform=self.platform, profiles=self.npuhub.profiles,
-                                 create_users=self.is_admin, created_by=self.user_name)
+                                 create_users=self.is_admin, created_by=self.user_name,
+                                 mounts_root=str(self.npuhub.path("mounts")))
         self.write_json(stored, 200 if old else 201)
 
     async def check_creator(self, course: dict, old: dict | None) -> None:
@@ -99,6 +100,10 @@ class CourseListHandler(CourseHandler):
                                 f"{CREATORS_GROUP!r} may create courses")
         if old is not None and await self.role(course["id"]) != "instructor":
             raise CourseError("instructors_only_change", course=course["id"])
+        if course["students_group"]:
+            raise web.HTTPError(403, "Only administrators may name a group as students: "
+                                "list the students by name")
+        self.check_grading_limits(course["autograde"])
         if self.user_name not in course["instructors"]:
             course["instructors"] = sorted({*course["instructors"], self.user_name})
         had = {"npus_per_student": 0, "npu_hours_per_student": None, "datasets": [],
@@ -112,6 +117,25 @@ class CourseListHandler(CourseHandler):
         if changed:
             raise web.HTTPError(403, f"Only administrators may set {', '.join(changed)} of a "
                                 "course")
+
+
+    def check_grading_limits(self, grading: dict) -> None:
+        """Grading limits within the ceilings an administrator configured."""
+        s = self.npuhub
+        over = []
+        if grading["timeout"] > s.grading_max_timeout:
+            over.append(f"autograde.timeout above {s.grading_max_timeout} s")
+        if memory_bytes(grading["memory"]) > memory_bytes(s.grading_max_memory):
+            over.append(f"autograde.memory above {s.grading_max_memory}")
+        if grading["cpus"] > s.grading_max_cpus:
+            over.append(f"autograde.cpus above {s.grading_max_cpus:g}")
+        if over:
+            raise web.HTTPError(403, f"Only administrators may set {', '.join(over)}")
+
+
+def memory_bytes(size: str) -> int:
+    """512m -> bytes (sizes as course_file checks them: digits and k, m or g)."""
+    return int(size[:-1]) * {"k": 1024, "m": 1024**2, "g": 1024**3}[size[-1].lower()]
 
 
 class CourseItemHandler(CourseHandler):

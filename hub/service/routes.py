@@ -16,10 +16,11 @@ from . import (
     quotas,
     usage,
     usage_report,
+    users,
 )
 from .openapi import Route, handlers, spec
 
-RESOURCES = [health, me, devices, quotas, usage, datasets, jobs, courses, autograde]
+RESOURCES = [health, me, devices, quotas, usage, datasets, jobs, courses, autograde, users]
 ROUTES: list[Route] = [r for module in RESOURCES for r in module.routes]
 
 

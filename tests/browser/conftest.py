@@ -76,7 +76,9 @@ def page(page_factory):
 
 
 def login(page, hub, name: str, password: str = "correct horse battery") -> None:
-    """Sign in through the hub's login form (first use sets the password)."""
+    """Sign in through the hub's login form (a pending account is activated with
+    `password` first, through its one-time link)."""
+    hub.activate(name, password)
     page.goto(f"{hub.url}/hub/login")
     page.fill("#username_input", name)
     page.fill("#password_input", password)

@@ -345,15 +345,37 @@ def test_instructor_creates_a_course_over_the_api(hub, course):
         return requests.request(method, f"{hub.service}/courses{path}", timeout=60,
                                 headers={"Authorization": f"token {token}"}, **kw)
 
-    body = {"id": p, "title": "API course", "students": cohort,
+    body = {"id": p, "title": "API course", "students": [student],
             "assignments": [{"name": "hw", "due": "2099-01-01T00:00:00Z"}]}
     r = call("POST", "", json={**body, "npus_per_student": 4})
     assert r.status_code == 403 and "npus_per_student" in r.json()["message"]
     r = call("POST", "", json={**body, "assignments": [{"name": "hw", "source": "/etc"}]})
     assert r.status_code == 400 and "upload the notebooks" in r.json()["message"]
-    r = call("POST", "", json=body)
+    # a group is not pulled in, nor its members shown
+    r = call("POST", "", json={**body, "students": cohort})
+    assert r.status_code == 403 and "list the students by name" in r.json()["message"]
+    assert student not in r.text
+    # unknown names are refused without saying which names exist
+    ghost = f"{p}ghost"
+    r = call("POST", "", json={**body, "students": [student, ghost]})
+    assert r.status_code == 403, r.text
+    assert ghost not in r.text and student not in r.text
+    assert hub.request("GET", f"/groups/course-{p}-students").status_code == 404
+    # grading limits within the administrator's ceilings
+    for grading, field in (({"timeout": 3600}, "autograde.timeout"),
+                           ({"memory": "999999g"}, "autograde.memory"),
+                           ({"cpus": 4}, "autograde.cpus")):
+        r = call("POST", "", json={**body, "autograde": grading})
+        assert r.status_code == 403 and field in r.json()["message"], r.text
+    r = call("POST", "", json={**body, "autograde": {"timeout": 60, "memory": "1g"}})
     assert r.status_code == 201, r.text
     assert r.json()["students"] == [student] and r.json()["instructors"] == [teacher]
+    # every group the course made has its own policy: no fallback to the default's NPUs
+    for group in (f"course-{p}-students", f"course-{p}-instructors"):
+        policy = hub.request("GET", f"/quotas/{group}", base=hub.service)
+        assert policy.status_code == 200, policy.text
+        assert (policy.json()["max_npus"], policy.json()["max_npus_per_server"]) == (0, 0)
+        assert policy.json()["profiles"] == [f"course-{p}"]
     # a course of someone else's is not theirs to change
     r = call("POST", "", json={"id": course["cid"], "students": [student]})
     assert r.status_code == 403
@@ -364,6 +386,53 @@ def test_instructor_creates_a_course_over_the_api(hub, course):
     r = hub.request("GET", f"/courses/{p}/assignments/hw/fetch", token=hub.user_token(student),
                     base=hub.service)
     assert r.status_code == 200 and "6765" not in r.json()["files"]["fib.ipynb"]
+
+
+def test_instructor_gets_activation_links_of_own_students_only(hub, course):
+    from tests.hubclient import use_link
+
+    teacher = course["tokens"]["teacher"]
+    # the roster created the students' accounts: nobody can log in before activation
+    r = hub.activation_link(course["s3"], token=teacher)
+    assert r.status_code == 201, r.text
+    assert r.json()["user"] == course["s3"] and "/hub/activate?token=" in r.json()["url"]
+    outsider = "o" + uuid.uuid4().hex[:8]
+    hub.create_user(outsider)
+    other = "x" + uuid.uuid4().hex[:6]  # a pending account enrolled elsewhere
+    hub.create_user(other)
+    for name in (outsider, other, course["teacher"], "admin", "nobody-" + outsider):
+        r = hub.activation_link(name, token=teacher)
+        assert r.status_code == 403, (name, r.text)
+    # a student may not get a classmate's link
+    assert hub.activation_link(course["s2"], token=course["tokens"]["s1"]).status_code == 403
+    # once the student has activated, the instructor cannot reset it
+    url = hub.activation_link(course["s3"], token=teacher).json()["url"]
+    assert use_link(url, "my own password").status_code == 200
+    assert hub.activation_link(course["s3"], token=teacher).status_code == 403
+    session = hub.login(course["s3"], "my own password")
+    assert session.get(f"{hub.url}/hub/home", timeout=30).status_code == 200
+
+
+def test_reapply_revokes_a_dropped_dataset(hub, tmp_path):
+    from tests.integration.test_datasets import declare, make_source, mount
+
+    p = "r" + uuid.uuid4().hex[:6]
+    ds = declare(hub, make_source(hub, {"x.txt": "x"}), access=["nobody-" + p])
+    path = tmp_path / "course.yaml"
+    text = f"kind: Course\nid: {p}\ninstructors: [{p}t]\nstudents: [{p}s]\ndatasets: [{ds}]\n"
+    path.write_text(text)
+    r = cli(hub, "apply", "-f", str(path))
+    assert r.returncode == 0, r.stderr
+    token = hub.user_token(f"{p}s")
+    assert mount(hub, token, ds).status_code == 200
+    assert (hub.state_dir / "mounts" / f"{p}s" / ds / "x.txt").read_text() == "x"
+    path.write_text(text.replace(f"datasets: [{ds}]", "datasets: []"))
+    r = cli(hub, "apply", "-f", str(path))
+    assert r.returncode == 0, r.stderr
+    assert hub.request("GET", f"/datasets/{ds}", base=hub.service).json()["grants"] == []
+    assert not (hub.state_dir / "mounts" / f"{p}s" / ds).exists()  # the live mount went
+    r = mount(hub, token, ds)
+    assert r.status_code == 403, r.text
 
 
 def test_cli_course_commands(hub, course):
@@ -390,3 +459,29 @@ def test_reapply_follows_the_roster(hub, course):
     path.write_text(original.replace("npus_per_student: 1", "npus_per_student: lots"))
     r = cli(hub, "apply", "-f", str(path))
     assert r.returncode != 0 and "npus_per_student: input should be a valid integer" in r.stderr
+
+
+def test_members_see_their_own_usage_and_the_total_only(hub, course):
+    from npuhub.hub.platform import platform_for
+
+    ledger = platform_for(f"sqlite:///{hub.state_dir / 'npuhub.sqlite'}").ledger
+    account = f"course-{course['cid']}-students"
+    held = [ledger.allocate(user=course[s], groups=[account], account=account, kind="job",
+                            holder=f"usage-{s}", npus=1) for s in ("s1", "s2")]
+    time.sleep(0.5)
+    for g in held:
+        ledger.release(g.allocation_id)
+
+    def usage(who):
+        r = hub.request("GET", "/usage", token=course["tokens"][who], base=hub.service,
+                        params={"account": account})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    mine = usage("s1")
+    assert list(mine["by_user"]) == [course["s1"]] and course["s2"] not in str(mine)
+    assert mine["npu_hours"] > mine["by_user"][course["s1"]] * 1.5  # the total: both
+    teacher = usage("teacher")
+    assert {course["s1"], course["s2"]} <= set(teacher["by_user"])
+    admin = hub.request("GET", "/usage", base=hub.service, params={"account": account}).json()
+    assert {course["s1"], course["s2"]} <= set(admin["by_user"])

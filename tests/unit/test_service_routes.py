@@ -26,6 +26,7 @@ NOT_FORWARDED = {
     ("PUT", "/datasets/{name}"),
     ("DELETE", "/datasets/{name}"),
     ("GET", "/courses/{cid}"),
+    ("POST", "/users/{name}/activation"),  # instructors use the CLI or the REST API
 }
 
 
