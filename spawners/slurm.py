@@ -157,6 +157,11 @@ class SlurmNPUSpawner(NPUSpawner):
             raise RuntimeError(f"{self._log_name}: start without a resolved spawn request")
         self._allocated = False
         self._queue, self._job_state = (None, None), ""
+        if self.job_id:  # a job of a start the hub did not see through (it restarted)
+            self.log.warning("Cancelling Slurm job %s left by an earlier start of %s",
+                             self.job_id, self._log_name)
+            await self._cancel_job()
+            self.job_id = ""
         try:
             self.allocation_id, self.account = await self._in_executor(
                 reserve, self.ledger, user=self.user.name,
@@ -175,6 +180,7 @@ class SlurmNPUSpawner(NPUSpawner):
             except SlurmCommandError as e:
                 raise web.HTTPError(503, f"Slurm refused the server: {e}") from None
             self.log.info("Server %s is Slurm job %s", self._log_name, self.job_id)
+            self._save_state()
             info = await self._wait_running()
             self.node, (self.ip, self.port) = info.node, info.address
             await self._in_executor(record_grant, self.ledger, self.allocation_id,
@@ -183,6 +189,7 @@ class SlurmNPUSpawner(NPUSpawner):
             await self._wait_http(url)
         except BaseException:
             await self._cancel_job()
+            self._env_file().unlink(missing_ok=True)  # it holds the server's API token
             await self._release("failed")
             raise
         return self.ip, self.port
@@ -224,12 +231,28 @@ class SlurmNPUSpawner(NPUSpawner):
         finally:
             waiter.cancel()
 
+    def _save_state(self) -> None:
+        """Keep the job id in the hub's database now, not only once the server runs: a
+        hub restarted while the job waits still knows it (and cancels it on the next
+        start instead of leaving it in the queue)."""
+        orm = getattr(self, "orm_spawner", None)
+        if orm is not None and getattr(self, "db", None) is not None:
+            orm.state = self.get_state()
+            self.db.commit()
+
     def _failure(self, what: str, info, tail: str) -> str:
+        """Why the start failed, in the user's language: Slurm's state, reason, exit code
+        and the last lines the job wrote."""
+        _ = i18n.for_spawner(self).gettext
         state = info.state if info else what
-        reason = f" ({info.reason})" if info and info.reason not in ("None", "") else ""
-        code = f", exit code {info.exit_code}" if info and info.exit_code else ""
-        text = f"Slurm job {self.job_id} ended before the server answered: {state}{reason}{code}"
-        return text + (f". Last output: {tail}" if tail else "")
+        if info and info.reason not in ("None", ""):
+            state += f" ({info.reason})"
+        if info and info.exit_code:
+            state += ", " + _("exit code {code}").format(code=info.exit_code)
+        text = _("Slurm job {job} ended before the server answered: {state}").format(
+            job=self.job_id, state=state
+        )
+        return text + (". " + _("Last output: {tail}").format(tail=tail) if tail else "")
 
     def _log_tail(self) -> str:
         path = self._folder / "logs" / f"slurm-{self.job_id}.out"

@@ -3,6 +3,8 @@ slurmd n1, n2, n3 with 4 fake NPUs each): every user server is a Slurm job."""
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
 import subprocess
 import time
@@ -11,7 +13,7 @@ import docker
 import pytest
 
 from tests.conftest import new_hub, remove_prefixed
-from tests.slurm_fixture import cluster_dir, slurm_env
+from tests.slurm_fixture import cluster_dir, slurm_env, start_slurm
 
 pytestmark = [pytest.mark.slurm, pytest.mark.integration]
 
@@ -40,7 +42,7 @@ def cluster_hub(tmp_root, slurm):
     h.slurm = slurm
     yield h
     h.stop()
-    for user in ("alice", "bob", "carol", "dave", "erin", "frank"):
+    for user in ("alice", "bob", "carol", "dave", "erin", "frank", "gina"):
         subprocess.run(["scancel", "-n", f"{h.prefix}-{user}--"],
                        env=slurm_env(slurm["slurm_conf"]), capture_output=True, check=False)
     remove_prefixed(h.prefix)
@@ -106,7 +108,7 @@ def test_server_is_a_slurm_job_with_the_granted_npus(cluster_hub):
     (devices_json, held), = ledger_devices(hub, "alice")
     expect = sorted(f"{node}:{i}" for i in idx)
     assert sorted(held.split(",")) == expect
-    assert sorted(f"{n}:{i}" for n, i in __import__("json").loads(devices_json)) == expect
+    assert sorted(f"{n}:{i}" for n, i in json.loads(devices_json)) == expect
     # the hub routes to it
     r = hub.request("GET", "/api/status", base=f"{hub.url}/user/alice",
                     token=hub.user_token("alice"))
@@ -189,3 +191,37 @@ def test_a_job_that_fails_before_its_server_starts_is_reported(cluster_hub):
     assert "ended before the server answered" in log, log[-3000:]
     assert r.status_code == 202 or "ended before the server answered" in r.json()["message"]
     assert ledger_devices(hub, "dave") == []
+
+
+def test_an_unanswering_controller_then_scancel_behind_the_platforms_back(cluster_hub):
+    """slurmctld gone for longer than two polls: the server is not taken as stopped. Then
+    `scancel` outside npuhub: within a poll the server is gone, its NPUs free, its
+    container stopped by the job."""
+    hub = cluster_hub
+    hub.create_user("gina")
+    hub.spawn("gina", options={"profile": "npu", "npus": 2}, timeout=120)
+    job = scontrol_job(hub, "gina")
+    run = cluster_dir(hub.slurm) / "run" / "slurmctld.pid"
+    pid = int(run.read_text())
+    subprocess.run(["kill", str(pid)], check=True)
+    wait_for("slurmctld gone", lambda: not os.path.exists(f"/proc/{pid}"), 30)
+    try:
+        time.sleep(3 * 2)  # three of the hub's polls (c.NPUHub.poll_interval = 2)
+        model = hub.request("GET", "/users/gina").json()
+        assert model["servers"][""]["ready"], model
+    finally:
+        start_slurm()  # slurmctld again, with the jobs it saved
+    time.sleep(2 * 2)  # polls that reach the controller again
+    assert hub.request("GET", "/users/gina").json()["servers"][""]["ready"]
+    assert len(ledger_devices(hub, "gina")) == 1
+
+    env = slurm_env(hub.slurm["slurm_conf"])
+    subprocess.run(["scancel", job["id"]], env=env, check=True)
+
+    def gone():
+        return "" not in hub.request("GET", "/users/gina").json().get("servers", {})
+
+    wait_for("server gone after scancel", gone, 30)
+    assert ledger_devices(hub, "gina") == []
+    wait_for("container gone", lambda: not docker.from_env().containers.list(
+        all=True, filters={"name": f"{hub.prefix}-gina--"}), 30)
