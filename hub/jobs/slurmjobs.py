@@ -14,6 +14,7 @@ from functools import partial
 
 from npuhub.hub import clock
 from npuhub.hub.ledger import LedgerError
+from npuhub.hub.slurm_charges import record_grant
 
 from .common import home_volume
 from .models import ACTIVE, TERMINAL, Job
@@ -104,7 +105,10 @@ class SlurmJobs:
                     devices=devices,
                     reason=reason,
                 ):
-                    await self._run(self.queue.open_charge, job)
+                    allocation = await self._run(self.queue.open_charge, job)
+                    node = await self._run(self.slurm.granted_node, job.backend_id)
+                    if node and devices:  # the ledger shows the node and chips Slurm chose
+                        await self._run(record_grant, self.ledger, allocation, node, devices)
             elif state in TERMINAL:
                 await self._end(job, state, reason, code)
             elif reason != job.reason:

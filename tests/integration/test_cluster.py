@@ -13,6 +13,7 @@ import docker
 import pytest
 
 from tests.conftest import new_hub, remove_prefixed
+from tests.hubclient import run_code
 from tests.slurm_fixture import cluster_dir, slurm_env, start_slurm
 
 pytestmark = [pytest.mark.slurm, pytest.mark.integration]
@@ -36,13 +37,20 @@ def cluster_hub(tmp_root, slurm):
         "c.SlurmNPUSpawner.per_node_devices = True\n"
         "c.SlurmNPUSpawner.slurm_memory = '100M'\n"
         "c.SlurmNPUSpawner.slurm_poll = 0.3\n"
+        # batch jobs on the same cluster: partition batch (n1)
+        "c.JobsConfig.backend = 'slurm'\n"
+        f"c.JobsConfig.slurm_partition = {slurm['partition']!r}\n"
+        f"c.JobsConfig.slurm_conf = {slurm['slurm_conf']!r}\n"
+        f"c.JobsConfig.slurm_device_dir = {slurm['device_dir']!r}\n"
+        f"c.JobsConfig.slurm_log_dir = {slurm['log_dir']!r}\n"
+        "c.JobsConfig.poll_interval = 0.5\n"
     )
     h = new_hub(tmp_root, extra_config=extra)
     h.start()
     h.slurm = slurm
     yield h
     h.stop()
-    for user in ("alice", "bob", "carol", "dave", "erin", "frank", "gina"):
+    for user in ("alice", "bob", "carol", "dave", "erin", "frank", "gina", "hana"):
         subprocess.run(["scancel", "-n", f"{h.prefix}-{user}--"],
                        env=slurm_env(slurm["slurm_conf"]), capture_output=True, check=False)
     remove_prefixed(h.prefix)
@@ -225,3 +233,47 @@ def test_an_unanswering_controller_then_scancel_behind_the_platforms_back(cluste
     assert ledger_devices(hub, "gina") == []
     wait_for("container gone", lambda: not docker.from_env().containers.list(
         all=True, filters={"name": f"{hub.prefix}-gina--"}), 30)
+
+
+def test_a_batch_job_holds_slurms_devices_in_the_same_ledger(cluster_hub):
+    """A batch job on the same cluster: the ledger holds the node and chips Slurm granted
+    it, beside the servers'. Its files are written through a cluster server's kernel."""
+    hub = cluster_hub
+    hub.create_user("hana")
+    token = hub.user_token("hana")
+    hub.spawn("hana", options={"profile": "npu", "npus": 0}, timeout=120)
+    code = ("import os\nopen(os.path.expanduser('~/sleep.py'), 'w')"
+            ".write('import time\\ntime.sleep(300)\\n')\nprint('ok')")
+    assert run_code(hub, "hana", token, code).strip() == "ok"
+    hub.stop_server("hana")
+    r = hub.request("POST", "/jobs", token=token, base=hub.service,
+                    json={"source": "sleep.py", "npus": 2, "name": "npuhubtest-hold"})
+    assert r.status_code == 201, r.text
+    job_id = r.json()["id"]
+
+    def running():
+        j = hub.request("GET", f"/jobs/{job_id}", token=token, base=hub.service).json()
+        return j if j["state"] == "running" else None
+
+    slurm_id = wait_for("job running", running, 60)["backend_id"]
+    env = slurm_env(hub.slurm["slurm_conf"])
+    line = subprocess.run(["scontrol", "-o", "-d", "show", "job", slurm_id], env=env,
+                          capture_output=True, text=True, check=True).stdout
+    fields = dict(w.split("=", 1) for w in line.split() if "=" in w)
+    expect = sorted(f"{fields['NodeList']}:{i}" for i in granted(fields))
+
+    def held():
+        con = sqlite3.connect(hub.state_dir / "npuhub.sqlite")
+        try:
+            rows = con.execute(
+                "SELECT n.name || ':' || d.\"index\" FROM devices d JOIN nodes n ON n.id ="
+                " d.node_id JOIN allocations a ON a.id = d.allocation_id WHERE a.kind = 'job'"
+                " AND a.holder = ? AND a.state = 'active'", (str(job_id),)).fetchall()
+        finally:
+            con.close()
+        return sorted(r for (r,) in rows)
+
+    assert wait_for("ledger holds the job's devices", lambda: held() == expect and held(), 10)
+    r = hub.request("DELETE", f"/jobs/{job_id}", token=token, base=hub.service)
+    assert r.status_code == 200, r.text
+    wait_for("devices free", lambda: held() == [], 30)
