@@ -1,6 +1,6 @@
 # npuhub: `make run` starts the platform at http://127.0.0.1:8000; `make test` runs the
 # whole test suite. Both install what is missing first (Debian 12, as root).
-.PHONY: run test unit lint deps test-deps images bench clean-test
+.PHONY: run cluster test unit lint deps test-deps images bench clean-test
 
 PY := .venv/bin/python
 
@@ -16,6 +16,10 @@ images: deps
 
 run: images
 	.venv/bin/npuhub up
+
+# cluster mode: a three-node Slurm cluster on this machine, npuhub on it at :8000
+cluster:
+	scripts/cluster
 
 test: test-deps
 	scripts/start-dockerd

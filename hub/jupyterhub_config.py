@@ -92,6 +92,9 @@ c.NPUSpawner.prefix = "npuhub"
 c.NPUSpawner.api_url = f"{public_url}/services/npuhub/api/v1"
 c.NPUSpawner.mounts_root = str(state / "mounts")
 c.NPUSpawner.debug = settings.debug
+if settings.engine == "slurm":  # cluster mode: the NPUSpawner settings above apply too
+    c.JupyterHub.spawner_class = "npuhub-slurm"
+    c.SlurmNPUSpawner.shared_dir = str(state / "slurm")
 c.JupyterHub.log_level = "DEBUG" if settings.debug else "INFO"
 
 # --- the hub's pages in the browser's language (Accept-Language): spawn and spawn-pending

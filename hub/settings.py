@@ -140,6 +140,19 @@ class NPUHub(Configurable):
             p.setdefault("groups", [])
         return proposal.value
 
+    engine = Unicode(
+        "docker",
+        help="""What places user servers: "docker" (this host's Docker engine, the default)
+        or "slurm" (cluster mode: every server is a Slurm job; see README "Running on a
+        cluster", c.SlurmNPUSpawner.* and a profile's "partition").""",
+    ).tag(config=True)
+
+    @validate("engine")
+    def _validate_engine(self, proposal):
+        if proposal.value not in ("docker", "slurm"):
+            raise TraitError(f'c.NPUHub.engine must be "docker" or "slurm", not {proposal.value!r}')
+        return proposal.value
+
     spawn_concurrency = Integer(
         4,
         min=1,

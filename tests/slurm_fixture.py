@@ -1,12 +1,16 @@
-"""pytest plugin: a real one-node Slurm cluster (slurmctld + slurmd, 4 fake NPUs).
+"""pytest plugin: the real three-node Slurm cluster (slurmctld + slurmd n1, n2, n3 with 4
+fake NPUs each) that every Slurm and cluster test shares.
 
 Load it with ``pytest_plugins = ["tests.slurm_fixture"]`` in ``tests/conftest.py`` (or
 ``-p tests.slurm_fixture``). The session fixture ``slurm`` runs ``scripts/start-slurm``
 once — a no-op when the cluster already runs — and yields the keyword arguments of a
-:class:`npuhub.hub.jobs.sbatch.SlurmConfig`::
+:class:`npuhub.hub.jobs.sbatch.SlurmConfig` for the one-node partition "batch" (n1: the
+batch-backend tests count its four NPUs)::
 
-    {"slurm_conf": ".../slurm.conf", "device_dir": ".../devices",
-     "log_dir": "/tmp/npuhubtest-slurm-…", "partition": "npu"}
+    {"slurm_conf": ".../slurm.conf", "device_dir": ".../devices/n1",
+     "log_dir": "/tmp/npuhubtest-slurm-…", "partition": "batch"}
+
+The cluster tests use the partition "npu" (n1-n3) and ``cluster_dir(slurm)``.
 
 At the end of the session every Slurm job whose name contains ``npuhubtest`` is
 cancelled and the log folder removed. The cluster itself is left running (as Docker is):
@@ -64,6 +68,11 @@ def cancel_test_jobs(slurm_conf: str) -> None:
         subprocess.run(["scancel", *ids], env=env, check=False, capture_output=True)
 
 
+def cluster_dir(slurm: dict) -> Path:
+    """The cluster's folder (slurm.conf, devices/nN/davinciN)."""
+    return Path(slurm["slurm_conf"]).parent
+
+
 @pytest.fixture(scope="session")
 def slurm():
     conf, elapsed = start_slurm()
@@ -73,9 +82,9 @@ def slurm():
     try:
         yield {
             "slurm_conf": conf,
-            "device_dir": str(Path(conf).parent / "devices"),
+            "device_dir": str(Path(conf).parent / "devices" / "n1"),
             "log_dir": log_dir,
-            "partition": "npu",
+            "partition": "batch",
         }
     finally:
         cancel_test_jobs(conf)

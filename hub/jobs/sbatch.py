@@ -49,6 +49,7 @@ __all__ = [
     "JobSpec",
     "SlurmConfig",
     "format_time_limit",
+    "granted_devices_sh",
     "job_script",
     "log_path",
     "sbatch_args",
@@ -335,11 +336,26 @@ NAME={name}
 DEVICE_DIR={device_dir}
 NPUS={npus}
 
-# The NPUs Slurm granted: no Ascend variable exists for a generic "npu" GRES, so read
+{granted}echo "npuhub: job {id} is Slurm job $SLURM_JOB_ID on $(hostname -s)," \
+    "NPUs: ${{ASCEND_VISIBLE_DEVICES:-none}}"
+
+# scancel and the time limit send SIGTERM: stop the container before Slurm's SIGKILL.
+cleanup() {{
+    "$DOCKER" stop -t {stop_timeout} "$NAME" >/dev/null 2>&1
+    "$DOCKER" rm -f "$NAME" >/dev/null 2>&1
+    return 0
+}}
+trap 'echo "npuhub: job {id} stopped by signal" >&2; cleanup; exit 143' TERM INT
+"$DOCKER" rm -f "$NAME" >/dev/null 2>&1  # left over from an earlier attempt
+
+"""
+
+
+_GRANTED = """# The NPUs Slurm granted: no Ascend variable exists for a generic "npu" GRES, so read
 # `scontrol show job -d` (GRES=npu:2(IDX:0-1)); IDX N is $DEVICE_DIR/davinciN.
 idx=""
 if (( NPUS > 0 )); then
-    re='[=,]npu(:[^:(,[:space:]]+)?:[0-9]+\(IDX:([0-9,-]+)\)'
+    re='[=,]npu(:[^:(,[:space:]]+)?:[0-9]+\\(IDX:([0-9,-]+)\\)'
     while read -r line; do
         if [[ $line =~ $re ]]; then idx=${{BASH_REMATCH[2]}}; break; fi
     done < <("$SCONTROL" show job -d "$SLURM_JOB_ID")
@@ -366,19 +382,19 @@ if (( NPUS > 0 )); then
     done
 fi
 ASCEND_VISIBLE_DEVICES=$(IFS=,; echo "${{visible[*]}}")
-echo "npuhub: job {id} is Slurm job $SLURM_JOB_ID on $(hostname -s)," \
-    "NPUs: ${{ASCEND_VISIBLE_DEVICES:-none}}"
-
-# scancel and the time limit send SIGTERM: stop the container before Slurm's SIGKILL.
-cleanup() {{
-    "$DOCKER" stop -t {stop_timeout} "$NAME" >/dev/null 2>&1
-    "$DOCKER" rm -f "$NAME" >/dev/null 2>&1
-    return 0
-}}
-trap 'echo "npuhub: job {id} stopped by signal" >&2; cleanup; exit 143' TERM INT
-"$DOCKER" rm -f "$NAME" >/dev/null 2>&1  # left over from an earlier attempt
-
 """
+
+
+def granted_devices_sh(driver_paths: tuple[str, ...]) -> str:
+    """Bash that reads the NPUs Slurm granted to this job ($NPUS of them, device files in
+    $DEVICE_DIR) into `devices` (docker run options) and $ASCEND_VISIBLE_DEVICES; the
+    batch job script and the server job script (:mod:`npuhub.spawners.slurm_script`) share
+    it. Exits 1 when Slurm granted another number of NPUs."""
+    q = shlex.quote
+    return _GRANTED.format(
+        shared_nodes=" ".join(SHARED_ASCEND_NODES),
+        driver_paths=" ".join(q(p) for p in driver_paths) or "''",
+    )
 
 
 def job_script(job: JobSpec, cfg: SlurmConfig) -> str:
@@ -393,9 +409,8 @@ def job_script(job: JobSpec, cfg: SlurmConfig) -> str:
         name=q(container_name(job, cfg)),
         device_dir=q(cfg.device_dir),
         npus=job.npus,
-        shared_nodes=" ".join(SHARED_ASCEND_NODES),
-        driver_paths=" ".join(q(p) for p in cfg.driver_paths) or "''",
         stop_timeout=cfg.stop_timeout,
+        granted=granted_devices_sh(cfg.driver_paths),
     )
     run = [
         '"$DOCKER" run --rm',

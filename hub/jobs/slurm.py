@@ -335,6 +335,12 @@ class SlurmBackend:
             indices.update(npu_indices(detail.get("GRES", "")))
         return sorted(indices)
 
+    def granted_node(self, slurm_id: str) -> str | None:
+        """The node a running job runs on (None once it has ended)."""
+        text = self.show(slurm_id)
+        details = parse_details(text) if text is not None else []
+        return details[0].get("Nodes") if details else None
+
     def cancel(self, slurm_id: str) -> None:
         """scancel; a job that has already ended is left as it is.
 

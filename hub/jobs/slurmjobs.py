@@ -102,17 +102,20 @@ class SlurmJobs:
                     devices=devices,
                     reason=reason,
                 ):
-                    await self._charge(job)
+                    await self._charge(job, devices)
             elif state in TERMINAL:
                 await self._end(job, state, reason, code)
             elif reason != job.reason:
                 await self._run(self.queue.note, job.id, job.state, reason)
 
-    async def _charge(self, job: Job) -> None:
+    async def _charge(self, job: Job, devices=()) -> None:
         alloc = await self._run(
             self.ledger.charge_job, user=job.user, account=job.account, job_id=job.id,
             npus=job.npus, profile=job.profile,
         )
+        node = await self._run(self.slurm.granted_node, job.backend_id)
+        if node and devices:  # the ledger shows the node and chips Slurm chose
+            await self._run(self.ledger.hold_granted, alloc, node, devices)
         await self._run(self.queue.move, job.id, ["running"], "running", allocation_id=alloc)
 
     async def _end(self, job: Job, state: str, reason: str, code: int | None) -> None:

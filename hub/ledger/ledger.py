@@ -18,6 +18,7 @@ the free devices (remembered per version, :mod:`.free`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,7 +28,7 @@ from sqlalchemy import Connection, bindparam, case, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from npuhub.hub import clock, placement
-from npuhub.hub.orm import ALLOCATION_KINDS, Allocation, Device, UTCDateTime
+from npuhub.hub.orm import ALLOCATION_KINDS, Allocation, Device, Node, UTCDateTime
 
 from . import capacity, free, quota, store
 from .capacity import CapacityError
@@ -36,6 +37,7 @@ from .policies import Policies
 from .quota import Limits
 from .usage import HoursMemory, Usage, open_records
 
+log = logging.getLogger("npuhub.ledger")
 _A, _D = Allocation.__table__, Device.__table__
 _FIND_ACTIVE = select(_A.c.id).where(
     _A.c.state == "active",
@@ -123,12 +125,15 @@ class Ledger(store.LedgerStore):
         device_type: str | None = None,
         default_account: str | None = None,
         devices: Iterable[tuple[str, int]] | None = None,
+        place: bool = True,
     ) -> Grant:
         """Charge `account`, check the quota, place `npus` devices and hold them, in one
         transaction. An active allocation of the same (user, kind, holder) — a server
         that was never released — is closed first with reason "replaced". `devices`:
         these (node, index) instead of placing (a scheduler's plan); CapacityError if one
-        is not free. Raises QuotaError or CapacityError with a message for the person."""
+        is not free. `place=False`: the quota is checked and the NPUs counted, but another
+        placer (Slurm) picks the devices, recorded later by :meth:`hold_granted`. Raises
+        QuotaError or CapacityError with a message for the person."""
         if kind not in ALLOCATION_KINDS:
             raise ValueError(f"kind must be one of {', '.join(ALLOCATION_KINDS)}, not {kind!r}")
         groups = sorted(set(groups))
@@ -140,7 +145,7 @@ class Ledger(store.LedgerStore):
             with self._write_connection() as conn:
                 grant = self._grant(
                     conn, user, groups, account, kind, holder, npus, profile,
-                    device_type, default_account, wanted,
+                    device_type, default_account, wanted, place,
                 )
         except CapacityError as e:
             if e.transient:  # someone who could get NPUs later is waiting for them
@@ -156,7 +161,7 @@ class Ledger(store.LedgerStore):
 
     def _grant(
         self, conn: Connection, user, groups, account, kind, holder, npus, profile,
-        device_type, default_account, wanted=None,
+        device_type, default_account, wanted=None, place=True,
     ) -> Grant:
         now = clock.utcnow()
         charged = quota.choose_account(user, groups, account, default_account)
@@ -181,7 +186,7 @@ class Ledger(store.LedgerStore):
         if snapshot is not None:
             snapshot = snapshot.returned(returned)
         chosen: list[tuple[str, int]] = []
-        if npus:
+        if npus and place:
             if snapshot is None:  # another writer came between: read the devices again
                 topology = self.inventory.topology(conn, versions.inventory)
                 snapshot = free.load(conn, topology, versions.holdings)
@@ -240,6 +245,35 @@ class Ledger(store.LedgerStore):
             versions = store.read(conn)
             topology = self.inventory.topology(conn, versions.inventory)
             return free.load(conn, topology, versions.holdings).node_views()
+
+    def hold_granted(self, allocation_id: int, node: str, indices) -> list[tuple[str, int]]:
+        """Write the devices another placer (Slurm) granted into an allocation made with
+        ``place=False`` and hold them in the device table, so `npuhub devices` shows them
+        with their holder and :meth:`release` frees them. A device the inventory does not
+        know, or that another allocation holds, is logged and not taken (the allocation
+        still names it)."""
+        wanted = sorted({int(i) for i in indices})
+        granted = [(str(node), i) for i in wanted]
+        try:
+            with self._write() as s:
+                store.bump(s.connection(), store.HOLDINGS)
+                alloc = s.get(Allocation, allocation_id)
+                if alloc is None or alloc.state != "active":
+                    return []
+                alloc.devices = [[n, i] for n, i in granted]
+                now = clock.utcnow()
+                for d in s.scalars(
+                    select(Device).join(Node).where(Node.name == str(node),
+                                                    Device.index.in_(wanted))
+                ):
+                    if d.allocation_id not in (None, allocation_id):
+                        log.warning("%s:%s granted by Slurm is held by allocation %s in the "
+                                    "ledger", node, d.index, d.allocation_id)
+                        continue
+                    d.allocation_id, d.since = allocation_id, now
+            return granted
+        finally:
+            self._forget()  # the free devices changed behind this process's memory
 
     # ------------------------------------------------------------------ release
 

@@ -143,6 +143,7 @@ def test_gres_grants_distinct_npus_and_no_ascend_variable(slurm, backend):
                 "sbatch",
                 "--parsable",
                 "--job-name=npuhubtest-gres",
+                f"--partition={slurm['partition']}",
                 f"--gres=npu:{npus}",
                 f"--output={logs}/slurm-%j.out",
                 f"--chdir={logs}",
