@@ -20,7 +20,6 @@ request) and replaces the lifecycle:
 
 from __future__ import annotations
 
-
 import asyncio
 import os
 from pathlib import Path
@@ -29,10 +28,10 @@ from jupyterhub.utils import wait_for_http_server
 from tornado import web
 from traitlets import Bool, Float, Integer, Unicode, default
 
+from npuhub.hub import i18n
 from npuhub.hub.containers import home_volume
 from npuhub.hub.ledger import LedgerError
 
-from npuhub.hub import i18n
 from .npu import NPUSpawner
 from .slurm_query import (
     SlurmCommandError,

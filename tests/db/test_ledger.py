@@ -339,3 +339,20 @@ def test_four_processes_eight_devices(ledger, migrated_url, db_engine):
     assert sum(1 for r in results if r[0] == "capacity") == 4
     _check_no_double(db_engine)
     assert len(ledger.usage.active()) == 8
+
+
+def test_slurm_places_a_server_the_ledger_counts_and_holds(ledger):
+    """Cluster mode: the quota counts the NPUs before Slurm places them; once Slurm grants
+    devices they are held (a local grant cannot take them) and a release frees them."""
+    ledger.policies.set("*", max_npus=2)
+    grant = alloc(ledger, "ana", npus=2, holder="slurm", place=False)
+    assert grant.devices == () and held(ledger) == {}
+    with pytest.raises(QuotaError):  # the two NPUs count before any device is known
+        alloc(ledger, "ana", npus=1, holder="other")
+    assert ledger.hold_granted(grant.allocation_id, "sim", [1, 0]) == [("sim", 0), ("sim", 1)]
+    assert {ref: h["user"] for ref, h in held(ledger).items()} == {
+        ("sim", 0): "ana", ("sim", 1): "ana"}
+    other = alloc(ledger, "ben", npus=2, device_type="simulated")
+    assert not {d[:2] for d in other.devices} & {("sim", 0), ("sim", 1)}
+    assert ledger.release(grant.allocation_id) is True
+    assert set(held(ledger)) == {d[:2] for d in other.devices}
