@@ -238,6 +238,17 @@ class Ledger(store.LedgerStore):
             self.waiting.count(exclude=user),
         )
 
+    def capacity_message(
+        self, npus: int, device_type: str | None = None, user: str | None = None
+    ) -> str:
+        """Why `npus` NPUs cannot be had now, in English (the reason a queued job shows)."""
+        with self._read() as session:
+            conn = session.connection()
+            versions = store.read(conn)
+            topology = self.inventory.topology(conn, versions.inventory)
+            snapshot = free.load(conn, topology, versions.holdings)
+        return str(self._refusal(npus, device_type, user, snapshot))
+
     def free_views(self) -> list[placement.NodeView]:
         """What placement sees now: every node and its free devices (for a scheduler)."""
         with self._read() as session:
