@@ -43,6 +43,12 @@ def hardening_args(*, pids_limit: int) -> list[str]:
     ]
 
 
+def log_config(*, max_size: str, max_files: int) -> dict:
+    """Docker's json-file log of a container, rotated at `max_size` (e.g. "10m"), at
+    most `max_files` files kept: a chatty process cannot fill the host's disk."""
+    return {"type": "json-file", "config": {"max-size": max_size, "max-file": str(max_files)}}
+
+
 def home_volume(prefix: str, user: str) -> str:
     """The user's home volume, named as NPUSpawner (DockerSpawner's escaping) names it."""
     escaped = "".join(
@@ -73,6 +79,8 @@ def server_container(
     api_url: str,
     lang: str | None = None,
     datasets_folder: str | None = None,
+    log_max_size: str = "10m",
+    log_max_files: int = 3,
     exists: Callable[[str], bool] = os.path.exists,
 ) -> dict:
     """What npuhub adds to DockerSpawner's container of a user server:
@@ -82,7 +90,11 @@ def server_container(
     env = {**b["env"], "NPUHUB_API_URL": api_url}
     if lang:  # JupyterLab's first language (extensions/serverext.py)
         env["NPUHUB_LANG"] = lang
-    host_config = {**hardening(pids_limit=pids_limit), **b["host_config"]}
+    host_config = {
+        **hardening(pids_limit=pids_limit),
+        **b["host_config"],
+        "log_config": log_config(max_size=log_max_size, max_files=log_max_files),
+    }
     if b["binds"]:
         host_config["binds"] = b["binds"]
     if datasets_folder:
@@ -106,6 +118,8 @@ def job_container(
     memory: str,
     cpus: float,
     pids_limit: int,
+    log_max_size: str = "10m",
+    log_max_files: int = 3,
     driver_paths: Sequence[str] = DEFAULT_DRIVER_PATHS,
     exists: Callable[[str], bool] = os.path.exists,
 ) -> dict:
@@ -131,6 +145,7 @@ def job_container(
         "nano_cpus": int(cpus * 1e9),
         **hardening(pids_limit=pids_limit),
         **b["host_config"],
+        "log_config": log_config(max_size=log_max_size, max_files=log_max_files),
     }
 
 

@@ -54,6 +54,12 @@ class NPUSpawner(DockerSpawner):
         180, help="Seconds a server may take to answer once its start was admitted."
     ).tag(config=True)
     pids_limit = Integer(512, help="Process limit of each container.").tag(config=True)
+    log_max_size = Unicode(
+        "10m", help="Size of a server container's log file before Docker rotates it."
+    ).tag(config=True)
+    log_max_files = Integer(3, min=1, help="Log files Docker keeps of a server.").tag(
+        config=True
+    )
     api_url = Unicode(help="NPUHUB_API_URL given to the container.").tag(config=True)
     mounts_root = Unicode(
         "",
@@ -258,6 +264,8 @@ class NPUSpawner(DockerSpawner):
             api_url=self.api_url,
             lang=lang if lang != i18n.DEFAULT else None,
             datasets_folder=datasets_folder,
+            log_max_size=self.log_max_size,
+            log_max_files=self.log_max_files,
         )
 
     async def host_config(self) -> dict:

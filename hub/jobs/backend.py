@@ -16,7 +16,7 @@ import asyncio
 import logging
 from functools import partial
 
-from .common import log_chunk
+from .common import LOG_LIMIT, log_piece
 from .models import ACTIVE, Job
 from .queue import JobQueue
 
@@ -100,8 +100,10 @@ class Jobs:
         return done
 
     async def logs(self, job: Job, offset: int) -> dict:
-        data, final = await self.backend.log_bytes(job)
-        return log_chunk(data, offset, final)
+        """At most LOG_LIMIT bytes of the job's log from `offset` (the backend reads only
+        that range, never the whole log)."""
+        piece, start, size, final = await self.backend.log_range(job, offset, LOG_LIMIT)
+        return log_piece(piece, start, size, final, LOG_LIMIT)
 
 
 def start_jobs(platform, config_file: str | None, settings) -> Jobs:

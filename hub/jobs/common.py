@@ -4,6 +4,7 @@ names of things on the host, the job container's spec, reading logs in chunks.""
 from __future__ import annotations
 
 import math
+import os
 import re
 from pathlib import PurePosixPath
 from typing import Any
@@ -24,8 +25,10 @@ __all__ = [
     "exit_reason",
     "home_volume",
     "log_chunk",
+    "log_piece",
     "parameters_json",
     "parse_request",
+    "read_range",
     "runner_command",
 ]
 
@@ -175,12 +178,33 @@ def exit_reason(log: bytes, code: int) -> str:
     return f"exited with code {code}; see the log"
 
 
-def log_chunk(data: bytes, offset: int, final: bool, limit: int = 256 * 1024) -> dict:
+LOG_LIMIT = 256 * 1024  # bytes of a job's log in one answer of the logs API
+
+
+def log_chunk(data: bytes, offset: int, final: bool, limit: int = LOG_LIMIT) -> dict:
     """{"text", "offset", "done"} of `data` from byte `offset`: at most `limit` bytes,
     ending at a line end unless the log is complete (so no character is ever cut)."""
     offset = min(max(int(offset), 0), len(data))
-    piece = data[offset : offset + limit]
-    complete = final and offset + len(piece) == len(data)
+    return log_piece(data[offset : offset + limit], offset, len(data), final, limit)
+
+
+def read_range(path, offset: int, limit: int = LOG_LIMIT) -> tuple[bytes, int, int]:
+    """(at most `limit` bytes of file `path` from `offset`, the offset they start at
+    (clamped to the file), the file's size): never the whole file. A missing file: empty."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            offset = min(max(int(offset), 0), size)
+            f.seek(offset)
+            return f.read(limit), offset, size
+    except FileNotFoundError:
+        return b"", 0, 0
+
+
+def log_piece(piece: bytes, offset: int, size: int, final: bool, limit: int = LOG_LIMIT) -> dict:
+    """log_chunk of the `piece` (at most `limit` bytes) read at `offset` of a log of
+    `size` bytes."""
+    complete = final and offset + len(piece) >= size
     if not complete and b"\n" in piece:
         piece = piece[: piece.rindex(b"\n") + 1]
     elif not complete and len(piece) < limit:
@@ -196,7 +220,7 @@ def log_chunk(data: bytes, offset: int, final: bool, limit: int = 256 * 1024) ->
     return {
         "text": piece.decode(errors="replace"),
         "offset": end,
-        "done": final and end == len(data),
+        "done": final and end >= size,
     }
 
 
@@ -223,5 +247,7 @@ def container_spec(job, devices: list[Device], cfg) -> dict:
         memory=cfg.memory,
         cpus=cfg.cpu_limit,
         pids_limit=cfg.pids_limit,
+        log_max_size=cfg.log_max_size,
+        log_max_files=cfg.log_max_files,
     )
 

@@ -56,6 +56,15 @@ class JobsConfig(Configurable):
     max_active_per_user = Integer(
         20, min=1, help="Queued and running jobs one user may have at once."
     ).tag(config=True)
+    max_cpu_jobs_per_user = Integer(
+        4, min=1, help="Of those, jobs without NPUs (CPU only) one user may have at once."
+    ).tag(config=True)
+    log_max_size = Unicode(
+        "10m", help="Size of a job container's log file before Docker rotates it (json-file)."
+    ).tag(config=True)
+    log_max_files = Integer(
+        3, min=1, help="Log files Docker keeps of a job's container (the oldest is dropped)."
+    ).tag(config=True)
     memory = Unicode(
         "", help="Memory limit of a job's container (default c.NPUHub.mem_limit)."
     ).tag(config=True)

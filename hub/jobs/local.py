@@ -37,10 +37,19 @@ from npuhub.hub.ledger import CapacityError, LedgerError
 from npuhub.hub.scheduling import order, plan
 
 from . import lineup, provenance
-from .common import HOME, LABEL, container_name, container_spec, exit_reason, hms
+from .common import (
+    HOME,
+    LABEL,
+    container_name,
+    container_spec,
+    exit_reason,
+    hms,
+    read_range,
+)
 from .models import TERMINAL, Job
 
 log = logging.getLogger("npuhub.jobs.local")
+TAIL = 64 * 1024  # bytes of the end of a log that say why a job failed
 
 
 class LocalBackend:
@@ -295,11 +304,9 @@ class LocalBackend:
     async def _save_log(self, job_id: int, c) -> bytes:
         path = self.log_file(job_id)
         try:
-            data = await self._run(c.logs, stdout=True, stderr=True)
+            return await self._run(_save_stream, c, path)
         except NotFound:
-            return path.read_bytes() if path.exists() else b""
-        await self._run(path.write_bytes, data)
-        return data
+            return await self._run(_tail, path)
 
     async def _remove(self, c) -> None:
         try:
@@ -310,13 +317,59 @@ class LocalBackend:
             if e.status_code != 409:  # removal already in progress
                 raise
 
-    async def log_bytes(self, job: Job) -> tuple[bytes, bool]:
-        """The job's output so far and whether it is complete."""
+    async def log_range(self, job: Job, offset: int, limit: int):
+        """(at most `limit` bytes from `offset`, where they start, the log's size so far,
+        whether it is complete) of the job's output: a range of the kept log file, or of
+        the running container's log read as a stream up to that range."""
         path = self.log_file(job.id)
         if path.exists():
-            return await self._run(path.read_bytes), job.state in TERMINAL
+            piece, start, size = await self._run(read_range, path, offset, limit)
+            return piece, start, size, job.state in TERMINAL
         try:
             c = await self._run(self._container, job.id)
-            return await self._run(c.logs, stdout=True, stderr=True), False
+            piece, start = await self._run(_stream_range, c, max(int(offset), 0), limit)
+            return piece, start, start + len(piece), False
         except NotFound:
-            return b"", job.state in TERMINAL
+            return b"", 0, 0, job.state in TERMINAL
+
+
+def _save_stream(c, path: Path) -> bytes:
+    """Write container `c`'s log to `path` as a stream (Docker caps its size: the
+    container's log_config); its last TAIL bytes (for exit_reason)."""
+    tail = b""
+    part = path.with_suffix(".part")
+    with open(part, "wb") as f:
+        for chunk in c.logs(stdout=True, stderr=True, stream=True, follow=False):
+            f.write(chunk)
+            tail = (tail + chunk)[-TAIL:]
+    part.replace(path)
+    return tail
+
+
+def _tail(path: Path) -> bytes:
+    """The last TAIL bytes of a kept log (empty if there is none)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(f.seek(0, 2) - TAIL, 0))
+            return f.read()
+    except FileNotFoundError:
+        return b""
+
+
+def _stream_range(c, offset: int, limit: int) -> tuple[bytes, int]:
+    """At most `limit` bytes of container `c`'s log from `offset` (clamped to its end),
+    reading the log as a stream: never more than one chunk beyond what is kept."""
+    seen, kept = 0, bytearray()
+    stream = c.logs(stdout=True, stderr=True, stream=True, follow=False)
+    try:
+        for chunk in stream:
+            if seen + len(chunk) > offset:
+                kept += chunk[max(offset - seen, 0) :]
+            seen += len(chunk)
+            if len(kept) >= limit:
+                break
+    finally:
+        close = getattr(stream, "close", None)
+        if close:
+            close()
+    return bytes(kept[:limit]), min(offset, seen)

@@ -15,7 +15,7 @@ from functools import partial
 from npuhub.hub import clock
 from npuhub.hub.ledger import LedgerError
 
-from .common import home_volume
+from .common import home_volume, read_range
 from .models import ACTIVE, TERMINAL, Job
 from .queue import JobQueue, check_quota
 from .sbatch import InvalidJob, JobSpec, SlurmConfig, job_name
@@ -198,16 +198,13 @@ class SlurmJobs:
         await self._release(job)
         return True
 
-    async def log_bytes(self, job: Job) -> tuple[bytes, bool]:
+    async def log_range(self, job: Job, offset: int, limit: int):
+        """(at most `limit` bytes from `offset`, where they start, the log's size, whether
+        it is complete) of the job's Slurm log."""
         final = job.state in TERMINAL
         if not job.backend_id:
-            return b"", final
-
-        def read() -> bytes:
-            try:
-                with open(self.slurm.log(job.backend_id), "rb") as f:
-                    return f.read()
-            except FileNotFoundError:
-                return b""
-
-        return await self._run(read), final
+            return b"", 0, 0, final
+        piece, start, size = await self._run(
+            read_range, self.slurm.log(job.backend_id), offset, limit
+        )
+        return piece, start, size, final

@@ -1,10 +1,15 @@
 """The containers npuhub runs, as literal dicts (kubespawner's test_objects.py style):
 the user server's whole npuhub config, and the hardening the Slurm script shares."""
 
-from docker.types import Mount
+from docker.types import LogConfig, Mount
 
 from npuhub.hub.binding import Device
-from npuhub.hub.containers import datasets_mount, hardening_args, server_container
+from npuhub.hub.containers import (
+    datasets_mount,
+    hardening_args,
+    log_config,
+    server_container,
+)
 
 TWO = [Device("n1", 2, "/dev/davinci2"), Device("n1", 3, "/dev/davinci3")]
 
@@ -19,6 +24,8 @@ def test_server_container_with_npus_datasets_and_language():
         api_url="http://10.213.0.1:8000/services/npuhub/api/v1",
         lang="zh_CN",
         datasets_folder="/var/lib/npuhub/mounts/ana",
+        log_max_size="20m",
+        log_max_files=5,
         exists={"/usr/local/Ascend/driver"}.__contains__,
     )
     assert config == {
@@ -45,6 +52,7 @@ def test_server_container_with_npus_datasets_and_language():
             "binds": {
                 "/usr/local/Ascend/driver": {"bind": "/usr/local/Ascend/driver", "mode": "ro"},
             },
+            "log_config": {"type": "json-file", "config": {"max-size": "20m", "max-file": "5"}},
             "mounts": [
                 {
                     "Target": "/home/jovyan/datasets",
@@ -81,8 +89,17 @@ def test_server_container_cpu_only():
             "security_opt": ["no-new-privileges"],
             "pids_limit": 256,
             "init": False,
+            "log_config": {"type": "json-file", "config": {"max-size": "10m", "max-file": "3"}},
         },
     }
+
+
+def test_log_config_is_dockers_log_config():
+    """Docker's HostConfig takes the plain dict as its LogConfig."""
+    config = log_config(max_size="10m", max_files=3)
+    assert LogConfig(**config) == LogConfig(
+        type="json-file", config={"max-size": "10m", "max-file": "3"}
+    )
 
 
 def test_datasets_mount_is_dockers_mount():

@@ -16,7 +16,9 @@ from npuhub.hub.jobs.common import (
     exit_reason,
     home_volume,
     log_chunk,
+    log_piece,
     parse_request,
+    read_range,
 )
 from npuhub.hub.jobs.config import JobsConfig, load_jobs_config
 from npuhub.hub.jobs.models import Job
@@ -122,6 +124,7 @@ def test_container_spec_is_hardened_and_bound(tmp_path):
     cfg = types.SimpleNamespace(
         prefix="npuhub", binding_mode="devices", network="none", memory="2G",
         cpu_limit=1.5, pids_limit=256, driver_paths=[str(driver), "/nonexistent/npu-smi"],
+        log_max_size="5m", log_max_files=2,
     )  # fmt: skip
     devs = [Device("sim", 2, "/s/davinci2"), Device("sim", 3, "/s/davinci3")]
     spec = container_spec(job(datasets=[["/data/mnist", "mnist"]]), devs, cfg)
@@ -160,6 +163,7 @@ def test_container_spec_is_hardened_and_bound(tmp_path):
             "/s/devmm_svm:/dev/devmm_svm:rwm",
             "/s/hisi_hdc:/dev/hisi_hdc:rwm",
         ],
+        "log_config": {"type": "json-file", "config": {"max-size": "5m", "max-file": "2"}},
     }
     assert not any("TOKEN" in k for k in spec["environment"])
 
@@ -180,6 +184,20 @@ def test_log_chunks():
     long = ("é" * 10).encode()
     chunk = log_chunk(long, 0, final=False, limit=5)
     assert chunk["text"] == "éé" and chunk["offset"] == 4
+
+
+def test_a_log_is_read_as_a_bounded_range(tmp_path):
+    """The logs API reads at most `limit` bytes of a kept log, from the offset asked."""
+    path = tmp_path / "7.log"
+    path.write_bytes(b"x" * 99 + b"\n" + b"end\n")
+    assert read_range(path, 90, limit=8) == (b"x" * 8, 90, 104)
+    assert read_range(path, 500, limit=8) == (b"", 104, 104)
+    assert read_range(path, -3, limit=2) == (b"xx", 0, 104)
+    assert read_range(tmp_path / "none.log", 0) == (b"", 0, 0)
+    data = path.read_bytes()
+    for offset, final in [(0, False), (95, True), (100, True), (100, False), (104, True)]:
+        piece, start, size = read_range(path, offset, limit=16)
+        assert log_piece(piece, start, size, final, 16) == log_chunk(data, offset, final, 16)
 
 
 def test_exit_reasons():
