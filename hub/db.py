@@ -30,6 +30,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # advisory lock keys (PostgreSQL): one writer at a time in the NPU ledger; one migrator
 LEDGER_LOCK = 0x6E707568  # "npuh"
 MIGRATE_LOCK = 0x6E70756D  # "npum"
+JOBS_LOCK = 0x6E70756A  # "npuj": a job's limit check and its insert, one at a time
 
 
 def make_engine(url: str, **kwargs) -> Engine:

@@ -152,6 +152,11 @@ MESSAGES: dict[str, tuple[int, Template]] = {
         "You have {active} jobs queued or running, the most allowed; "
         "wait for one to finish or cancel one",
     ),
+    "too_many_cpu_jobs": (
+        429,
+        "You have {active} jobs without NPUs queued or running, the most allowed; "
+        "wait for one to finish or cancel one",
+    ),
     "no_dataset_for_you": (400, "There is no dataset {name} you may use"),
     "no_job": (404, "No job {id} of yours"),
     "job_ended": (409, "Job {id} has already ended: {state}"),

@@ -20,6 +20,7 @@ from sqlalchemy import func, select, update
 
 from npuhub.hub import clock, db
 from npuhub.hub.ledger import quota
+from npuhub.hub.refusals import Refusal
 
 from .models import ACTIVE, TERMINAL, Job
 
@@ -47,20 +48,38 @@ def check_quota(
 class JobQueue(db.Store):
     # ---------------------------------------------------------------- submit and read
 
-    def submit(self, **fields: Any) -> dict:
-        """Queue a job (fields as in :class:`Job`); returns it."""
+    def submit(
+        self, *, max_active: int | None = None, max_cpu: int | None = None, **fields: Any
+    ) -> dict:
+        """Queue a job (fields as in :class:`Job`); returns it. `max_active`: queued and
+        running jobs the user may have at once; `max_cpu`: of them, jobs without NPUs.
+        Checked and inserted in one transaction (a burst of submissions cannot all pass
+        the check): a coded Refusal if over a limit."""
         fields.setdefault("groups", [])
         fields.setdefault("datasets", [])
         fields.setdefault("parameters", {})
         fields.setdefault("devices", [])
         fields.setdefault("priority", 0)
-        with self._write() as s:
+        with db.transaction(self.session_factory, write=True, lock=db.JOBS_LOCK) as s:
+            self._check_limits(s, fields["user"], fields.get("npus", 0), max_active, max_cpu)
             job = Job(
                 state="queued", reason="waiting to be scheduled", created=clock.utcnow(), **fields
             )
             s.add(job)
             s.flush()
             return job.as_dict()
+
+    @staticmethod
+    def _check_limits(s, user: str, npus: int, max_active, max_cpu) -> None:
+        mine = select(func.count(Job.id)).where(Job.user == user, Job.state.in_(ACTIVE))
+        if max_active is not None:
+            active = s.scalar(mine) or 0
+            if active >= max_active:
+                raise Refusal("too_many_jobs", active=active)
+        if max_cpu is not None and not npus:
+            cpu = s.scalar(mine.where(Job.npus == 0)) or 0
+            if cpu >= max_cpu:
+                raise Refusal("too_many_cpu_jobs", active=cpu)
 
     def get(self, job_id: int) -> Job | None:
         with self._read() as s:

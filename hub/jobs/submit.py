@@ -85,7 +85,7 @@ async def submit_job(
         return loop.run_in_executor(None, partial(fn, *args, **kwargs))
 
     cfg = jobs.cfg
-    active = await blocking(jobs.queue.active_count, user)
+    active = await blocking(jobs.queue.active_count, user)  # early; submit checks again
     if active >= cfg.max_active_per_user:
         raise Refusal("too_many_jobs", active=active)
     rules = await blocking(profile_rules, ledger, db_url, configured, user, groups)
@@ -128,7 +128,8 @@ async def submit_job(
         profile=profile["slug"], rerun_of=like.id if like is not None else None,
         device_type=profile.get("device_type"), datasets=datasets,
         parameters=req["parameters"], time_limit=req["time_limit"], priority=req["priority"],
-        backend=cfg.backend,
+        backend=cfg.backend, max_active=cfg.max_active_per_user,
+        max_cpu=cfg.max_cpu_jobs_per_user,
     )
     jobs.wake()
     return job
