@@ -126,6 +126,7 @@ def researcher(hub):
             "work/train.ipynb": json.dumps(NOTEBOOK),
             "work/bad.ipynb": json.dumps(bad),
             "sleep.py": "import sys, time\nprint('sleeping', flush=True)\ntime.sleep(float(sys.argv[2]))\n",
+            "loud.py": "for i in range(12000):\n    print(f'{i:08d}' + 'x' * 91)\n",
         },
     )
     yield user, token
@@ -208,6 +209,23 @@ def test_cancel_while_running(hub, researcher):
         if d["holder"] and d["holder"]["holder"] == str(job_id)
     ]
     assert "sleeping" in full_log(hub, token, job_id)
+
+
+def test_a_loud_job_log_is_answered_in_bounded_pieces(hub, researcher):
+    """A job printing 1.2 MB: each answer of the logs API holds at most 256 KiB, and the
+    pieces make up the whole log, line by line."""
+    _, token = researcher
+    r = submit(hub, token, source="loud.py")
+    assert r.status_code == 201, r.text
+    done = wait_job(hub, token, r.json()["id"])
+    assert done["state"] == "succeeded", done
+    first = hub.request(
+        "GET", f"/jobs/{done['id']}/logs?offset=0", token=token, base=hub.service
+    ).json()
+    assert 0 < len(first["text"].encode()) == first["offset"] <= 256 * 1024
+    assert not first["done"] and first["text"].endswith("x\n")
+    lines = [ln for ln in full_log(hub, token, done["id"]).splitlines() if ln.endswith("x")]
+    assert lines == [f"{i:08d}" + "x" * 91 for i in range(12000)]
 
 
 def full_log_now(hub, token, job_id) -> str:
