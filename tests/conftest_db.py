@@ -47,13 +47,26 @@ def _admin_engine(base_url: str):
 
 
 def _drop(base_url: str, names: list[str]) -> None:
+    """Drop the test databases. FORCE ends the test's own connections; PostgreSQL's
+    autovacuum may be at work on a fresh database, and only a superuser may end that one:
+    wait for it to finish instead (a few tries)."""
+    import time
+
     from sqlalchemy import text
+    from sqlalchemy.exc import ProgrammingError
 
     engine = _admin_engine(base_url)
     try:
         with engine.connect() as conn:
             for name in names:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                for attempt in range(20):
+                    try:
+                        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                        break
+                    except ProgrammingError as e:
+                        if "pg_signal_backend" not in str(e) or attempt == 19:
+                            raise
+                        time.sleep(0.5)
     finally:
         engine.dispose()
 

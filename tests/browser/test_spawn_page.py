@@ -56,12 +56,13 @@ def test_login_page_follows_accept_language(hub, page_factory, username):
     expect(zh.locator(".auth-form-header h1")).to_have_text("登录")
     expect(zh.locator("label[for=username_input]")).to_have_text("用户名：")
     expect(zh.locator("#login_submit")).to_have_value("登录")
-    # a first password that is too short, then a wrong one: both said in Chinese
+    # an account not activated yet cannot be signed into (no password can claim it);
+    # the refusal, like a wrong password later, is said in Chinese
     zh.fill("#username_input", username)
-    zh.fill("#password_input", "short")
+    zh.fill("#password_input", "a password of my own")
     zh.click("#login_submit")
-    expect(zh.locator(".login_error")).to_have_text("密码太短：请设置至少 8 个字符的密码。")
-    login(zh, hub, username)  # sets the password
+    expect(zh.locator(".login_error")).to_have_text("用户名或密码错误")
+    login(zh, hub, username)  # activates through its one-time link, then signs in
     zh.goto(f"{hub.url}/hub/home")
     expect(zh.locator("#start")).to_have_text("启动我的服务器")
     expect(zh.locator(".navbar")).to_contain_text("首页")
