@@ -202,8 +202,11 @@ def test_huge_output_and_fork_bomb_are_contained(tmp_path, image, docker_client)
     # under load) -- either way it is contained and scores nothing
     squares = next(c for c in nb.cells if c.get("id") == "squares")
     text = "".join(o.get("text", "") for o in squares.outputs if o.output_type == "stream")
-    assert "output truncated by the autograder" in text
-    assert squares.outputs[-1].ename in ("CellTimeoutError", "DeadKernelError")
+    ended = squares.outputs[-1].ename
+    assert ended in ("CellTimeoutError", "DeadKernelError")
+    if ended == "CellTimeoutError":
+        # the kernel lived to the timeout: what it printed past the cap was cut, and said so
+        assert "output truncated by the autograder" in text
     for cell_id in ("squares", "answer"):
         cell = next(c for c in nb.cells if c.get("id") == cell_id)
         text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
