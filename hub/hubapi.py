@@ -17,13 +17,19 @@ class HubAPIError(Exception):
 
 @dataclass
 class HubAPI:
-    url: str  # e.g. http://127.0.0.1:8000/hub/api
+    url: str  # e.g. http://10.213.0.1:41234/hub/api
     token: str
+    service_url: str = ""  # the platform service's API (default: beside the hub's)
 
     @classmethod
     def from_settings(cls, settings) -> HubAPI:
+        """The CLI's client: the hub's internal API and the platform service on host-local
+        addresses (the hub's own listeners), never through the public port."""
+        from .state import local_urls
+
         token = Path(settings.state_dir, "admin.token").read_text().strip()
-        return cls(f"http://{settings.ip}:{settings.port}/hub/api", token)
+        hub_api, service = local_urls(settings)
+        return cls(hub_api, token, service)
 
     def request(self, method: str, path: str, ok=(), **kw) -> requests.Response:
         """One call; an error status raises HubAPIError, except those in `ok`."""
@@ -52,7 +58,8 @@ class HubAPI:
     def activation_link(self, name: str, reset: bool = False) -> dict:
         """A new one-time activation link of `name` from the platform service:
         {"user", "url", "expires"}."""
-        service = self.url.rsplit("/hub/api", 1)[0] + "/services/npuhub/api/v1"
+        service = self.service_url or (
+            self.url.rsplit("/hub/api", 1)[0] + "/services/npuhub/api/v1")
         api = HubAPI(service, self.token)
         return api.request("POST", f"/users/{name}/activation",
                            json={"reset": True} if reset else {}).json()

@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from npuhub.hub import i18n, reports
+from npuhub.hub import i18n, network, reports
 from npuhub.hub.settings import load_settings
 
 config_file = os.environ.get("NPUHUB_CONFIG") or None
@@ -16,12 +16,17 @@ ports = {
     k: int(os.environ[f"NPUHUB_{k.upper()}_PORT"]) for k in ("hub_api", "proxy_api", "service")
 }
 public_url = f"http://{settings.ip}:{settings.port}"
+# user containers reach the host only at their network's gateway (npuhub up made it):
+# the hub's API and the platform service listen there, the rest on 127.0.0.1
+gateway = os.environ["NPUHUB_GATEWAY"]
+internal_net, outbound_net = network.plan(settings.network_name)
+service_url = f"http://{gateway}:{ports['service']}"
 
 c.JupyterHub.ip = settings.ip
 c.JupyterHub.port = settings.port
-c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_ip = gateway
 c.JupyterHub.hub_port = ports["hub_api"]
-c.JupyterHub.hub_connect_ip = "127.0.0.1"
+c.JupyterHub.hub_connect_ip = gateway
 c.JupyterHub.db_url = settings.hub_db_url
 c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
 c.JupyterHub.pid_file = str(state / "jupyterhub.pid")
@@ -44,13 +49,14 @@ service_env = {
     "NPUHUB_STATE_DIR": str(state),
     "NPUHUB_SERVICE_PORT": str(ports["service"]),
     "NPUHUB_PUBLIC_URL": public_url,
+    "NPUHUB_GATEWAY": gateway,  # the service listens there too, for containers
 }
 if config_file:
     service_env["NPUHUB_CONFIG"] = config_file
 c.JupyterHub.services = [
     {
         "name": "npuhub",
-        "url": f"http://127.0.0.1:{ports['service']}",
+        "url": f"http://127.0.0.1:{ports['service']}",  # the proxy's way in
         "command": [sys.executable, "-m", "npuhub.hub.service"],
         "environment": service_env,
         "api_token": (state / "service.token").read_text().strip(),
@@ -89,7 +95,9 @@ c.NPUSpawner.mem_limit = settings.mem_limit
 c.NPUSpawner.cpu_limit = float(settings.cpu_limit)
 c.NPUSpawner.pids_limit = settings.pids_limit
 c.NPUSpawner.prefix = "npuhub"
-c.NPUSpawner.api_url = f"{public_url}/services/npuhub/api/v1"
+c.NPUSpawner.api_url = f"{service_url}/services/npuhub/api/v1"
+c.NPUSpawner.network_name = internal_net.name
+c.NPUSpawner.outbound_network_name = outbound_net.name
 c.NPUSpawner.mounts_root = str(state / "mounts")
 c.NPUSpawner.debug = settings.debug
 if settings.engine == "slurm":  # cluster mode: the NPUSpawner settings above apply too

@@ -100,7 +100,8 @@ class NPUHub(Configurable):
         help="""Server profiles offered on the spawn page. Each a dict:
         {"slug": "base", "display_name": "...", "description": "...",
          "image": "npuhub/base:latest", "npus": [0, 1, 2, 4], "device_type": null,
-         "groups": []}   (groups: who sees it; empty = everyone).""",
+         "groups": [], "internet": False}   (groups: who sees it; empty = everyone;
+        internet: its servers and jobs may reach outside the host, on the outbound network).""",
     ).tag(config=True)
 
     @default("profiles")
@@ -138,6 +139,51 @@ class NPUHub(Configurable):
             p.setdefault("description", "")
             p.setdefault("device_type", None)
             p.setdefault("groups", [])
+            if not isinstance(p.setdefault("internet", False), bool):
+                raise TraitError(f"c.NPUHub.profiles: internet of {slug!r} must be True or False")
+        return proposal.value
+
+    network_name = Unicode(
+        help="""Docker network of the user servers and batch jobs, created and owned by
+        npuhub (bridge, internal, inter-container traffic off). Profiles with
+        "internet": True use a second one, NAME-out, that is not internal. Default: the
+        spawner's prefix (c.NPUSpawner.prefix, "npuhub").""",
+    ).tag(config=True)
+
+    @default("network_name")
+    def _network_name_default(self):
+        return str(self.config.get("NPUSpawner", {}).get("prefix", "npuhub"))
+
+    @validate("network_name")
+    def _validate_network_name(self, proposal):
+        if not SLUG.match(proposal.value) or len(proposal.value) > 40:
+            raise TraitError(f"c.NPUHub.network_name {proposal.value!r}: lowercase letters, "
+                             "digits and '-', at most 40")
+        return proposal.value
+
+    network_subnet = Unicode(
+        "",
+        help="""Subnet of the internal network, e.g. 10.213.0.0/24; its first address is
+        the gateway where containers reach the hub. Empty: a free /24 of 10.213.0.0/16,
+        chosen once and kept (network.json in the state dir).""",
+    ).tag(config=True)
+    outbound_subnet = Unicode(
+        "", help="Subnet of the outbound network NAME-out (empty: chosen like network_subnet)."
+    ).tag(config=True)
+
+    @validate("network_subnet", "outbound_subnet")
+    def _validate_subnet(self, proposal):
+        import ipaddress
+
+        if proposal.value:
+            try:
+                net = ipaddress.IPv4Network(proposal.value)
+            except ValueError:
+                raise TraitError(f"c.NPUHub.{proposal.trait.name} = {proposal.value!r}: an "
+                                 "IPv4 subnet like 10.213.0.0/24") from None
+            if net.prefixlen > 28 or not net.is_private:
+                raise TraitError(f"c.NPUHub.{proposal.trait.name} = {proposal.value!r}: a "
+                                 "private IPv4 subnet of at least 16 addresses")
         return proposal.value
 
     engine = Unicode(
@@ -183,14 +229,16 @@ class NPUHub(Configurable):
         0,
         min=0,
         max=65535,
-        help="Port of the platform service on 127.0.0.1 (0: chosen once and kept).",
+        help="""Port of the platform service, on 127.0.0.1 and on the network's gateway
+        (0: chosen once and kept).""",
     ).tag(config=True)
 
     hub_api_port = Integer(
         0,
         min=0,
         max=65535,
-        help="Port of the hub's internal API on 127.0.0.1 (0: chosen once and kept).",
+        help="""Port of the hub's internal API, on the network's gateway address
+        (0: chosen once and kept).""",
     ).tag(config=True)
 
     proxy_api_port = Integer(

@@ -61,3 +61,17 @@ def prepare(state_dir: Path) -> dict[str, str]:
     state_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(state_dir, 0o711)  # noqa: S103 - users traverse to their mount folders
     return {name: read_or_create_secret(state_dir / name) for name in SECRET_FILES}
+
+
+def local_urls(settings) -> tuple[str, str]:
+    """(hub API, platform service API) of the running hub of `settings` on the addresses
+    its internal listeners use: the hub's API at the gateway of npuhub's network (a
+    host-local address), the service on 127.0.0.1; ports as `npuhub up` kept them."""
+    from .network import gateway_of
+
+    root = Path(settings.state_dir)
+    path = root / "ports.json"
+    ports = json.loads(path.read_text()) if path.exists() else {}
+    gateway = gateway_of(settings.state_dir, settings.network_name) or "127.0.0.1"
+    return (f"http://{gateway}:{ports.get('hub_api', 0)}/hub/api",
+            f"http://127.0.0.1:{ports.get('service', 0)}/services/npuhub/api/v1")

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import requests
 
-from . import db, state
+from . import db, network, state
 from .configcheck import ConfigProblem, check_config_file
 from .ledger.discovery import local_nodes
 from .platform import platform_for
+from .portholder import describe
 from .settings import NPUHub, load_settings
 
 log = logging.getLogger("npuhub.up")
@@ -33,8 +34,9 @@ class UpError(Exception):
 def preflight(settings: NPUHub) -> None:
     if state.port_in_use(settings.ip, settings.port):
         raise UpError(
-            f"port {settings.port} on {settings.ip} is already in use (another npuhub?): "
-            "stop what holds it, or choose another with `npuhub up --port N`"
+            f"port {settings.port} on {settings.ip} is already in use"
+            f"{describe(settings.port)} (another npuhub?): stop what holds it, or choose "
+            "another with `npuhub up --port N`"
         )
     if not shutil.which("configurable-http-proxy"):
         raise UpError(
@@ -50,6 +52,16 @@ def preflight(settings: NPUHub) -> None:
             "cannot reach the Docker daemon (DOCKER_HOST or /var/run/docker.sock): start it "
             "with `scripts/start-dockerd` (or `dockerd &`), then run `npuhub up` again"
         ) from None
+
+
+def networks(settings: NPUHub) -> dict[str, network.Net]:
+    """The deployment's Docker networks, created if missing (see :mod:`.network`)."""
+    import docker
+
+    try:
+        return network.ensure(settings, docker.from_env(timeout=30))
+    except network.NetworkError as e:
+        raise UpError(str(e)) from None
 
 
 def bootstrap_admin(settings: NPUHub) -> str | None:
@@ -71,8 +83,9 @@ def bootstrap_admin(settings: NPUHub) -> str | None:
     return password
 
 
-def prepare(settings: NPUHub) -> dict[str, int]:
-    """State dir, secrets, database schema and NPU inventory; return the internal ports."""
+def prepare(settings: NPUHub, gateway: str) -> dict[str, int]:
+    """State dir, secrets, database schema and NPU inventory; return the internal ports.
+    The hub's API and the service listen on the network's `gateway` address too."""
     root = Path(settings.state_dir)
     state.prepare(root)
     ports = state.stable_ports(
@@ -84,11 +97,13 @@ def prepare(settings: NPUHub) -> dict[str, int]:
         },
     )
     for name, port in ports.items():
-        if state.port_in_use("127.0.0.1", port):
-            raise UpError(
-                f"internal {name} port {port} on 127.0.0.1 is in use (is npuhub already running "
-                f"with state dir {root}?): stop it, or set c.NPUHub.{name}_port"
-            )
+        for address in ("127.0.0.1", gateway):
+            if state.port_in_use(address, port):
+                raise UpError(
+                    f"internal {name} port {port} on {address} is in use{describe(port)} (is "
+                    f"npuhub already running with state dir {root}?): stop it, or set "
+                    f"c.NPUHub.{name}_port"
+                )
     db.upgrade(settings.db_url)
     specs = local_nodes(
         hostname=socket.gethostname().split(".")[0],
@@ -124,7 +139,10 @@ def up(config_file: str | None = None) -> int:
         config_file = str(Path(config_file).resolve())
     settings = load_settings(config_file)
     preflight(settings)
-    ports = prepare(settings)
+    state.prepare(Path(settings.state_dir))
+    nets = networks(settings)
+    gateway = nets["internal"].gateway
+    ports = prepare(settings, gateway)
     password = bootstrap_admin(settings)
     secrets = state.prepare(Path(settings.state_dir))
     env = dict(os.environ)
@@ -133,6 +151,7 @@ def up(config_file: str | None = None) -> int:
         NPUHUB_IP=settings.ip,
         NPUHUB_PORT=str(settings.port),
         CONFIGPROXY_AUTH_TOKEN=secrets["proxy.token"],
+        NPUHUB_GATEWAY=gateway,
         **{f"NPUHUB_{k.upper()}_PORT": str(v) for k, v in ports.items()},
     )
     if config_file:

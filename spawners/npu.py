@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from functools import partial
 
 from dockerspawner import DockerSpawner
-from jupyterhub.utils import random_port, wait_for_http_server
+from jupyterhub.utils import wait_for_http_server
 from tornado import web
 from traitlets import Dict, Integer, List, TraitError, Unicode, default, validate
 
@@ -61,6 +61,11 @@ class NPUSpawner(DockerSpawner):
         config=True
     )
     api_url = Unicode(help="NPUHUB_API_URL given to the container.").tag(config=True)
+    outbound_network_name = Unicode(
+        "npuhub-out",
+        help="""Docker network of the servers of profiles with "internet": True (not
+        internal; c.NPUSpawner.network_name is the internal one of the others).""",
+    ).tag(config=True)
     mounts_root = Unicode(
         "",
         help="""Host folder of the per-user dataset folders: <mounts_root>/<user> is
@@ -76,20 +81,17 @@ class NPUSpawner(DockerSpawner):
     _allocated = False  # this start's NPUs are granted (progress waits for it)
     _devices: Sequence[Device] = ()  # this start's devices (from the grant)
     spawn_request: SpawnRequest | None = None  # set by apply_user_options, read by start
+    _internal_network: str | None = None  # the configured network_name, before a profile's
 
     # ---------------------------------------------------------------- configuration
 
     @default("network_name")
     def _network_default(self):
-        return "host"
+        return "npuhub"  # npuhub's own network (hub/network.py; set by jupyterhub_config)
 
     @default("use_internal_ip")
     def _use_internal_ip_default(self):
-        return True  # host networking: no port bindings; each server on its own port
-
-    @default("ip")
-    def _ip_default(self):
-        return "127.0.0.1"
+        return True  # the proxy reaches each server at its container address
 
     @default("remove")
     def _remove_default(self):
@@ -156,6 +158,14 @@ class NPUSpawner(DockerSpawner):
                 "datasets) and cannot be configured"
             )
         return proposal.value
+
+    def network_for(self, profile: str) -> str:
+        """The Docker network of a server of `profile`: the outbound one if the profile
+        sets "internet", else the internal one (c.NPUSpawner.network_name)."""
+        if self._internal_network is None:
+            self._internal_network = self.network_name
+        internet = any(p["slug"] == profile and p.get("internet") for p in self.profiles)
+        return self.outbound_network_name if internet else self._internal_network
 
     @property
     def ledger(self):
@@ -230,7 +240,6 @@ class NPUSpawner(DockerSpawner):
         self._allocated = False
         self._devices = await self._allocate(request)
         self._allocated = True
-        self.port = random_port()
         key = f"{self.user.name}/{self.name}"
         try:
             await self.admission.acquire(key)
@@ -244,9 +253,6 @@ class NPUSpawner(DockerSpawner):
             await self._release("failed")
             raise
         return ip, port
-
-    async def get_ip_and_port(self):
-        return self.ip, self.port
 
     def get_env(self):
         env = super().get_env()
@@ -371,4 +377,5 @@ async def apply_user_options(spawner: NPUSpawner, options: dict) -> None:
         raise web.HTTPError(400, str(e)) from None
     spawner.spawn_request = request
     spawner.image = request.image
+    spawner.network_name = spawner.network_for(request.profile)
     spawner.user_options = request.user_options()

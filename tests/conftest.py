@@ -50,6 +50,9 @@ def remove_prefixed(prefix: str) -> None:
         c.remove(force=True)
     for v in client.volumes.list(filters={"name": prefix}):
         v.remove(force=True)
+    for n in client.networks.list(filters={"name": prefix, "label": "npuhub.network"}):
+        if n.name.startswith(prefix):
+            n.remove()
 
 
 def dump(hub: Hub, header: str) -> None:

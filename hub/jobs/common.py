@@ -228,6 +228,14 @@ def container_name(prefix: str, job_id: int) -> str:
     return f"{prefix}-job-{job_id}"
 
 
+def job_network(job, cfg) -> str:
+    """The Docker network of `job`'s container: c.JobsConfig.network if set, else npuhub's
+    internal network, or its outbound one for a profile with "internet": True."""
+    if cfg.network:
+        return cfg.network
+    return cfg.outbound_network if job.profile in cfg.internet_profiles else cfg.internal_network
+
+
 def container_spec(job, devices: list[Device], cfg) -> dict:
     """Keyword arguments of ``docker.containers.create`` for `job` holding `devices`
     (built by :func:`npuhub.hub.containers.job_container`)."""
@@ -243,7 +251,7 @@ def container_spec(job, devices: list[Device], cfg) -> dict:
         account=job.account,
         mode=cfg.binding_mode,
         driver_paths=cfg.driver_paths,
-        network=cfg.network,
+        network=job_network(job, cfg),
         memory=cfg.memory,
         cpus=cfg.cpu_limit,
         pids_limit=cfg.pids_limit,

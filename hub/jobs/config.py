@@ -82,10 +82,11 @@ class JobsConfig(Configurable):
         0, min=0, help="Process limit of a job's container (0: c.NPUHub.pids_limit)."
     ).tag(config=True)
     network = Unicode(
-        "none",
-        help="""Docker network of a job's container. "none" (the default): a job has no
-        network at all, only loopback; its inputs are the home and the datasets. An
-        operator may name a Docker network here to give every job one.""",
+        "",
+        help="""Docker network of a job's container. Empty (the default): npuhub's own
+        network, as for servers (c.NPUHub.network_name: internal, no other container
+        reachable; the outbound one for a profile with "internet": True). "none": no
+        network at all, only loopback.""",
     ).tag(config=True)
     stop_timeout = Integer(
         5, min=1, help="Seconds a job gets to exit after a cancel or its time limit."
@@ -157,5 +158,10 @@ def load_jobs_config(config_file: str | None, settings) -> JobsConfig:
     cfg.cpu_limit = cfg.cpu_limit or float(settings.cpu_limit)
     cfg.pids_limit = cfg.pids_limit or settings.pids_limit
     cfg.slurm_memory = cfg.slurm_memory or cfg.memory
+    from ..network import plan
+
+    internal, outbound = plan(settings.network_name)
+    cfg.internal_network, cfg.outbound_network = internal.name, outbound.name
+    cfg.internet_profiles = {p["slug"] for p in settings.profiles if p.get("internet")}
     cfg.slurm_log_dir = cfg.slurm_log_dir or str(settings.path("slurm-logs"))
     return cfg

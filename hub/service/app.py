@@ -45,6 +45,8 @@ class PlatformService(Application):
         environment's NPUHUB_CONFIG, else npuhub's defaults.""",
     ).tag(config=True)
     ip = Unicode("127.0.0.1", help="""The address the service listens on.""").tag(config=True)
+    container_ip = Unicode(help="""Where user containers reach the service: the gateway of
+        npuhub's network (env NPUHUB_GATEWAY); it listens there too.""").tag(config=True)
     port = Integer(help="""The port the service listens on (env NPUHUB_SERVICE_PORT)."""
                    ).tag(config=True)
     service_prefix = Unicode(help="""The service's URL prefix on the hub's proxy
@@ -66,6 +68,10 @@ class PlatformService(Application):
     @default("port")
     def _port(self):
         return int(os.environ.get("NPUHUB_SERVICE_PORT", "0"))
+
+    @default("container_ip")
+    def _container_ip(self):
+        return os.environ.get("NPUHUB_GATEWAY", "")
 
     @default("service_prefix")
     def _prefix(self):
@@ -117,6 +123,8 @@ class PlatformService(Application):
 
     async def serve(self) -> None:
         self.web_app.listen(self.port, address=self.ip)
+        if self.container_ip and self.container_ip != self.ip:
+            self.web_app.listen(self.port, address=self.container_ip)
         start_watch(self.ledger, self.enforcer, self.hub, self.npuhub.watch_interval)
         asyncio.ensure_future(self.restore_mounts())
         self.jobs = start_jobs(self.platform, self.npuhub_config or None, self.npuhub)

@@ -15,6 +15,7 @@ from npuhub.hub.jobs.common import (
     container_spec,
     exit_reason,
     home_volume,
+    job_network,
     log_chunk,
     log_piece,
     parse_request,
@@ -207,6 +208,15 @@ def test_exit_reasons():
     assert exit_reason(b"", 137) == "killed by signal 9"
 
 
+def test_job_network_is_npuhubs_own_and_outbound_per_profile():
+    cfg = types.SimpleNamespace(network="", internal_network="nh", outbound_network="nh-out",
+                                internet_profiles={"web"})
+    assert job_network(job(), cfg) == "nh"
+    assert job_network(job(profile="web"), cfg) == "nh-out"
+    cfg.network = "none"  # the operator's choice wins
+    assert job_network(job(profile="web"), cfg) == "none"
+
+
 def test_config_defaults_follow_the_deployment(tmp_path):
     cfg_file = tmp_path / "c.py"
     cfg_file.write_text(
@@ -216,7 +226,8 @@ def test_config_defaults_follow_the_deployment(tmp_path):
     settings = NPUHub(state_dir=str(tmp_path), mem_limit="1G", cpu_limit="2", pids_limit=300)
     cfg = load_jobs_config(str(cfg_file), settings)
     assert (cfg.backend, cfg.prefix, cfg.binding_mode) == ("slurm", "npuhubtest-x", "devices")
-    assert (cfg.memory, cfg.cpu_limit, cfg.pids_limit, cfg.network) == ("1G", 2.0, 300, "none")
+    assert (cfg.memory, cfg.cpu_limit, cfg.pids_limit, cfg.network) == ("1G", 2.0, 300, "")
+    assert (cfg.internal_network, cfg.outbound_network) == ("npuhub", "npuhub-out")
     assert cfg.slurm_log_dir == str(tmp_path / "slurm-logs") and cfg.slurm_memory == "1G"
     assert cfg.driver_paths == ["/usr/local/Ascend/driver", "/usr/local/dcmi", "/usr/local/bin/npu-smi"]
     cfg_file.write_text(cfg_file.read_text() + "c.NPUSpawner.driver_paths = ['/opt/npu']\n")
