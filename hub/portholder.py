@@ -32,18 +32,28 @@ def holders(port: int, proc: Path = Path("/proc")) -> list[str]:
     if not inodes:
         return found
     for pid in sorted((p for p in os.listdir(proc) if p.isdigit()), key=int):
-        fd_dir = proc / pid / "fd"
-        try:
-            links = {os.readlink(fd_dir / fd) for fd in os.listdir(fd_dir)}
-        except OSError:
-            continue
-        if links & inodes:
+        if _links(proc / pid / "fd") & inodes:
             try:
                 comm = (proc / pid / "comm").read_text().strip()
             except OSError:
                 comm = "?"
             found.append(f"pid {pid} ({comm})")
     return found
+
+
+def _links(fd_dir: Path) -> set[str]:
+    """What the file descriptors in `fd_dir` point to (those that can be read)."""
+    links = set()
+    try:
+        fds = os.listdir(fd_dir)
+    except OSError:
+        return links
+    for fd in fds:
+        try:
+            links.add(os.readlink(fd_dir / fd))
+        except OSError:  # closed meanwhile (e.g. the listing's own descriptor)
+            continue
+    return links
 
 
 def describe(port: int) -> str:

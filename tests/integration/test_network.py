@@ -218,3 +218,53 @@ def test_platform_listens_on_loopback_and_the_gateway_only(hub):
         ports(hub)["hub_api"]: {gw},
         ports(hub)["service"]: {"127.0.0.1", gw},
     }
+
+
+OUTBOUND = """
+c.NPUHub.profiles = [
+    {"slug": "base", "image": "npuhub/base:latest", "npus": [0]},
+    {"slug": "web", "image": "npuhub/base:latest", "npus": [0], "internet": True},
+]
+"""
+
+
+@pytest.fixture(scope="module")
+def outbound_hub(tmp_root):
+    from tests.conftest import cleanup, dump, new_hub
+
+    h = new_hub(tmp_root, extra_config=OUTBOUND)
+    h.start()
+    h.failed = False
+    yield h
+    if h.failed:
+        dump(h, "outbound hub")
+    h.stop()
+    cleanup(h)
+
+
+def test_outbound_is_a_profiles_choice(outbound_hub):
+    """A profile with "internet" runs on the deployment's second, non-internal network;
+    its server still reaches the hub and the service at the URLs it was given, and not
+    another user's server; the others stay on the internal one."""
+    hub = outbound_hub
+    internal, outbound = plan(hub.prefix)
+    (a, a_token), (b, _) = new_user(hub), new_user(hub)
+    hub.spawn(a, options={"profile": "web", "npus": 0})
+    hub.spawn(b, options={"profile": "base", "npus": 0})
+    try:
+        out_net = docker.from_env().networks.get(outbound.name)
+        assert out_net.attrs["Internal"] is False
+        assert out_net.attrs["Options"]["com.docker.network.bridge.enable_icc"] == "false"
+        assert list(hub.container(a).attrs["NetworkSettings"]["Networks"]) == [outbound.name]
+        assert list(hub.container(b).attrs["NetworkSettings"]["Networks"]) == [internal.name]
+        b_ip = address(hub.container(b), internal.name)
+        code = probe_code([("b_server", b_ip, 8888),
+                           ("proxy_api", gateway(hub), ports(hub)["proxy_api"])],
+                          urls=[("hub_api", "JUPYTERHUB_API_URL", "/user"),
+                                ("platform", "NPUHUB_API_URL", "/health")])
+        result = parse(run_code(hub, a, a_token, code))
+        assert result["b_server"] != "open" and result["proxy_api"] != "open", result
+        assert (result["hub_api"], result["platform"]) == (200, 200), result
+    finally:
+        hub.stop_server(a)
+        hub.stop_server(b)

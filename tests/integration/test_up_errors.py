@@ -34,6 +34,7 @@ def test_port_in_use(tmp_path):
         r = run_up(tmp_path, "--port", str(port))
     assert r.returncode == 1
     assert f"port {port}" in r.stderr and "in use" in r.stderr
+    assert f"held by pid {os.getpid()} (" in r.stderr  # the holder is named
     assert len(r.stderr.strip().splitlines()) == 1
 
 
