@@ -21,6 +21,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -61,8 +62,14 @@ def make_engine(url: str, **kwargs) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        write = conn.get_execution_options().get(WRITE_OPTION)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        # on the DBAPI connection: a statement through SQLAlchemy costs several times what
+        # SQLite needs for it, and the ledger begins a transaction for every grant
+        sql = "BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE_OPTION) else "BEGIN"
+        error = conn.dialect.loaded_dbapi.Error
+        try:
+            conn.connection.driver_connection.execute(sql).close()
+        except error as e:  # e.g. still locked after the busy timeout
+            raise DBAPIError.instance(sql, (), e, error) from e
 
     return engine
 

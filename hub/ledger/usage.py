@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from npuhub.hub import clock
 from npuhub.hub.orm import Allocation, UTCDateTime
 
-from . import quota
+from . import fastpath, quota
 from .quota import PERIODS
 from .store import LedgerStore
 
@@ -69,7 +69,7 @@ _OPEN = union_all(  # each half one index lookup ((state, user), (state, account
 def open_records(conn: Connection, user: str, account: str) -> list:
     """The open records of `user` or charged to `account` (rows with id, user, account,
     kind, holder, npus, started): what they hold now."""
-    rows = conn.execute(_OPEN, {"user": user, "account": account}).all()
+    rows = fastpath.execute(conn, _OPEN, {"user": user, "account": account}).all()
     return list({row.id: row for row in rows}.values())  # the user's own are in both halves
 
 
