@@ -41,7 +41,8 @@ class _Compiled:
             if name not in keys and (bind.required or bind.callable is not None):
                 raise LookupError(statement)
             value = None if name in keys else bind.effective_value
-            self.binds.append((name, value, bind.type.dialect_impl(dialect).bind_processor(dialect)))
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            self.binds.append((name, value, process))
         columns = list(getattr(statement, "selected_columns", None) or
                        getattr(statement, "exported_columns", None) or ())
         self.row = (

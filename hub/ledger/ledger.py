@@ -311,8 +311,8 @@ class Ledger(store.LedgerStore):
         now = clock.utcnow()
         closed = []
         for alloc_id in ids:
-            record = fastpath.execute(conn, _CLOSE, {"alloc": alloc_id, "now": now, "reason": reason})
-            row = record.first()
+            params = {"alloc": alloc_id, "now": now, "reason": reason}
+            row = fastpath.execute(conn, _CLOSE, params).first()
             if row is not None:
                 closed.append((alloc_id, row))
         if not closed:
@@ -332,7 +332,8 @@ class Ledger(store.LedgerStore):
 
     def _close(self, conn: Connection, alloc_id: int, reason: str, now: datetime) -> list[int]:
         """Close one record inside a grant (its hours counted); the device ids it held."""
-        row = fastpath.execute(conn, _CLOSE, {"alloc": alloc_id, "now": now, "reason": reason}).first()
+        params = {"alloc": alloc_id, "now": now, "reason": reason}
+        row = fastpath.execute(conn, _CLOSE, params).first()
         if row is None:
             return []
         self._hours.closed(row.account, row.user, row.npus, row.started, row.ended)
