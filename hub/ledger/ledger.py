@@ -13,7 +13,8 @@ The ledger is composed of small stores on the same database, each usable alone:
 :class:`~.usage.Usage` (records, NPU-hours). A grant reads only what it needs: the
 version counters (:mod:`.store`), the user's open allocation of the same holder, the
 policies (remembered per version), what the user and the account hold and used, and
-the free devices (remembered per version, :mod:`.free`).
+the free devices (remembered per version, :mod:`.free`). On SQLite the statements of a
+grant and a release run on the DBAPI connection under SQLAlchemy's (:mod:`.fastpath`).
 """
 
 from __future__ import annotations
