@@ -357,3 +357,36 @@ class CourseStore(db.Store):
             return sorted(rows, key=lambda r: (r["student"], r["assignment"]))
 
 
+
+    # ------------------------------------------------------------------ export
+
+    def export_data(self, course: str, name: str | None = None) -> dict:
+        """Everything `npuhub course export` writes: the course, its students, and per
+        assignment the sources, the release and each student's latest submission (the
+        latest graded one when there is one) with its executed notebooks and grade."""
+        with self._read() as s:
+            c = self._course(s, course)
+            chosen = [a for a in c.assignments if name is None or a.name == name]
+            if name is not None and not chosen:
+                raise CourseError("no_assignment", assignment=name, course=course)
+            out = {"id": c.name, "title": c.title, "assignments": [],
+                   "students": sorted(m.user for m in c.members if m.role == "student")}
+            for a in chosen:
+                subs = s.scalars(select(Submission).where(Submission.assignment_id == a.id)
+                                 .order_by(Submission.user, Submission.attempt)).all()
+                latest: dict[str, Submission] = {}
+                for x in subs:
+                    if x.graded_at is not None or latest.get(x.user) is None or \
+                            latest[x.user].graded_at is None:
+                        latest[x.user] = x
+                out["assignments"].append({
+                    "name": a.name, "due": a.due, "source": dict(a.source or {}),
+                    "released": dict(a.released or {}),
+                    "submissions": [{
+                        "student": x.user, "attempt": x.attempt,
+                        "submitted_at": x.submitted_at, "files": dict(x.files or {}),
+                        "executed": dict(x.executed or {}),
+                        "extension": lateness.due_for(a.due, a.extensions, x.user),
+                        "grade": grade_of(x) if x.graded_at is not None else None}
+                        for x in latest.values()]})
+            return out

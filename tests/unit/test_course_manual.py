@@ -233,3 +233,41 @@ def test_an_extension_lifts_the_penalty_for_one_student(store, executed_submissi
         feedback_pages(store, "ai101", "ps1", "s2")
     store.set_extension("ai101", "ps1", "s2", None, "alice")
     assert store.grades("ai101")[1]["score"] == 4.0
+
+
+def test_export_opens_in_nbgrader(store, executed_submissions, monkeypatch, tmp_path):
+    from nbgrader.api import Gradebook
+
+    from npuhub.hub.courses.export import export_course
+
+    grade_all(store, executed_submissions, monkeypatch)
+    store.set_manual("ai101", "ps1", "s2", [{"notebook": "problems.ipynb",
+                                            "grade_id": "explain", "points": 1,
+                                            "comment": "Well put."}], "alice")
+    out = tmp_path / "nbgrader"
+    counts = export_course(store.export_data("ai101"), out)
+    assert counts == {"students": 3, "assignments": 1, "submissions": 2}
+    for path in ("nbgrader_config.py", "source/ps1/problems.ipynb",
+                 "release/ps1/problems.ipynb", "submitted/s2/ps1/problems.ipynb",
+                 "submitted/s2/ps1/timestamp.txt", "autograded/s2/ps1/problems.ipynb",
+                 "feedback/s2/ps1/problems.html"):
+        assert (out / path).is_file(), path
+    assert "BEGIN SOLUTION" not in (out / "release/ps1/problems.ipynb").read_text()
+    with Gradebook(f"sqlite:///{out / 'gradebook.db'}", course_id="ai101") as gb:
+        assert [s.id for s in gb.students] == ["s1", "s2", "s3"]
+        a = gb.find_assignment("ps1")
+        assert a.duedate == datetime(2026, 9, 15, 15, 59)
+        assert [c.name for c in gb.find_notebook("problems", "ps1").grade_cells] == [
+            "test_squares", "test_hypotenuse", "answer", "explain"]
+        s2 = gb.find_submission("ps1", "s2")
+        assert (s2.score, s2.max_score) == (6.0, 7.0)
+        assert s2.late_submission_penalty == pytest.approx(1.2)
+        explain = gb.find_grade("explain", "problems", "ps1", "s2")
+        assert (explain.manual_score, explain.needs_manual_grade) == (1.0, False)
+        assert gb.find_comment("explain", "problems", "ps1", "s2").comment == "Well put."
+        assert gb.find_grade("test_hypotenuse", "problems", "ps1", "s2").auto_score == 3.0
+        s1 = gb.find_submission("ps1", "s1")
+        assert s1.extension is not None and s1.late_submission_penalty == 0.0
+        assert gb.find_grade("explain", "problems", "ps1", "s1").needs_manual_grade
+    with pytest.raises(CourseError, match="not empty"):
+        export_course(store.export_data("ai101", "ps1"), out)
