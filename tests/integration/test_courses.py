@@ -495,7 +495,7 @@ def test_members_see_their_own_usage_and_the_total_only(hub, course):
     assert {course["s1"], course["s2"]} <= set(admin["by_user"])
 
 
-def test_manual_grading_late_policy_and_extension(hub):
+def test_manual_grading_late_policy_and_extension(hub, tmp_path):
     """A course in Shanghai time with a late policy: two students submit a year late, one
     has an extension; an instructor grades the answers by hand over REST; the student's
     feedback shows the points, the comment and the penalty, in English and Chinese."""
@@ -572,3 +572,18 @@ def test_manual_grading_late_policy_and_extension(hub):
     assert "Score: 5 / 7" in summary and "late" not in summary
     spec = requests.get(f"{hub.service}/openapi.json", timeout=30).json()
     assert "put" in spec["paths"]["/courses/{cid}/assignments/{name}/submissions/{student}/grades"]
+
+    # the same course as nbgrader's course folder and gradebook
+    from nbgrader.api import Gradebook
+
+    out = tmp_path / "nbgrader"
+    r = cli(hub, "course", "export", p, "hw", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "2 students, 1 assignments, 2 submissions" in r.stdout
+    with Gradebook(f"sqlite:///{out / 'gradebook.db'}", course_id=p) as gb:
+        assert [s.id for s in gb.students] == [s1, s2]
+        sub = gb.find_submission("hw", s2)
+        assert (sub.score, sub.max_score, sub.late_submission_penalty) == (7, 7, 3.5)
+        assert gb.find_comment("explain", "problems", "hw", s2).comment == "Clear and short."
+        assert gb.find_submission("hw", s1).score == 5
+    assert (out / "feedback" / s2 / "hw" / "problems.html").is_file()
