@@ -108,7 +108,10 @@ def parse_time(value, what: str, tz=UTC) -> datetime | None:
                               "e.g. 2026-03-08T23:59:00Z") from None
     else:
         raise CourseError(f"{what} must be an ISO 8601 time, e.g. 2026-03-08T23:59:00Z")
-    return lateness.to_utc(t, tz)
+    try:
+        return lateness.to_utc(t, tz)
+    except (OverflowError, ValueError):  # year 1 at UTC+8 is before the first UTC year
+        raise CourseError(f"{what} is out of range") from None
 
 
 def _number(doc: dict, key: str, kind, default, low: float, high: float):

@@ -70,6 +70,7 @@ def test_times_without_offset_are_in_the_course_zone():
     ({"late_policy": {"zero_after_days": -1}}, "late_policy.zero_after_days"),
     ({"late_policy": {"per_day": "10%"}}, "unknown field 'late_policy.per_day'"),
     ({"assignments": [{"name": "a", "extensions": {"../x": "2026-09-01"}}]}, "user name"),
+    ({"assignments": [{"name": "a", "due": "0001-01-01T00:00"}]}, "a: due is out of range"),
     ({"assignments": [{"name": "a", "extensions": {"s1": "soon"}}]},
      "extension of s1 'soon' is not an ISO 8601 time"),
 ])
