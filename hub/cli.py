@@ -162,6 +162,10 @@ def cmd_course(args) -> int:
 
     store = _platform(args).courses
     need = {"release": 2, "collect": 2, "autograde": 2, "grades": 1}.get(args.action, 0)
+    if args.action == "export" and len(args.names) in (2, 3):
+        need = len(args.names)
+    elif args.action == "export":
+        raise SystemExit("npuhub course export COURSE [ASSIGNMENT] DIR")
     if len(args.names) != need:
         usage = " ".join(["COURSE", "ASSIGNMENT"][:need])
         raise SystemExit(f"npuhub course {args.action} {usage}".rstrip())
@@ -175,6 +179,14 @@ def cmd_course(args) -> int:
             print(f"released {args.names[1]} at {r['released_at']}: {', '.join(r['files'])}")
         elif args.action == "collect":
             print(f"{store.collect(*args.names)} submissions collected")
+        elif args.action == "export":
+            from .courses.export import export_course
+
+            *which, folder = args.names
+            n = export_course(store.export_data(*which), folder)
+            print(f"exported {which[0]} to {folder} (nbgrader's course folder and "
+                  f"gradebook.db): {n['students']} students, {n['assignments']} "
+                  f"assignments, {n['submissions']} submissions")
         elif args.action == "autograde":
             results = service_ops.autograde_assignment(store, *args.names)
             rows = [[r["student"], r["attempt"], r["score"], r["max_score"], r["status"],
@@ -237,9 +249,12 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("-f", "--file", required=True)
     ap.set_defaults(func=cmd_apply)
 
-    co = sub.add_parser("course", help="courses: list, release, collect, autograde, grades")
-    co.add_argument("action", choices=["list", "release", "collect", "autograde", "grades"])
-    co.add_argument("names", nargs="*", help="COURSE [ASSIGNMENT]")
+    co = sub.add_parser("course", help="courses: list, release, collect, autograde, grades, "
+                        "export (nbgrader's course folder and gradebook)")
+    co.add_argument("action", choices=["list", "release", "collect", "autograde", "grades",
+                                       "export"])
+    co.add_argument("names", nargs="*", help="COURSE [ASSIGNMENT]; export: COURSE "
+                    "[ASSIGNMENT] DIR")
     co.add_argument("--csv", action="store_true", help="grades as CSV")
     co.set_defaults(func=cmd_course)
 

@@ -186,6 +186,10 @@ MESSAGES: dict[str, tuple[int, Template]] = {
         "Feedback of {assignment} is returned after its due date ({due})",
     ),
     "course_invalid": (400, "{detail}"),
+    "not_graded_yet": (409, "{student} has no graded submission of {assignment} yet"),
+    "no_graded_cell": (400, "{notebook} has no graded cell {grade_id} in this submission"),
+    "points_above_max": (400, "{grade_id}: {points} points is outside 0 to {max_points}"),
+    "not_a_student": (404, "{student} is not a student of {course}"),
     # --- anything else a module declines with a sentence
     "refused": (400, "{detail}"),
 }

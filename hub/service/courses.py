@@ -185,7 +185,8 @@ class SubmitHandler(CourseHandler):
 class FeedbackHandler(CourseHandler):
     async def get(self, cid, name):
         await self.member(cid, name)
-        files = await self.call(self.store.feedback, cid, name, self.user_name)
+        files = await self.call(service_ops.feedback_pages, self.store, cid, name,
+                                self.user_name, self.lang)
         self.write_json({"files": files})
 
 

@@ -9,6 +9,7 @@ from . import (
     courses,
     datasets,
     devices,
+    grading,
     health,
     jobs,
     me,
@@ -20,7 +21,7 @@ from . import (
 )
 from .openapi import Route, handlers, spec
 
-RESOURCES = [health, me, devices, quotas, usage, datasets, jobs, courses, autograde, users]
+RESOURCES = [health, me, devices, quotas, usage, datasets, jobs, courses, autograde, grading, users]
 ROUTES: list[Route] = [r for module in RESOURCES for r in module.routes]
 
 
