@@ -218,6 +218,26 @@ class Usage(LedgerStore):
             a.provenance = record
             return True
 
+    def note_dataset(self, user: str, dataset: dict) -> int:
+        """Add a dataset ({"name", "version", …}) mounted during a session to the records
+        of `user`'s running servers (they share the user's mounts); how many changed."""
+        changed = 0
+        with self._write() as s:
+            q = select(Allocation).where(
+                Allocation.state == "active", Allocation.user == user,
+                Allocation.kind == "server", Allocation.provenance.is_not(None),
+            )  # fmt: skip
+            for a in s.scalars(q):
+                prov = dict(a.provenance or {})
+                have = list(prov.get("datasets") or [])
+                key = (dataset.get("name"), dataset.get("version"))
+                if any((d.get("name"), d.get("version")) == key for d in have):
+                    continue
+                prov["datasets"] = [*have, dataset]
+                a.provenance = prov
+                changed += 1
+        return changed
+
     def provenance(self, user: str, kind: str, holder: str) -> dict | None:
         """The provenance of `user`'s open allocation of (kind, holder), or None."""
         with self._read() as s:

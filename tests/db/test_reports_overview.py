@@ -60,3 +60,18 @@ def test_user_overrides_are_listed(ledger):
     rows = ledger.policies.users()
     assert [(r["user"], r["max_npus"], r["npu_hours"], r["period"]) for r in rows] == [
         ("al", None, 3.5, "day"), ("zoe", 8, None, None)]
+
+
+def test_a_dataset_mounted_during_a_session_joins_its_record(ledger):
+    a = ledger.allocate(user="ana", groups=[], kind="server", holder="", npus=1)
+    ledger.allocate(user="ana", groups=[], kind="job", holder="3", npus=1)
+    assert ledger.usage.provenance("ana", "server", "") is None
+    assert ledger.usage.set_provenance(a.allocation_id, {"kind": "session", "datasets": []})
+    rs = {"name": "rs", "version": "2025.1", "mounted": "2026-12-06T10:00:00+00:00"}
+    assert ledger.usage.note_dataset("ana", rs) == 1
+    assert ledger.usage.note_dataset("ana", dict(rs, mounted="later")) == 0  # known already
+    assert ledger.usage.note_dataset("bob", rs) == 0
+    assert ledger.usage.provenance("ana", "server", "")["datasets"] == [rs]
+    ledger.release(a.allocation_id)
+    assert ledger.usage.provenance("ana", "server", "") is None  # only running sessions
+    assert not ledger.usage.set_provenance(a.allocation_id, {"kind": "session"})

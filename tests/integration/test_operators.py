@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import time
+import uuid
 
 import pytest
 import requests
@@ -114,7 +115,7 @@ def test_cli_devices_names_the_holder(hub, holder):
     assert re.fullmatch(r"\d+ devices: \d+ held(, \d+ \w+)*", r.stdout.splitlines()[-1])
 
 
-def test_session_records_its_image_digest_and_devices(hub, holder):
+def test_session_records_its_image_digest_and_devices(hub, holder, tmp_root):
     user, token, _ = holder
     (device,) = held_by(hub, user)
     r = hub.request("GET", "/me/session", token=token, base=hub.service)
@@ -150,3 +151,17 @@ def test_session_records_its_image_digest_and_devices(hub, holder):
     zh = requests.get(f"{hub.service}/me/session?server=nope", timeout=60,
                       headers={"Authorization": f"token {token}", "Accept-Language": "zh-CN"})
     assert "服务器：nope" in zh.json()["message"]
+
+    # a dataset mounted during the session joins its record, with its version
+    name = "op" + uuid.uuid4().hex[:6]
+    folder = tmp_root / f"data-{name}"
+    folder.mkdir(mode=0o755)
+    (folder / "a.txt").write_text("a")
+    r = hub.request("POST", "/datasets", base=hub.service,
+                    json={"name": name, "source": str(folder), "version": "2025.1"})  # fmt: skip
+    assert r.status_code in (200, 201), r.text
+    r = hub.request("POST", f"/datasets/{name}/mount", token=token, base=hub.service)
+    assert r.status_code == 200, r.text
+    after = hub.request("GET", "/me/session", token=token, base=hub.service).json()
+    assert [(d["name"], d["version"]) for d in after["datasets"]] == [(name, "2025.1")]
+    assert after["image"] == prov["image"] and after["devices"] == prov["devices"]
