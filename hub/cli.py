@@ -10,7 +10,10 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from . import clock
+from .ledger.quota import GROUP_ONLY_FIELDS
 from .reports import cli as reports_cli
+from .reports.usage import by_use
 from .settings import NPUHub, load_settings
 
 
@@ -67,13 +70,19 @@ def cmd_devices(args) -> int:
         getattr(ledger.inventory, args.action)(node, index)
         print(f"{node}:{index} {args.action}ed")
         return 0
-    rows = []
-    for d in ledger.inventory.devices():
-        h = d["holder"]
-        holder = f"{h['user']}/{h['kind']}:{h['holder'] or 'default'}" if h else "-"
-        since = d["since"].strftime("%Y-%m-%d %H:%M") if d.get("since") and h else "-"
-        rows.append([d["node"], d["index"], d["type"], d["state"], holder, since])
-    print(tabulate(rows, headers=["node", "device", "type", "state", "holder", "since"]))
+    from .reports.overview import devices, duration, holder_label, summary_line
+
+    with ledger.session_factory() as s:
+        rows = devices(s, clock.utcnow())
+    table = [
+        [d["node"], d["index"], d["type"], d["state"], holder_label(d["holder"]),
+         d["since"].strftime("%Y-%m-%d %H:%M") if d["since"] else "-",
+         duration(d["held_seconds"])]
+        for d in rows
+    ]  # fmt: skip
+    print(tabulate(table, headers=["node", "device", "type", "state", "holder", "since", "held"]))
+    print()
+    print(summary_line(d["state"] for d in rows))
     return 0
 
 
@@ -110,6 +119,18 @@ def cmd_quota(args) -> int:
         for p in ledger.policies.all()
     ]
     print(tabulate(rows, headers=["group", *LIMIT_OPTIONS, "profiles"]))
+    users = ledger.policies.users()
+    fields = [k for k in LIMIT_OPTIONS if k not in GROUP_ONLY_FIELDS]
+    print()
+    if not users:
+        print("no per-user overrides (npuhub quota set --user NAME …)")
+        return 0
+    rows = [
+        [u["user"]] + [u.get(k) if u.get(k) is not None else "-" for k in fields]
+        + [",".join(u["profiles"]) if u.get("profiles") else "-"]
+        for u in users
+    ]
+    print(tabulate(rows, headers=["user override", *fields, "profiles"]))
     return 0
 
 
@@ -118,12 +139,13 @@ def cmd_usage(args) -> int:
     if reports_cli.wants_report(args):
         return reports_cli.usage(args, ledger.session_factory)
     u = ledger.usage.report(account=args.account, period=args.period)
-    rows = [[k, v] for k, v in u.items() if not isinstance(v, list | dict)]
-    print(tabulate(rows, headers=["", "value"]))
-    for key in ("by_user", "by_account"):
+    rows = [[k, "-" if v is None else f"{v:.2f}" if isinstance(v, float) else v]
+            for k, v in u.items() if not isinstance(v, list | dict)]  # fmt: skip
+    print(tabulate(rows, headers=["", "value"], disable_numparse=True))
+    for key in ("by_account", "by_user"):
         if isinstance(u.get(key), dict) and u[key]:
             print()
-            print(tabulate(sorted(u[key].items()), headers=[key[3:], "NPU-hours"], floatfmt=".2f"))
+            print(tabulate(by_use(u[key]), headers=[key[3:], "NPU-hours"], floatfmt=".2f"))
     return 0
 
 
@@ -269,7 +291,13 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser().parse_args(argv)
     try:
-        return args.func(args) or 0
+        rc = args.func(args) or 0
+        sys.stdout.flush()
+        return rc
+    except BrokenPipeError:
+        # the reader has gone (`npuhub usage | head -1`): stop quietly, as `cat` does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (ApplyError, HubAPIError, LedgerError, ValueError, FileNotFoundError) as e:
         # bad input or a refusal: one line that says what, no traceback
         print(f"npuhub {args.command}: {e}", file=sys.stderr)

@@ -160,6 +160,7 @@ MESSAGES: dict[str, tuple[int, Template]] = {
     "no_dataset_for_you": (400, "There is no dataset {name} you may use"),
     "no_job": (404, "No job {id} of yours"),
     "job_ended": (409, "Job {id} has already ended: {state}"),
+    "no_session": (404, "No running session of yours has a record (server: {server})"),
     "bad_offset": (400, "offset must be a whole number"),
     # --- datasets
     "no_dataset": (404, "there is no dataset {name}"),

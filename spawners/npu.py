@@ -27,6 +27,7 @@ from npuhub.hub.datasets.store import restore_user
 from npuhub.hub.ledger import LedgerError
 from npuhub.hub.platform import platform_for
 from npuhub.hub.profile_lookup import profile_rules
+from npuhub.hub.sessions import session_provenance
 
 from .admission import Admission
 from .options_form import render_options_form
@@ -61,6 +62,11 @@ class NPUSpawner(DockerSpawner):
         config=True
     )
     api_url = Unicode(help="NPUHUB_API_URL given to the container.").tag(config=True)
+    node_root = Unicode(
+        "/",
+        help="""Where this node's file system is read for a session's provenance: its NPU
+        driver and CANN versions (see c.JobsConfig.node_root).""",
+    ).tag(config=True)
     mounts_root = Unicode(
         "",
         help="""Host folder of the per-user dataset folders: <mounts_root>/<user> is
@@ -243,7 +249,27 @@ class NPUSpawner(DockerSpawner):
         except BaseException:
             await self._release("failed")
             raise
+        await self._record_provenance(request)
         return ip, port
+
+    async def _record_provenance(self, request: SpawnRequest) -> None:
+        """Keep on the usage record what this session runs on (GET …/me/session)."""
+        if self.allocation_id is None:
+            return
+        try:
+            info = await self.docker("inspect_container", self.container_id)
+            record = await self._in_executor(
+                session_provenance, platform_for(self.db_url), user=self.user.name,
+                server=self.name, account=self.account, profile=request.profile,
+                image_ref=self.image, image_id=info.get("Image"),
+                devices=[(d.node, d.index, d.path) for d in self._devices],
+                node_root=self.node_root, backend="docker", with_datasets=bool(self.mounts_root),
+                allocation_id=self.allocation_id,
+            )  # fmt: skip
+        except Exception:  # a record missing is logged; it never fails a started server
+            self.log.exception("No provenance recorded for %s", self._log_name)
+            return
+        self.log.debug("Provenance of %s: %s", self._log_name, record)
 
     async def get_ip_and_port(self):
         return self.ip, self.port

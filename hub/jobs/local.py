@@ -227,6 +227,8 @@ class LocalBackend:
         if not ok:  # cancelled while it started
             await self.stop(job)
         else:
+            if prov is not None:  # on the usage record too, as a session's
+                await self._run(self.ledger.usage.set_provenance, grant.allocation_id, prov)
             log.info("Started job %s of %s on NPUs %s", job.id, job.user, grant.devices)
         return "started"
 

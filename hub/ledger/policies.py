@@ -257,6 +257,13 @@ class Policies(store.LedgerStore):
             "updated": row.updated if row is not None else None,
         }
 
+    def users(self) -> list[dict]:
+        """Every user's own overrides, by name (limits left null inherit)."""
+        with self._read() as s:
+            rows = s.scalars(select(UserQuota).order_by(UserQuota.user)).all()
+            return [{"user": r.user, **(_row_limits(r) or {}), "updated": r.updated}
+                    for r in rows]
+
     def set_user(self, user: str, **limits: Any) -> dict:
         """Set some of a user's own overrides (others unchanged; None = inherit)."""
         for name in GROUP_ONLY_FIELDS:

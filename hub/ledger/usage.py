@@ -209,6 +209,45 @@ class Usage(LedgerStore):
             a = s.get(Allocation, allocation_id)
             return _allocation_dict(a) if a is not None else None
 
+    def set_provenance(self, allocation_id: int, record: dict) -> bool:
+        """Keep what the holder of an open allocation runs on (False if it is closed)."""
+        with self._write() as s:
+            a = s.get(Allocation, allocation_id)
+            if a is None or a.state != "active":
+                return False
+            a.provenance = record
+            return True
+
+    def note_dataset(self, user: str, dataset: dict) -> int:
+        """Add a dataset ({"name", "version", …}) mounted during a session to the records
+        of `user`'s running servers (they share the user's mounts); how many changed."""
+        changed = 0
+        with self._write() as s:
+            q = select(Allocation).where(
+                Allocation.state == "active", Allocation.user == user,
+                Allocation.kind == "server", Allocation.provenance.is_not(None),
+            )  # fmt: skip
+            for a in s.scalars(q):
+                prov = dict(a.provenance or {})
+                have = list(prov.get("datasets") or [])
+                key = (dataset.get("name"), dataset.get("version"))
+                if any((d.get("name"), d.get("version")) == key for d in have):
+                    continue
+                prov["datasets"] = [*have, dataset]
+                a.provenance = prov
+                changed += 1
+        return changed
+
+    def provenance(self, user: str, kind: str, holder: str) -> dict | None:
+        """The provenance of `user`'s open allocation of (kind, holder), or None."""
+        with self._read() as s:
+            return s.scalar(
+                select(Allocation.provenance)
+                .where(Allocation.state == "active", Allocation.user == user,
+                       Allocation.kind == kind, Allocation.holder == holder)
+                .order_by(Allocation.id.desc()).limit(1)
+            )  # fmt: skip
+
     def report(
         self,
         *,

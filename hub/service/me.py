@@ -1,6 +1,7 @@
 """GET /api/v1/me: who the caller is, their accounts, quotas, usage and allocations."""
 
 from npuhub.hub.ledger.summary import summary
+from npuhub.hub.refusals import Refusal
 from npuhub.hub.schemas.account import Me
 
 from .base import APIHandler
@@ -20,9 +21,26 @@ class MeHandler(APIHandler):
         self.write_json(info)
 
 
+class MySessionHandler(APIHandler):
+    async def get(self):
+        server = self.get_argument("server", "")[:255]
+        record = await self.blocking(
+            self.ledger.usage.provenance, self.user_name, "server", server
+        )
+        if record is None:
+            raise Refusal("no_session", server=server or "default")
+        self.write_json(record)
+
+
 routes = [
     Route(r"/api/v1/me", MeHandler, {
         "GET": Op("The caller: groups, accounts, quotas, usage, allocations", {200: Me}),
+    }),
+    Route(r"/api/v1/me/session", MySessionHandler, {
+        "GET": Op("What the caller's running server (?server=NAME, default '') runs on: "
+                  "image and digest, node, devices, driver and CANN, datasets",
+                  {200: {"type": "object"}}, query={"server": {"type": "string"}},
+                  errors=(404,)),
     }),
 ]
 default_handlers = [(r.pattern, r.handler) for r in routes]
