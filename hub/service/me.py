@@ -16,9 +16,9 @@ class MeHandler(APIHandler):
             return
         info = await self.blocking(summary, self.ledger, self.user_name, self.groups)
         info.update(name=self.user_name, kind="user", admin=self.is_admin, groups=self.groups)
-        info["warnings"] = self.service.enforcer.warnings.get(self.user_name, []) + [
-            w["message"] for w in self.service.idle.warnings.get(self.user_name, [])]
+        info["warnings"] = self.service.enforcer.warnings.get(self.user_name, [])
         # idle NPUs: the standing warnings and, until a new start, the last stop for them
+        # (the Lab status bar says them in its language)
         info["idle"] = await self.blocking(notices, self.platform.session_factory,
                                            self.user_name)
         info.update(await me_datasets(self))
