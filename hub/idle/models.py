@@ -44,7 +44,7 @@ class IdleNotice(Base):
 
 
 def sync_warnings(session_factory, warns: list) -> None:
-    """The standing warnings are exactly `warns` (decide.Verdict with action "warn"):
+    """The standing warnings are exactly `warns` (decide.Verdict, "warn" or "stop"):
     new ones are added, the others' rows removed (busy again, stopped by their owner)."""
     with session_factory() as s, s.begin():
         rows = {n.allocation_id: n for n in s.scalars(

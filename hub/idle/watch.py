@@ -49,7 +49,6 @@ class IdleWatch:
         self.settings = settings
         self.policy = policy_of(settings)
         self.known: dict[int, Idle] = {}
-        self.warnings: dict[str, list[dict]] = {}  # user → standing warnings, for /me
 
     async def _blocking(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
@@ -88,22 +87,14 @@ class IdleWatch:
             waiting = await self._blocking(waiting_for_npus, self.platform.session_factory)
         now = clock.utcnow()
         self.known, verdicts = decide(servers, self.known, now, self.policy, waiting)
-        warns = [v for v in verdicts if v.action == "warn"]
-        await self._blocking(models.sync_warnings, self.platform.session_factory, warns)
-        warnings: dict[str, list[dict]] = {}
-        for v in warns:
-            warnings.setdefault(v.server.user, []).append({
-                "server": v.server.name, "npus": len(v.server.devices),
-                "idle_since": v.idle_since.isoformat(), "stop_at": v.deadline.isoformat(),
-                "stopped": None, "message": message(v),
-            })
+        standing = [v for v in verdicts if v.action in ("warn", "stop")]  # stop: until done
+        await self._blocking(models.sync_warnings, self.platform.session_factory, standing)
         for v in verdicts:
             if v.action == "stop":
                 await self.stop(v)
             elif v.action == "clear":
                 log.info("NPUs of %s/%s are in use again: warning withdrawn", v.server.user,
                          v.server.name)
-        self.warnings = warnings
         return verdicts
 
     async def stop(self, v: Verdict) -> None:
@@ -130,9 +121,3 @@ class IdleWatch:
         pc.start()
         return pc
 
-
-def message(v: Verdict) -> str:
-    """The warning in English (the /me `warnings` list; pages render their own)."""
-    return (f"Your server's {len(v.server.devices)} NPU(s) have been idle since "
-            f"{v.idle_since:%H:%M} UTC: it will be stopped at {v.deadline:%H:%M} UTC unless "
-            "they are used; your files are kept.")
