@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from npuhub.hub import clock
+from npuhub.hub.idle.models import reclaimed
 from npuhub.hub.jobs.models import STATES, Job
 from npuhub.hub.orm import Allocation, Device, Node
 
@@ -69,6 +70,7 @@ class PlatformCollector:
             yield from self._allocations(s)
             yield from self._jobs(s)
             yield from self._line(s, now)
+            yield from self._reclaimed(s)
             hours = CounterMetricFamily(
                 "npuhub_npu_hours",
                 "NPU-hours charged to each account (open records count until now)",
@@ -117,6 +119,27 @@ class PlatformCollector:
             npus.add_metric([kind, account], held or 0)
         yield count
         yield npus
+
+    def _reclaimed(self, s: Session):
+        r = reclaimed(s)
+        npus = CounterMetricFamily(
+            "npuhub_reclaimed_npus",
+            "NPUs taken back from servers stopped because their NPUs stayed idle, by account",
+            labels=["account"],
+        )
+        for account, n in sorted(r["by_account"].items()):
+            npus.add_metric([account], n)
+        yield npus
+        yield CounterMetricFamily(
+            "npuhub_reclaimed_servers",
+            "Servers stopped because their NPUs stayed idle",
+            value=r["servers"],
+        )
+        yield CounterMetricFamily(
+            "npuhub_idle_npu_hours",
+            "NPU-hours that servers stopped for idle NPUs had held idle until the stop",
+            value=r["idle_npu_hours"],
+        )
 
     def _jobs(self, s: Session):
         g = GaugeMetricFamily("npuhub_jobs", "Batch jobs by state", labels=["state"])

@@ -16,6 +16,7 @@ class Me(Reply):
     groups: list[str] | None = None
     accounts: list[str] | None = None
     warnings: list[Any] | None = None
+    idle: list[dict[str, Any]] | None = None
 
 
 class Usage(Reply):

@@ -1,5 +1,6 @@
 """GET /api/v1/me: who the caller is, their accounts, quotas, usage and allocations."""
 
+from npuhub.hub.idle.models import notices
 from npuhub.hub.ledger.summary import summary
 from npuhub.hub.refusals import Refusal
 from npuhub.hub.schemas.account import Me
@@ -17,6 +18,10 @@ class MeHandler(APIHandler):
         info = await self.blocking(summary, self.ledger, self.user_name, self.groups)
         info.update(name=self.user_name, kind="user", admin=self.is_admin, groups=self.groups)
         info["warnings"] = self.service.enforcer.warnings.get(self.user_name, [])
+        # idle NPUs: the standing warnings and, until a new start, the last stop for them
+        # (the Lab status bar says them in its language)
+        info["idle"] = await self.blocking(notices, self.platform.session_factory,
+                                           self.user_name)
         info.update(await me_datasets(self))
         self.write_json(info)
 

@@ -23,7 +23,15 @@ export function statusText(
     level = share >= 1 ? 'npuhub-over' : share >= 0.8 ? 'npuhub-warning' : '';
   }
   // the platform's own warnings (budget spent, session limit): what will be stopped, when
-  const warnings: string[] = me.warnings || [];
+  const warnings: string[] = [...(me.warnings || [])];
+  // idle NPUs (the service's idle watch): the standing warning, in this language
+  const hhmm = (t: string) => String(t || '').slice(11, 16);
+  for (const n of me.idle || []) {
+    if (!n.stopped) {
+      warnings.push(trans.__('Your NPUs (%1) have been idle since %2 UTC: this server will be stopped at %3 UTC unless you use them. Your files are kept.',
+        n.npus, hhmm(n.idle_since), hhmm(n.stop_at)));
+    }
+  }
   if (warnings.length) {
     text += ' ⚠';
     level = 'npuhub-over';
