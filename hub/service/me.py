@@ -1,4 +1,5 @@
-"""GET /api/v1/me: who the caller is, their accounts, quotas, usage and allocations."""
+"""GET /api/v1/me: who the caller is, their accounts, quotas, usage and allocations, and
+their place in the line for NPUs."""
 
 from npuhub.hub.ledger.summary import summary
 from npuhub.hub.schemas.account import Me
@@ -16,8 +17,18 @@ class MeHandler(APIHandler):
         info = await self.blocking(summary, self.ledger, self.user_name, self.groups)
         info.update(name=self.user_name, kind="user", admin=self.is_admin, groups=self.groups)
         info["warnings"] = self.service.enforcer.warnings.get(self.user_name, [])
+        info["line"] = self._line_place()
         info.update(await me_datasets(self))
         self.write_json(info)
+
+    def _line_place(self) -> dict | None:
+        """The caller's foremost place in the line at the scheduler's last tick."""
+        jobs = self.service.jobs
+        place = jobs.keeper.place_of(self.user_name) if jobs is not None else None
+        if place is None:
+            return None
+        keys = ("position", "kind", "id", "npus", "submitted", "estimated_start")
+        return {k: place[k] for k in keys}
 
 
 routes = [

@@ -13,6 +13,7 @@ from . import (
     jobs,
     me,
     metrics,
+    queue,
     quotas,
     usage,
     usage_report,
@@ -20,7 +21,9 @@ from . import (
 )
 from .openapi import Route, handlers, spec
 
-RESOURCES = [health, me, devices, quotas, usage, datasets, jobs, courses, autograde, users]
+RESOURCES = [
+    health, me, devices, queue, quotas, usage, datasets, jobs, courses, autograde, users,
+]
 ROUTES: list[Route] = [r for module in RESOURCES for r in module.routes]
 
 
