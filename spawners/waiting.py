@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import datetime
+from functools import partial
 
 from tornado import web
 
@@ -25,6 +26,12 @@ from npuhub.hub.refusals import Refusal
 
 POLL_S = 1.0
 TOUCH_EVERY = 10  # polls between the "still waiting" marks the scheduler looks for
+
+
+async def _blocking(fn, *args, **kwargs):
+    """Database work off the event loop, in the loop's default pool (DockerSpawner's own
+    has one thread, kept for Docker: a waiting line's polls must not queue behind it)."""
+    return await asyncio.get_running_loop().run_in_executor(None, partial(fn, *args, **kwargs))
 
 
 class LineWait:
@@ -50,7 +57,7 @@ class LineWait:
     async def wait(self) -> tuple[int, str, list]:
         """(allocation id, account, devices) once granted; HTTPError if refused."""
         sp = self.spawner
-        self.row = await sp._in_executor(self._join)
+        self.row = await _blocking(self._join)
         request_id = self.row["id"]
         sp.log.info("%s waits in the line for %s NPU(s) (request %s)",
                     sp._log_name, self.request.npus, request_id)
@@ -60,12 +67,12 @@ class LineWait:
             while True:
                 polls += 1
                 if polls % TOUCH_EVERY == 0:
-                    await sp._in_executor(self.line.touch, request_id)
-                row = await sp._in_executor(self.line.get, request_id)
+                    await _blocking(self.line.touch, request_id)
+                row = await _blocking(self.line.get, request_id)
                 self.row = row
                 state = row["state"] if row else "left"
                 if state == "granted":
-                    if await sp._in_executor(self.line.take, request_id):
+                    if await _blocking(self.line.take, request_id):
                         settled = True
                         devices = [tuple(d) for d in row["devices"]]
                         return row["allocation_id"], row["account"], devices
@@ -78,7 +85,7 @@ class LineWait:
                 if state != "waiting":  # dropped by the scheduler (nobody asked for it)
                     settled = True
                     raise self._refused("line_dropped")
-                if time.monotonic() >= deadline and await sp._in_executor(
+                if time.monotonic() >= deadline and await _blocking(
                     self.line.expire, request_id
                 ):
                     settled = True
@@ -90,9 +97,9 @@ class LineWait:
 
     async def _leave(self, request_id: int) -> None:
         sp = self.spawner
-        granted = await sp._in_executor(self.line.leave, request_id)
+        granted = await _blocking(self.line.leave, request_id)
         if granted is not None:  # granted just as it left: give the devices back
-            await sp._in_executor(sp.ledger.release, granted, reason="left the line")
+            await _blocking(sp.ledger.release, granted, reason="left the line")
         sp.log.info("%s left the line (request %s)", sp._log_name, request_id)
 
     def _refused(self, code: str, **params) -> web.HTTPError:

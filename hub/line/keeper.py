@@ -108,10 +108,12 @@ class LineKeeper:
         """One tick (see the module docstring). `queued`, `active`: the local backend's
         jobs (none when jobs run elsewhere)."""
         now = clock.utcnow()
-        dropped = await self._run(self.line.drop_unseen, now - timedelta(seconds=UNSEEN_S))
-        if dropped:
-            log.info("Dropped waiting requests nobody asks for: %s", dropped)
         servers = await self._run(self.line.waiting)
+        unseen = now - timedelta(seconds=UNSEEN_S)
+        if any(r.seen < unseen for r in servers):
+            dropped = await self._run(self.line.drop_unseen, unseen)
+            log.info("Dropped waiting requests nobody asks for: %s", dropped)
+            servers = [r for r in servers if r.id not in dropped]
         if not servers and not queued:
             self.view = []
             return Decision()

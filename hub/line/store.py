@@ -116,18 +116,29 @@ class Line(db.Store):
         return self._move(request_id, ("waiting",), "refused", refusal=dict(refusal))
 
     def note(self, places: Mapping[int, tuple[int | None, datetime | None]]) -> None:
-        """Write each waiting request's (position, estimated start) where it changed."""
+        """Write each waiting request's (position, estimated start) where it changed
+        (read first: a tick that changes nothing writes nothing)."""
         if not places:
             return
-        with self._write() as s:
-            for row in s.scalars(
-                select(LineRequest).where(
-                    LineRequest.id.in_(list(places)), LineRequest.state == "waiting"
+        with self._read() as s:
+            changed = {
+                row.id: places[row.id]
+                for row in s.scalars(
+                    select(LineRequest).where(
+                        LineRequest.id.in_(list(places)), LineRequest.state == "waiting"
+                    )
                 )
-            ):
-                position, start = places[row.id]
-                if (row.position, row.estimated_start) != (position, start):
-                    row.position, row.estimated_start = position, start
+                if (row.position, row.estimated_start) != places[row.id]
+            }
+        if not changed:
+            return
+        with self._write() as s:
+            for request_id, (position, start) in changed.items():
+                s.execute(
+                    update(LineRequest)
+                    .where(LineRequest.id == request_id, LineRequest.state == "waiting")
+                    .values(position=position, estimated_start=start)
+                )
 
     def drop_unseen(self, before: datetime) -> list[int]:
         """Leave the waiting requests whose spawner has not asked since `before` (a hub

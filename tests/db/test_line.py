@@ -81,14 +81,10 @@ def test_the_scheduler_grants_the_first_in_line_when_npus_come_free(line, ledger
 
 
 def _spawner(url: str, max_wait: int):
-    async def in_executor(fn, *args, **kwargs):
-        return await asyncio.get_running_loop().run_in_executor(None, lambda: fn(*args, **kwargs))
-
     return SimpleNamespace(
         db_url=url, ledger=platform_for(url).ledger, user=SimpleNamespace(name="eve"),
         name="", line_session_limit=3600, line_max_wait=max_wait, handler=None,
         _npuhub_lang="zh_CN", log=logging.getLogger("test"), _log_name="eve",
-        _in_executor=in_executor,
     )
 
 
