@@ -86,6 +86,36 @@ def cmd_devices(args) -> int:
     return 0
 
 
+def cmd_queue(args) -> int:
+    from .jobs.config import load_jobs_config
+    from .line.keeper import current
+
+    settings = _settings(args)
+    platform = _platform(args)
+    cfg = load_jobs_config(args.config or os.environ.get("NPUHUB_CONFIG") or None, settings)
+    line = current(platform.ledger, platform.line, platform.jobs,
+                   cfg.fairshare_half_life * 86400, settings.line_session_limit or None)
+    rows = [
+        [e["position"], e["kind"], e["user"], e["account"], e["npus"],
+         _when(e["submitted"]), _when(e["estimated_start"]) or "unknown"]
+        for e in line
+    ]
+    print(tabulate(rows, headers=["position", "kind", "user", "account", "NPUs",
+                                  "waiting since", "estimated start"]))
+    if not rows:
+        print("(nobody waits for NPUs)")
+    return 0
+
+
+def _when(iso: str | None) -> str:
+    """An ISO time of the line as the table shows it (UTC, to the minute)."""
+    if iso is None:
+        return ""
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M UTC")
+
+
 LIMIT_OPTIONS = {
     "max_npus_per_server": int,
     "max_npus": int,
@@ -241,6 +271,9 @@ def parser() -> argparse.ArgumentParser:
     dev.add_argument("action", nargs="?", default="list", choices=["list", "drain", "undrain"])
     dev.add_argument("device", nargs="?", help="NODE:INDEX")
     dev.set_defaults(func=cmd_devices)
+
+    qu = sub.add_parser("queue", help="the line for NPUs: waiting servers and queued jobs")
+    qu.set_defaults(func=cmd_queue)
 
     q = sub.add_parser("quota", help="quota policies: list, set")
     q.add_argument("action", nargs="?", default="list", choices=["list", "set"])

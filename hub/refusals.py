@@ -90,6 +90,13 @@ MESSAGES: dict[str, tuple[int, Template]] = {
         "{free} of {total} {what} are free, but not {npus} together on one node "
         "(the most free on one node is {largest}); ask for fewer or try again later{queue}",
     ),
+    # --- the line (hub/line): a server request that waited for NPUs
+    "line_max_wait": (
+        503,
+        "No {npus_npus} came free within the longest wait in the line ({max_wait_hms}); "
+        "try again later or ask for fewer",
+    ),
+    "line_dropped": (503, "Your place in the line was lost; start your server again"),
     # --- devices (operators)
     "no_device": (404, "There is no device {device} (see `npuhub devices`)"),
     "device_gone": (409, "{device} is no longer present on its node, so it stays drained"),

@@ -160,6 +160,22 @@ class NPUHub(Configurable):
         and see their position; no spawn fails for want of CPU.""",
     ).tag(config=True)
 
+    line_max_wait = Integer(
+        4 * 3600,
+        min=1,
+        help="""The longest a server request waits in the line for NPUs (seconds, default
+        4 hours); then it is refused with a message that says so. A request with
+        user_options {"wait": false} is refused at once instead of waiting.""",
+    ).tag(config=True)
+
+    line_session_limit = Integer(
+        8 * 3600,
+        min=0,
+        help="""How long a server is expected to run where its quota sets no
+        max_session_hours (seconds, default 8 hours): the line's estimated starts and
+        its backfill count on it. 0: unknown (such servers are taken to run for ever).""",
+    ).tag(config=True)
+
     poll_interval = Integer(
         10, min=1, help="Seconds between checks that each user container still runs."
     ).tag(config=True)

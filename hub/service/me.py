@@ -1,4 +1,5 @@
-"""GET /api/v1/me: who the caller is, their accounts, quotas, usage and allocations."""
+"""GET /api/v1/me: who the caller is, their accounts, quotas, usage and allocations, and
+their place in the line for NPUs."""
 
 from npuhub.hub.idle.models import notices
 from npuhub.hub.ledger.summary import summary
@@ -22,8 +23,18 @@ class MeHandler(APIHandler):
         # (the Lab status bar says them in its language)
         info["idle"] = await self.blocking(notices, self.platform.session_factory,
                                            self.user_name)
+        info["line"] = self._line_place()
         info.update(await me_datasets(self))
         self.write_json(info)
+
+    def _line_place(self) -> dict | None:
+        """The caller's foremost place in the line at the scheduler's last tick."""
+        jobs = self.service.jobs
+        place = jobs.keeper.place_of(self.user_name) if jobs is not None else None
+        if place is None:
+            return None
+        keys = ("position", "kind", "id", "npus", "submitted", "estimated_start")
+        return {k: place[k] for k in keys}
 
 
 class MySessionHandler(APIHandler):

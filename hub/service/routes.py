@@ -14,6 +14,7 @@ from . import (
     jobs,
     me,
     metrics,
+    queue,
     quotas,
     usage,
     usage_report,
@@ -21,7 +22,10 @@ from . import (
 )
 from .openapi import Route, handlers, spec
 
-RESOURCES = [health, me, devices, quotas, usage, datasets, jobs, courses, autograde, grading, users]
+RESOURCES = [
+    health, me, devices, queue, quotas, usage, datasets, jobs, courses, autograde, grading,
+    users,
+]
 ROUTES: list[Route] = [r for module in RESOURCES for r in module.routes]
 
 

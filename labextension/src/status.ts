@@ -1,5 +1,6 @@
 // Status-bar item: NPUs held and the budget meter, from /me, e.g.
-// "NPU 2 · 13.5 / 40 h this week"; a warning at 80% of the budget.
+// "NPU 2 · 13.5 / 40 h this week"; a warning at 80% of the budget; the user's place in
+// the line for NPUs while a server or a batch job of theirs waits ("in line: 2").
 import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
@@ -24,6 +25,19 @@ export function statusText(
   }
   // the platform's own warnings (budget spent, session limit): what will be stopped, when
   const warnings: string[] = [...(me.warnings || [])];
+  const line = me.line;
+  if (line) {
+    text += ' · ' + trans.__('in line: %1', line.position);
+    const start = line.estimated_start
+      ? new Date(line.estimated_start).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
+      : '';
+    const what = line.kind === 'job' ? trans.__('Job %1', line.id) : trans.__('Server');
+    warnings.unshift(start
+      ? trans.__('%1 waits in the line for NPUs (%2): position %3, estimated start %4',
+        what, line.npus, line.position, start)
+      : trans.__('%1 waits in the line for NPUs (%2): position %3, start time not known yet',
+        what, line.npus, line.position));
+  }
   // idle NPUs (the service's idle watch): the standing warning, in this language
   const hhmm = (t: string) => String(t || '').slice(11, 16);
   for (const n of me.idle || []) {

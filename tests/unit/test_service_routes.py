@@ -17,6 +17,7 @@ NOT_FORWARDED = {
     ("GET", "/health"),
     ("GET", "/openapi.json"),
     ("GET", "/devices"),
+    ("GET", "/queue"),
     ("GET", "/quotas"),
     ("GET", "/quotas/{group}"),
     ("PUT", "/quotas/{group}"),
