@@ -65,7 +65,9 @@ def cmd_devices(args) -> int:
     ledger = _ledger(args)
     if args.action in ("drain", "undrain"):
         if not args.device:
-            raise SystemExit(f"npuhub devices {args.action} NODE:INDEX")
+            raise SystemExit(f"npuhub devices {args.action} NODE:INDEX | NODE")
+        if ":" not in args.device:
+            return _node_drain(args, ledger)
         node, index = _device_ref(args.device)
         getattr(ledger.inventory, args.action)(node, index)
         print(f"{node}:{index} {args.action}ed")
@@ -114,6 +116,31 @@ def _when(iso: str | None) -> str:
     from datetime import datetime
 
     return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _node_drain(args, ledger) -> int:
+    """Every chip of a node (and, in cluster mode, the node in Slurm)."""
+    from . import slurm_nodes
+
+    node = args.device
+    devices = [d for d in ledger.inventory.devices() if d["node"] == node]
+    if not devices:
+        raise SystemExit(f"npuhub: no node {node!r} (see `npuhub devices`)")
+    settings = _settings(args)
+    if settings.engine == "slurm":
+        conf = settings.config.SlurmNPUSpawner.get("slurm_conf") or None
+        try:
+            argv = (slurm_nodes.drain_argv(node, args.reason or slurm_nodes.DEFAULT_REASON)
+                    if args.action == "drain" else slurm_nodes.resume_argv(node))
+            slurm_nodes.run(argv, conf)
+        except slurm_nodes.SlurmNodeError as e:
+            raise SystemExit(f"npuhub: Slurm: {e}") from None
+    for d in devices:
+        if d.get("drain_reason") != "inventory":  # a chip gone from the node stays drained
+            getattr(ledger.inventory, args.action)(node, d["index"])
+    where = " (and in Slurm)" if settings.engine == "slurm" else ""
+    print(f"{node}: {len(devices)} devices {args.action}ed{where}")
+    return 0
 
 
 LIMIT_OPTIONS = {
@@ -269,7 +296,9 @@ def parser() -> argparse.ArgumentParser:
 
     dev = sub.add_parser("devices", help="NPUs: list, drain, undrain")
     dev.add_argument("action", nargs="?", default="list", choices=["list", "drain", "undrain"])
-    dev.add_argument("device", nargs="?", help="NODE:INDEX")
+    dev.add_argument("device", nargs="?", help="NODE:INDEX, or NODE for all its devices "
+                     "(cluster mode: the node is drained or resumed in Slurm too)")
+    dev.add_argument("--reason", help="why a node is drained (Slurm's reason, cluster mode)")
     dev.set_defaults(func=cmd_devices)
 
     qu = sub.add_parser("queue", help="the line for NPUs: waiting servers and queued jobs")
