@@ -1,5 +1,6 @@
 // Status-bar item: NPUs held and the budget meter, from /me, e.g.
 // "NPU 2 · 13.5 / 40 h this week"; a warning at 80% of the budget.
+import { Notification } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
@@ -52,6 +53,13 @@ export class NPUStatus extends Widget {
       this.node.title = warnings.length
         ? warnings.join('\n')
         : level ? this.trans.__('Your NPU budget is running low') : '';
+      // each new warning once as a notification (it says when the server will stop)
+      for (const w of warnings) {
+        if (!this.shown.has(w)) {
+          this.shown.add(w);
+          Notification.warning(w, { autoClose: false });
+        }
+      }
       this.node.classList.remove('npuhub-warning', 'npuhub-over');
       if (level) {
         this.node.classList.add(level);
@@ -62,4 +70,5 @@ export class NPUStatus extends Widget {
   }
 
   private timer: number;
+  private shown = new Set<string>();
 }
