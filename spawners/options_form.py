@@ -45,7 +45,7 @@ def form_context(spawner, groups: list[str]) -> dict:
     allowed = allowed_npus(me.get("remaining_npus"), first)
     return {
         **choose(cards, allowed),
-        "blocked": blocked(allowed, me.get("remaining_npus"), cards),
+        "blocked": blocked(allowed, first, cards),
         "resets": (first.get("resets") or "")[:16].replace("T", " "),
         "accounts": me.get("accounts", []),
         "remaining": me.get("remaining_npus"),
@@ -63,11 +63,12 @@ def allowed_npus(remaining: int | None, quota: dict) -> int | None:
     return remaining
 
 
-def blocked(allowed: int | None, remaining: int | None, cards: list[dict]) -> str:
-    """Why no NPUs can start ("budget", "quota") when a profile offers NPUs, else ""."""
+def blocked(allowed: int | None, quota: dict, cards: list[dict]) -> str:
+    """Why no NPUs can start ("budget": the NPU-hours are spent, "quota": all NPUs the
+    quota allows are held) when a profile offers NPUs, else ""."""
     if allowed != 0 or not any(max(c["npus"], default=0) > 0 for c in cards):
         return ""
-    return "quota" if remaining == 0 else "budget"
+    return "budget" if allowed_npus(None, quota) == 0 else "quota"
 
 
 def choose(cards: list[dict], allowed: int | None) -> dict:

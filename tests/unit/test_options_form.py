@@ -27,10 +27,11 @@ def test_a_spent_budget_allows_no_npus():
 
 
 def test_why_nothing_with_npus_can_start():
-    assert blocked(0, 0, [RESEARCH]) == "quota"
-    assert blocked(0, 4, [RESEARCH]) == "budget"
-    assert blocked(2, 2, [RESEARCH]) == ""
-    assert blocked(0, 0, [{"slug": "cpu", "npus": [0]}]) == ""  # nothing to explain
+    spent = {"npu_hours_budget": 0, "npu_hours_used": 0}
+    assert blocked(0, {}, [RESEARCH]) == "quota"
+    assert blocked(0, spent, [RESEARCH]) == "budget"
+    assert blocked(2, {}, [RESEARCH]) == ""
+    assert blocked(0, {}, [{"slug": "cpu", "npus": [0]}]) == ""  # nothing to explain
 
 
 def test_a_refused_start_keeps_the_users_choices():
