@@ -1,6 +1,7 @@
 // Status-bar item: NPUs held and the budget meter, from /me, e.g.
 // "NPU 2 · 13.5 / 40 h this week"; a warning at 80% of the budget; the user's place in
 // the line for NPUs while a server or a batch job of theirs waits ("in line: 2").
+import { Notification } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
@@ -74,6 +75,13 @@ export class NPUStatus extends Widget {
       this.node.title = warnings.length
         ? warnings.join('\n')
         : level ? this.trans.__('Your NPU budget is running low') : '';
+      // each new warning once as a notification (it says when the server will stop)
+      for (const w of warnings) {
+        if (!this.shown.has(w)) {
+          this.shown.add(w);
+          Notification.warning(w, { autoClose: false });
+        }
+      }
       this.node.classList.remove('npuhub-warning', 'npuhub-over');
       if (level) {
         this.node.classList.add(level);
@@ -84,4 +92,5 @@ export class NPUStatus extends Widget {
   }
 
   private timer: number;
+  private shown = new Set<string>();
 }
