@@ -14,6 +14,7 @@ from tornado.ioloop import PeriodicCallback
 
 from npuhub.hub import clock
 from npuhub.hub.jobs.models import Job
+from npuhub.hub.line.models import LineRequest
 from npuhub.hub.orm import Node
 
 from . import models, sources
@@ -23,12 +24,13 @@ log = logging.getLogger("npuhub.idle")
 
 
 def waiting_for_npus(session_factory) -> int:
-    """How many wait for NPUs now: queued local batch jobs that ask for NPUs (waiting
-    servers are to be added here when servers can wait)."""
+    """How many wait for NPUs now: servers waiting in the line and queued local batch
+    jobs that ask for NPUs."""
     with session_factory() as s:
         rows = s.scalars(select(Job.npus).where(
             Job.state == "queued", Job.backend == "local", Job.npus > 0)).all()
-        return len(rows)
+        servers = s.scalars(select(LineRequest.id).where(LineRequest.state == "waiting")).all()
+        return len(rows) + len(servers)
 
 
 def policy_of(settings) -> Policy:

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from npuhub.hub.jobs.models import Job
+from npuhub.hub.line.models import LineRequest
 from npuhub.hub.orm import Allocation, Device, Node
 
 STATES = ("held", "idle-held", "free", "drained")
@@ -102,19 +103,30 @@ def by_node(rows: list[dict]) -> list[tuple[str, list[dict]]]:
 def waiting_requests(s: Session, now: datetime) -> list[dict]:
     """The line: every request waiting for NPUs or its turn, oldest first, each
     {kind, id, user, account, npus, since, waited_seconds, reason}. Today these are the
-    batch jobs not started yet; other kinds of waiting requests (servers waiting in the
-    line) are added here."""
+    servers waiting in the line for NPUs and the batch jobs not started yet."""
     q = (
         select(Job.id, Job.user, Job.account, Job.npus, Job.created, Job.reason)
         .where(Job.state.in_(("queued", "starting", "submitted")))
         .order_by(Job.created, Job.id)
     )
-    return [
+    servers = s.execute(
+        select(LineRequest.id, LineRequest.user, LineRequest.server, LineRequest.account,
+               LineRequest.npus, LineRequest.submitted, LineRequest.position)
+        .where(LineRequest.state == "waiting")
+    ).all()
+    waiting = [
+        {"kind": "server", "id": server or str(rid), "user": user, "account": account,
+         "npus": npus, "since": submitted,
+         "waited_seconds": max((now - submitted).total_seconds(), 0.0),
+         "reason": f"position {position}" if position else ""}
+        for rid, user, server, account, npus, submitted, position in servers
+    ]  # fmt: skip
+    return sorted(waiting + [
         {"kind": "job", "id": str(jid), "user": user, "account": account, "npus": npus,
          "since": created, "waited_seconds": max((now - created).total_seconds(), 0.0),
          "reason": reason or ""}
         for jid, user, account, npus, created, reason in s.execute(q)
-    ]  # fmt: skip
+    ], key=lambda r: r["since"])  # fmt: skip
 
 
 def duration(seconds: float | None) -> str:

@@ -53,6 +53,30 @@ def test_the_line_lists_jobs_not_started_oldest_first(ledger, fake_clock):
     assert [w["waited_seconds"] for w in line] == [90, 60]
 
 
+def test_the_line_lists_waiting_servers_beside_jobs_and_idle_reclaim_counts_them(
+        ledger, fake_clock):
+    from npuhub.hub.idle.watch import waiting_for_npus
+    from npuhub.hub.line.store import Line
+
+    queue = JobQueue(ledger.session_factory)
+    job = queue.submit(
+        user="ana", groups=[], account="ana", name="t", source="t.py", npus=2,
+        image="npuhub/base:latest", time_limit=60, backend="local",
+    )["id"]  # fmt: skip
+    fake_clock.advance(seconds=30)
+    line = Line(ledger.session_factory)
+    line.join(user="bob", server="", groups=[], account="bob", npus=1, profile="base",
+              limit_s=3600.0)
+    fake_clock.advance(seconds=10)
+    with ledger.session_factory() as s:
+        waiting = overview.waiting_requests(s, fake_clock())
+    assert [(w["kind"], w["user"], w["npus"]) for w in waiting] == [
+        ("job", "ana", 2), ("server", "bob", 1)]
+    assert waiting[0]["id"] == str(job)
+    assert [w["waited_seconds"] for w in waiting] == [40, 10]
+    assert waiting_for_npus(ledger.session_factory) == 2 == line.waiting_for_npus()
+
+
 def test_user_overrides_are_listed(ledger):
     assert ledger.policies.users() == []
     ledger.policies.set_user("zoe", max_npus=8)
