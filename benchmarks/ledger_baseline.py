@@ -116,10 +116,9 @@ class BaselineLedger(Ledger):
         query = select(func.count(Device.id)).join(Node).where(Device.state == "available")
         if device_type is not None:
             query = query.where(Node.type == device_type)
-        text, transient = capacity.refusal(
+        return capacity.refusal(  # coded since issue 11's refusals: the same decision
             npus, device_type, views, s.scalar(query) or 0, self.waiting.count(exclude=user)
         )
-        return CapacityError(text, transient=transient)
 
     def allocate(self, *, user: str, groups: Iterable[str], account=None, kind: str,
                  holder: str, npus: int, profile=None, device_type=None,

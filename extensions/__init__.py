@@ -1,6 +1,7 @@
 """npuhub.extensions: what runs inside the user's server and kernel.
 
     from npuhub.extensions import datasets, jobs, courses       # the Python API
+    from npuhub.extensions import session                       # session.provenance()
     from npuhub.extensions import DatasetBrowser, JobPanel, CoursePanel, InstructorPanel
     %load_ext npuhub.extensions                                  # %dataset, %job, %course
 
@@ -18,6 +19,7 @@ _LAZY = {
     "datasets": ("datasets", None),
     "jobs": ("jobs", None),
     "courses": ("courses", None),
+    "session": ("session", None),
     "client": ("client", None),
     "NPUHubError": ("client", "NPUHubError"),
     "DatasetBrowser": ("dataset_browser", "DatasetBrowser"),

@@ -225,3 +225,28 @@ def grades_csv(course: str, path: str | os.PathLike | None = None) -> str:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(text, encoding="utf-8")
     return text
+
+
+def submission_grades(course: str, assignment: str, student: str) -> dict:
+    """A student's latest graded submission, for grading by hand: `{score, max_score,
+    auto_score, manual_score, late, needs_manual_grading, notebooks: [{notebook, cells:
+    [{grade_id, max_points, answer, solution, mark_scheme, points, comment}]}]}`."""
+    s = check_name(student, "student")
+    return client.request("GET", _assignment(course, assignment, "submissions", s, "grades"))
+
+
+def grade(course: str, assignment: str, student: str, grades: builtins.list[dict]) -> dict:
+    """Give points (0 to the cell's) and comments by hand:
+    `grades=[{"notebook": "ps1.ipynb", "grade_id": "explain", "points": 2, "comment": …}]`;
+    returns the submission's grades as `submission_grades`."""
+    s = check_name(student, "student")
+    return client.request("PUT", _assignment(course, assignment, "submissions", s, "grades"),
+                          json={"grades": grades})
+
+
+def extend(course: str, assignment: str, student: str, due: str | None) -> dict:
+    """Give `student` their own due date (ISO time; without offset in the course's time
+    zone); `None` takes it back."""
+    s = check_name(student, "student")
+    return client.request("PUT", _assignment(course, assignment, "extensions", s),
+                          json={"due": due})

@@ -1,4 +1,5 @@
-"""InstructorPanel: release, collect and autograde an assignment; grades and their CSV.
+"""InstructorPanel: release, collect and autograde an assignment; grades and their CSV;
+grading by hand (a student's answers that need a person: points and comments).
 
     from npuhub.extensions import InstructorPanel
     InstructorPanel()
@@ -18,6 +19,46 @@ from .ui import StatusLine, esc, guarded, html_table, link, set_options
 from .util import home
 
 GRADE_COLUMNS = ["student", "assignment", "score", "max_score", "submitted_at", "late"]
+
+
+def _num(x: Any) -> str:
+    x = float(x or 0)
+    return str(int(x)) if x.is_integer() else f"{round(x, 2)}"
+
+
+def manual_summary(sheet: dict) -> str:
+    """One line on a submission's grade: total, automatic and by-hand parts, lateness."""
+    text = (f"{sheet.get('student')}: {_num(sheet.get('score'))} / "
+            f"{_num(sheet.get('max_score'))} (automatic {_num(sheet.get('auto_score'))}, "
+            f"by hand {_num(sheet.get('manual_score'))}")
+    late = sheet.get("late") or {}
+    if late.get("late"):
+        text += f", {late.get('days')} day(s) late: -{_num(late.get('percent'))}%"
+    text += ")"
+    if sheet.get("needs_manual_grading"):
+        text += "; answers still to grade"
+    return text
+
+
+def manual_cells(sheet: dict) -> list[dict]:
+    """The cells to grade by hand, each with its notebook."""
+    return [{**c, "notebook": nb.get("notebook")} for nb in sheet.get("notebooks") or []
+            for c in nb.get("cells") or []]
+
+
+def cell_html(cell: dict) -> str:
+    """A cell to grade: its id and points, the answer, the mark scheme (escaped)."""
+    pre = "<pre style='white-space:pre-wrap;background:#f6f6f6;padding:4px'>{}</pre>"
+    out = (f"<b>{esc(cell.get('notebook'))} / {esc(cell.get('grade_id'))}</b> "
+           f"(at most {esc(_num(cell.get('max_points')))} points)")
+    if cell.get("review"):
+        out += f"<br><i>flagged by the autograder: {esc(cell['review'])}</i>"
+    out += "<br>Answer:" + pre.format(esc(cell.get("answer") or ""))
+    if cell.get("mark_scheme"):
+        out += "Mark scheme:" + pre.format(esc(cell["mark_scheme"]))
+    elif cell.get("solution"):
+        out += "Solution:" + pre.format(esc(cell["solution"]))
+    return out
 
 
 def instructor_courses(items: list[dict]) -> list[dict]:
@@ -86,6 +127,13 @@ class InstructorPanelModel:
         self.grades = courses.grades(course)
         return grade_rows(self.grades)
 
+    def manual_sheet(self, course: str, assignment: str, student: str) -> dict:
+        return courses.submission_grades(course, assignment, student)
+
+    def save_manual(self, course: str, assignment: str, student: str,
+                    grades: list[dict]) -> dict:
+        return courses.grade(course, assignment, student, grades)
+
     def save_csv(self, course: str) -> tuple[str, str]:
         """Write `~/courses/{course}/grades.csv`; returns (path, data: URL)."""
         rel = f"courses/{course}/grades.csv"
@@ -109,14 +157,25 @@ class InstructorPanel(w.VBox):
         self.status = StatusLine()
         self.csv_link = w.HTML()
         self.grade_table = w.HTML()
+        self.student = w.Text(description="Student", placeholder="user name")
+        self.load_button = w.Button(description="Grade by hand", icon="pencil")
+        self.save_button = w.Button(description="Save grades", button_style="success",
+                                    disabled=True)
+        self.sheet_summary = w.HTML()
+        self.sheet_box = w.VBox([])
+        self.inputs: list[tuple[dict, w.BoundedFloatText, w.Checkbox, w.Textarea]] = []
         super().__init__(
             [
                 w.HBox([self.course, self.assignment]),
                 w.HBox([*self.buttons.values(), self.grades_button, self.csv_button]),
                 self.status, self.csv_link, self.grade_table,
+                w.HBox([self.student, self.load_button, self.save_button]),
+                self.sheet_summary, self.sheet_box,
             ],
             **kwargs,
         )  # fmt: skip
+        self.load_button.on_click(lambda _: self.on_load_sheet())
+        self.save_button.on_click(lambda _: self.on_save_sheet())
         self.course.observe(lambda _: self._course_changed(), names="value")
         for action, button in self.buttons.items():
             button.on_click(lambda _b, a=action: self.on_action(a))
@@ -159,6 +218,44 @@ class InstructorPanel(w.VBox):
             rows = self.model.load_grades(self.course.value or "")
             self.grade_table.value = html_table(rows, GRADE_COLUMNS)
             self.status.show(f"{len(rows)} grade(s)", "info")
+
+        run()
+
+    def show_sheet(self, sheet: dict) -> None:
+        self.sheet_summary.value = esc(manual_summary(sheet))
+        self.inputs, rows = [], []
+        for cell in manual_cells(sheet):
+            given = cell.get("points") is not None
+            points = w.BoundedFloatText(value=float(cell.get("points") or 0), min=0,
+                                        max=float(cell.get("max_points") or 0),
+                                        description="Points")
+            graded = w.Checkbox(value=given, description="graded", indent=False)
+            comment = w.Textarea(value=cell.get("comment") or "", description="Comment")
+            self.inputs.append((cell, points, graded, comment))
+            rows.append(w.VBox([w.HTML(cell_html(cell)), w.HBox([points, graded]), comment]))
+        self.sheet_box.children = rows
+        self.save_button.disabled = not self.inputs
+        if not self.inputs:
+            self.status.show("Nothing to grade by hand in this submission.", "info")
+
+    def on_load_sheet(self) -> None:
+        @guarded(self.status)
+        def run() -> None:
+            self.show_sheet(self.model.manual_sheet(
+                self.course.value or "", self.assignment.value or "", self.student.value))
+
+        run()
+
+    def on_save_sheet(self) -> None:
+        @guarded(self.status)
+        def run() -> None:
+            grades = [{"notebook": c["notebook"], "grade_id": c["grade_id"],
+                       "points": p.value if g.value or p.value else None,
+                       "comment": t.value} for c, p, g, t in self.inputs]
+            sheet = self.model.save_manual(self.course.value or "", self.assignment.value or "",
+                                           self.student.value, grades)
+            self.show_sheet(sheet)
+            self.status.show(f"Saved: {manual_summary(sheet)}", "ok")
 
         run()
 

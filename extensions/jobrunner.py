@@ -98,7 +98,9 @@ def run_notebook(path: Path, parameters: dict, out: Path, log: Log) -> None:
 
     target = out / path.name
     kernel = (nbformat.read(path, as_version=4).metadata.get("kernelspec") or {}).get("name")
-    common = {"kernel_name": kernel or "python3", "progress_bar": False, "cwd": str(path.parent)}
+    # the run works in its own folder (relative writes land in ~/jobs/ID, never over the
+    # interactive session's files); the notebook's folder is $NPUHUB_SOURCE_DIR, readable
+    common = {"kernel_name": kernel or "python3", "progress_bar": False, "cwd": str(out)}
     error = None
     try:
         pm.execute_notebook(path, target, parameters=parameters, prepare_only=True, **common)
@@ -143,11 +145,11 @@ def script_args(parameters: dict) -> list[str]:
     return args
 
 
-def run_script(path: Path, parameters: dict, log: Log) -> None:
+def run_script(path: Path, parameters: dict, out: Path, log: Log) -> None:
     argv = [sys.executable, "-u", str(path), *script_args(parameters)]
     proc = subprocess.Popen(
         argv,
-        cwd=path.parent,
+        cwd=out,  # its own folder, as a notebook's run
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -189,10 +191,15 @@ def main(argv: list[str] | None = None) -> int:
         job = os.environ.get("NPUHUB_JOB_ID", "?")
         npus = os.environ.get("ASCEND_VISIBLE_DEVICES") or "none"
         log.line(f"npuhub-runner: job {job}: {source}, NPUs {npus}, outputs in {out}")
+        # the notebook's folder stays readable: by $NPUHUB_SOURCE_DIR, and its modules
+        # import as they do in the session
+        os.environ["NPUHUB_SOURCE_DIR"] = str(path.parent)
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(path.parent), os.environ.get("PYTHONPATH")) if p)
         if path.suffix == ".ipynb":
             run_notebook(path, parameters, out, log)
         elif path.suffix == ".py":
-            run_script(path, parameters, log)
+            run_script(path, parameters, out, log)
         else:
             raise JobFailed(f"{source} is neither a notebook (.ipynb) nor a script (.py)")
     except JobFailed as e:

@@ -34,6 +34,9 @@ ROUTES: list[tuple[re.Pattern, frozenset[str]]] = [
         (rf"{ASSIGNMENT}/(submit|release|collect)", "POST"),
         (rf"{ASSIGNMENT}/autograde", "GET POST"),
         (rf"{ASSIGNMENT}/source", "PUT"),
+        (rf"{ASSIGNMENT}/submissions/{SEG}/grades", "GET PUT"),
+        (rf"{ASSIGNMENT}/extensions", "GET"),
+        (rf"{ASSIGNMENT}/extensions/{SEG}", "PUT"),
         (rf"courses/{SEG}/grades", "GET"),
     )
 ]

@@ -22,6 +22,7 @@ from npuhub.hub.accounts.backoff import Backoff
 from npuhub.hub.accounts.pages import ActivateHandler, ChangePasswordHandler, LoginHandler
 from npuhub.hub.accounts.passwords import MIN_PASSWORD_LENGTH
 from npuhub.hub.platform import platform_for
+from npuhub.hub.reports import operator_page
 from npuhub.hub.reports import page as usage_page
 
 
@@ -99,4 +100,5 @@ class NPUHubAuthenticator(Authenticator):
             (r"/auth/change-password", ChangePasswordHandler),
             *pages.handlers(),
             *usage_page.handlers(),
+            *operator_page.handlers(),
         ]

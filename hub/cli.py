@@ -10,7 +10,10 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from . import clock
+from .ledger.quota import GROUP_ONLY_FIELDS
 from .reports import cli as reports_cli
+from .reports.usage import by_use
 from .settings import NPUHub, load_settings
 
 
@@ -62,18 +65,81 @@ def cmd_devices(args) -> int:
     ledger = _ledger(args)
     if args.action in ("drain", "undrain"):
         if not args.device:
-            raise SystemExit(f"npuhub devices {args.action} NODE:INDEX")
+            raise SystemExit(f"npuhub devices {args.action} NODE:INDEX | NODE")
+        if ":" not in args.device:
+            return _node_drain(args, ledger)
         node, index = _device_ref(args.device)
         getattr(ledger.inventory, args.action)(node, index)
         print(f"{node}:{index} {args.action}ed")
         return 0
-    rows = []
-    for d in ledger.inventory.devices():
-        h = d["holder"]
-        holder = f"{h['user']}/{h['kind']}:{h['holder'] or 'default'}" if h else "-"
-        since = d["since"].strftime("%Y-%m-%d %H:%M") if d.get("since") and h else "-"
-        rows.append([d["node"], d["index"], d["type"], d["state"], holder, since])
-    print(tabulate(rows, headers=["node", "device", "type", "state", "holder", "since"]))
+    from .reports.overview import devices, duration, holder_label, summary_line
+
+    with ledger.session_factory() as s:
+        rows = devices(s, clock.utcnow())
+    table = [
+        [d["node"], d["index"], d["type"], d["state"], holder_label(d["holder"]),
+         d["since"].strftime("%Y-%m-%d %H:%M") if d["since"] else "-",
+         duration(d["held_seconds"])]
+        for d in rows
+    ]  # fmt: skip
+    print(tabulate(table, headers=["node", "device", "type", "state", "holder", "since", "held"]))
+    print()
+    print(summary_line(d["state"] for d in rows))
+    return 0
+
+
+def cmd_queue(args) -> int:
+    from .jobs.config import load_jobs_config
+    from .line.keeper import current
+
+    settings = _settings(args)
+    platform = _platform(args)
+    cfg = load_jobs_config(args.config or os.environ.get("NPUHUB_CONFIG") or None, settings)
+    line = current(platform.ledger, platform.line, platform.jobs,
+                   cfg.fairshare_half_life * 86400, settings.line_session_limit or None)
+    rows = [
+        [e["position"], e["kind"], e["user"], e["account"], e["npus"],
+         _when(e["submitted"]), _when(e["estimated_start"]) or "unknown"]
+        for e in line
+    ]
+    print(tabulate(rows, headers=["position", "kind", "user", "account", "NPUs",
+                                  "waiting since", "estimated start"]))
+    if not rows:
+        print("(nobody waits for NPUs)")
+    return 0
+
+
+def _when(iso: str | None) -> str:
+    """An ISO time of the line as the table shows it (UTC, to the minute)."""
+    if iso is None:
+        return ""
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _node_drain(args, ledger) -> int:
+    """Every chip of a node (and, in cluster mode, the node in Slurm)."""
+    from . import slurm_nodes
+
+    node = args.device
+    devices = [d for d in ledger.inventory.devices() if d["node"] == node]
+    if not devices:
+        raise SystemExit(f"npuhub: no node {node!r} (see `npuhub devices`)")
+    settings = _settings(args)
+    if settings.engine == "slurm":
+        conf = settings.config.SlurmNPUSpawner.get("slurm_conf") or None
+        try:
+            argv = (slurm_nodes.drain_argv(node, args.reason or slurm_nodes.DEFAULT_REASON)
+                    if args.action == "drain" else slurm_nodes.resume_argv(node))
+            slurm_nodes.run(argv, conf)
+        except slurm_nodes.SlurmNodeError as e:
+            raise SystemExit(f"npuhub: Slurm: {e}") from None
+    for d in devices:
+        if d.get("drain_reason") != "inventory":  # a chip gone from the node stays drained
+            getattr(ledger.inventory, args.action)(node, d["index"])
+    where = " (and in Slurm)" if settings.engine == "slurm" else ""
+    print(f"{node}: {len(devices)} devices {args.action}ed{where}")
     return 0
 
 
@@ -110,6 +176,18 @@ def cmd_quota(args) -> int:
         for p in ledger.policies.all()
     ]
     print(tabulate(rows, headers=["group", *LIMIT_OPTIONS, "profiles"]))
+    users = ledger.policies.users()
+    fields = [k for k in LIMIT_OPTIONS if k not in GROUP_ONLY_FIELDS]
+    print()
+    if not users:
+        print("no per-user overrides (npuhub quota set --user NAME …)")
+        return 0
+    rows = [
+        [u["user"]] + [u.get(k) if u.get(k) is not None else "-" for k in fields]
+        + [",".join(u["profiles"]) if u.get("profiles") else "-"]
+        for u in users
+    ]
+    print(tabulate(rows, headers=["user override", *fields, "profiles"]))
     return 0
 
 
@@ -118,12 +196,13 @@ def cmd_usage(args) -> int:
     if reports_cli.wants_report(args):
         return reports_cli.usage(args, ledger.session_factory)
     u = ledger.usage.report(account=args.account, period=args.period)
-    rows = [[k, v] for k, v in u.items() if not isinstance(v, list | dict)]
-    print(tabulate(rows, headers=["", "value"]))
-    for key in ("by_user", "by_account"):
+    rows = [[k, "-" if v is None else f"{v:.2f}" if isinstance(v, float) else v]
+            for k, v in u.items() if not isinstance(v, list | dict)]  # fmt: skip
+    print(tabulate(rows, headers=["", "value"], disable_numparse=True))
+    for key in ("by_account", "by_user"):
         if isinstance(u.get(key), dict) and u[key]:
             print()
-            print(tabulate(sorted(u[key].items()), headers=[key[3:], "NPU-hours"], floatfmt=".2f"))
+            print(tabulate(by_use(u[key]), headers=[key[3:], "NPU-hours"], floatfmt=".2f"))
     return 0
 
 
@@ -162,6 +241,10 @@ def cmd_course(args) -> int:
 
     store = _platform(args).courses
     need = {"release": 2, "collect": 2, "autograde": 2, "grades": 1}.get(args.action, 0)
+    if args.action == "export" and len(args.names) in (2, 3):
+        need = len(args.names)
+    elif args.action == "export":
+        raise SystemExit("npuhub course export COURSE [ASSIGNMENT] DIR")
     if len(args.names) != need:
         usage = " ".join(["COURSE", "ASSIGNMENT"][:need])
         raise SystemExit(f"npuhub course {args.action} {usage}".rstrip())
@@ -175,6 +258,14 @@ def cmd_course(args) -> int:
             print(f"released {args.names[1]} at {r['released_at']}: {', '.join(r['files'])}")
         elif args.action == "collect":
             print(f"{store.collect(*args.names)} submissions collected")
+        elif args.action == "export":
+            from .courses.export import export_course
+
+            *which, folder = args.names
+            n = export_course(store.export_data(*which), folder)
+            print(f"exported {which[0]} to {folder} (nbgrader's course folder and "
+                  f"gradebook.db): {n['students']} students, {n['assignments']} "
+                  f"assignments, {n['submissions']} submissions")
         elif args.action == "autograde":
             results = service_ops.autograde_assignment(store, *args.names)
             rows = [[r["student"], r["attempt"], r["score"], r["max_score"], r["status"],
@@ -205,8 +296,13 @@ def parser() -> argparse.ArgumentParser:
 
     dev = sub.add_parser("devices", help="NPUs: list, drain, undrain")
     dev.add_argument("action", nargs="?", default="list", choices=["list", "drain", "undrain"])
-    dev.add_argument("device", nargs="?", help="NODE:INDEX")
+    dev.add_argument("device", nargs="?", help="NODE:INDEX, or NODE for all its devices "
+                     "(cluster mode: the node is drained or resumed in Slurm too)")
+    dev.add_argument("--reason", help="why a node is drained (Slurm's reason, cluster mode)")
     dev.set_defaults(func=cmd_devices)
+
+    qu = sub.add_parser("queue", help="the line for NPUs: waiting servers and queued jobs")
+    qu.set_defaults(func=cmd_queue)
 
     q = sub.add_parser("quota", help="quota policies: list, set")
     q.add_argument("action", nargs="?", default="list", choices=["list", "set"])
@@ -237,9 +333,12 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("-f", "--file", required=True)
     ap.set_defaults(func=cmd_apply)
 
-    co = sub.add_parser("course", help="courses: list, release, collect, autograde, grades")
-    co.add_argument("action", choices=["list", "release", "collect", "autograde", "grades"])
-    co.add_argument("names", nargs="*", help="COURSE [ASSIGNMENT]")
+    co = sub.add_parser("course", help="courses: list, release, collect, autograde, grades, "
+                        "export (nbgrader's course folder and gradebook)")
+    co.add_argument("action", choices=["list", "release", "collect", "autograde", "grades",
+                                       "export"])
+    co.add_argument("names", nargs="*", help="COURSE [ASSIGNMENT]; export: COURSE "
+                    "[ASSIGNMENT] DIR")
     co.add_argument("--csv", action="store_true", help="grades as CSV")
     co.set_defaults(func=cmd_course)
 
@@ -254,7 +353,13 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser().parse_args(argv)
     try:
-        return args.func(args) or 0
+        rc = args.func(args) or 0
+        sys.stdout.flush()
+        return rc
+    except BrokenPipeError:
+        # the reader has gone (`npuhub usage | head -1`): stop quietly, as `cat` does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (ApplyError, HubAPIError, LedgerError, ValueError, FileNotFoundError) as e:
         # bad input or a refusal: one line that says what, no traceback
         print(f"npuhub {args.command}: {e}", file=sys.stderr)

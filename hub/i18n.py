@@ -78,6 +78,9 @@ def for_spawner(spawner) -> gettext.NullTranslations:
     return translation(language_of(spawner))
 
 
+HTTP_WRAPPER = re.compile(r"^HTTP \d{3}: [^(]*\((?P<text>.*)\)$", re.S)
+
+
 class TemplateI18n:
     """Given to JupyterHub's templates (c.JupyterHub.template_vars["npuhub_i18n"]):
     `{% set _ = npuhub_i18n.gettext(spawner) %}` then `{{ _("Start") }}`."""
@@ -91,6 +94,12 @@ class TemplateI18n:
     def code(self, spawner) -> str:
         """The spawner's language as `npuhub_lang` (for page.html's navigation bar)."""
         return language_of(spawner)
+
+    def sentence(self, message) -> str:
+        """A refusal as the sentence it carries, without tornado's "HTTP 503: Service
+        Unavailable (…)" wrapper around it."""
+        m = HTTP_WRAPPER.match(str(message))
+        return m.group("text") if m else str(message)
 
     def gettext_for(self, lang: str | None):
         """For pages without a spawner (the login page): `lang` as negotiated by the

@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from npuhub.hub import i18n, network, reports
+from npuhub.hub import i18n, idle, network, reports
 from npuhub.hub.settings import load_settings
 
 config_file = os.environ.get("NPUHUB_CONFIG") or None
@@ -85,11 +85,33 @@ c.JupyterHub.load_roles = [
     },
 ]
 
+# --- servers without NPUs: stopped after HTTP inactivity by jupyterhub-idle-culler, with
+# the scopes its README asks for (servers with NPUs: the service's NPU idle watch)
+if settings.idle_culler_timeout:
+    cull_every = settings.idle_culler_every or max(settings.idle_culler_timeout // 2, 1)
+    c.JupyterHub.services.append({
+        "name": "idle-culler",
+        "command": [
+            sys.executable, "-m", "jupyterhub_idle_culler",
+            f"--timeout={settings.idle_culler_timeout}",
+            f"--cull-every={cull_every}",
+            f"--config={Path(idle.__file__).parent / 'culler_config.py'}",
+        ],
+        "display": False,
+    })
+    c.JupyterHub.load_roles.append({
+        "name": "idle-culler",
+        "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+        "services": ["idle-culler"],
+    })
+
 # --- the spawner
 c.JupyterHub.spawner_class = "npu"
 c.NPUSpawner.db_url = settings.db_url
 c.NPUSpawner.profiles = settings.profiles
 c.NPUSpawner.spawn_concurrency = settings.spawn_concurrency
+c.NPUSpawner.line_max_wait = settings.line_max_wait  # the line for NPUs (hub/line)
+c.NPUSpawner.line_session_limit = settings.line_session_limit
 c.NPUSpawner.poll_interval = settings.poll_interval
 c.NPUSpawner.mem_limit = settings.mem_limit
 c.NPUSpawner.cpu_limit = float(settings.cpu_limit)

@@ -151,6 +151,8 @@ class Allocation(Base):
     ended: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     state: Mapped[str] = mapped_column(String(16), default="active")
     reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # what it ran on (npuhub.hub.jobs.provenance), recorded once it started
+    provenance: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     held: Mapped[list[Device]] = relationship(back_populates="allocation")
 

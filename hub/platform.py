@@ -20,6 +20,7 @@ from .courses.store import CourseStore
 from .datasets.store import DatasetStore
 from .jobs.queue import JobQueue
 from .ledger import Ledger
+from .line.store import Line
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Platform:
     datasets: DatasetStore
     courses: CourseStore
     accounts: AccountStore
+    line: Line  # server requests waiting for NPUs
 
 
 def build(engine: Engine) -> Platform:
@@ -46,6 +48,7 @@ def build(engine: Engine) -> Platform:
         datasets=DatasetStore(factory),
         courses=CourseStore(factory),
         accounts=AccountStore(factory),
+        line=Line(factory),
     )
 
 

@@ -90,6 +90,13 @@ MESSAGES: dict[str, tuple[int, Template]] = {
         "{free} of {total} {what} are free, but not {npus} together on one node "
         "(the most free on one node is {largest}); ask for fewer or try again later{queue}",
     ),
+    # --- the line (hub/line): a server request that waited for NPUs
+    "line_max_wait": (
+        503,
+        "No {npus_npus} came free within the longest wait in the line ({max_wait_hms}); "
+        "try again later or ask for fewer",
+    ),
+    "line_dropped": (503, "Your place in the line was lost; start your server again"),
     # --- devices (operators)
     "no_device": (404, "There is no device {device} (see `npuhub devices`)"),
     "device_gone": (409, "{device} is no longer present on its node, so it stays drained"),
@@ -160,6 +167,7 @@ MESSAGES: dict[str, tuple[int, Template]] = {
     "no_dataset_for_you": (400, "There is no dataset {name} you may use"),
     "no_job": (404, "No job {id} of yours"),
     "job_ended": (409, "Job {id} has already ended: {state}"),
+    "no_session": (404, "No running session of yours has a record (server: {server})"),
     "bad_offset": (400, "offset must be a whole number"),
     # --- datasets
     "no_dataset": (404, "there is no dataset {name}"),
@@ -186,6 +194,10 @@ MESSAGES: dict[str, tuple[int, Template]] = {
         "Feedback of {assignment} is returned after its due date ({due})",
     ),
     "course_invalid": (400, "{detail}"),
+    "not_graded_yet": (409, "{student} has no graded submission of {assignment} yet"),
+    "no_graded_cell": (400, "{notebook} has no graded cell {grade_id} in this submission"),
+    "points_above_max": (400, "{grade_id}: {points} points is outside 0 to {max_points}"),
+    "not_a_student": (404, "{student} is not a student of {course}"),
     # --- anything else a module declines with a sentence
     "refused": (400, "{detail}"),
 }

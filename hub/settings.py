@@ -206,6 +206,22 @@ class NPUHub(Configurable):
         and see their position; no spawn fails for want of CPU.""",
     ).tag(config=True)
 
+    line_max_wait = Integer(
+        4 * 3600,
+        min=1,
+        help="""The longest a server request waits in the line for NPUs (seconds, default
+        4 hours); then it is refused with a message that says so. A request with
+        user_options {"wait": false} is refused at once instead of waiting.""",
+    ).tag(config=True)
+
+    line_session_limit = Integer(
+        8 * 3600,
+        min=0,
+        help="""How long a server is expected to run where its quota sets no
+        max_session_hours (seconds, default 8 hours): the line's estimated starts and
+        its backfill count on it. 0: unknown (such servers are taken to run for ever).""",
+    ).tag(config=True)
+
     poll_interval = Integer(
         10, min=1, help="Seconds between checks that each user container still runs."
     ).tag(config=True)
@@ -223,6 +239,83 @@ class NPUHub(Configurable):
         help="""When an account's NPU-hour budget is spent (or a session reaches
         max_session_hours), its running servers are warned and stopped after this many
         seconds. Their home data is kept.""",
+    ).tag(config=True)
+
+    npu_idle_threshold = Float(
+        1.0,
+        min=0.0,
+        max=100.0,
+        help="""A server's NPUs count as idle while every one of them reads below this use
+        (percent of AI Core, or GPU utilization on NVIDIA nodes).""",
+    ).tag(config=True)
+
+    npu_idle_timeout = Integer(
+        1800,
+        min=1,
+        help="""Seconds a server's NPUs may stay idle before the server is warned (in the Lab
+        status bar and on the hub's home page) that it will be stopped.""",
+    ).tag(config=True)
+
+    npu_idle_grace = Integer(
+        600,
+        min=0,
+        help="""Seconds between the idle warning and the stop. Using the NPUs again (above
+        npu_idle_threshold) withdraws the warning. The home volume is kept.""",
+    ).tag(config=True)
+
+    npu_idle_reclaim = Unicode(
+        "when_waiting",
+        help="""When idle NPUs are taken back: "when_waiting" (only while others wait for
+        NPUs: queued batch jobs, waiting servers), "always", or "never".""",
+    ).tag(config=True)
+
+    @validate("npu_idle_reclaim")
+    def _validate_npu_idle_reclaim(self, proposal):
+        if proposal.value not in ("always", "when_waiting", "never"):
+            raise TraitError(
+                'c.NPUHub.npu_idle_reclaim must be "always", "when_waiting" or "never", '
+                f"not {proposal.value!r}"
+            )
+        return proposal.value
+
+    npu_utilization_source = Unicode(
+        "auto",
+        help="""Where each device's use is read: "auto" (per node: simulated where the
+        devices are simulated or fake, nvidia-smi on nvidia nodes, npu-smi otherwise),
+        "simulated" (STATE/devices/utilization/davinciN, a percentage; absent = 0),
+        "npu-smi" (`npu-smi info -t usages`, AI Core usage), "nvidia-smi",
+        "npu-exporter" (Ascend's npu-exporter, npu_chip_info_utilization) or
+        "dcgm-exporter" (DCGM_FI_DEV_GPU_UTIL); the exporters at npu_utilization_url.""",
+    ).tag(config=True)
+
+    @validate("npu_utilization_source")
+    def _validate_npu_utilization_source(self, proposal):
+        allowed = ("auto", "simulated", "npu-smi", "nvidia-smi", "npu-exporter", "dcgm-exporter")
+        if proposal.value not in allowed:
+            raise TraitError(
+                f"c.NPUHub.npu_utilization_source must be one of {', '.join(allowed)}, "
+                f"not {proposal.value!r}"
+            )
+        return proposal.value
+
+    npu_utilization_url = Unicode(
+        "http://127.0.0.1:8082/metrics",
+        help="""The exporter's metrics URL for the "npu-exporter" and "dcgm-exporter"
+        sources; {node} is replaced by the node's name (e.g. http://{node}:8082/metrics).""",
+    ).tag(config=True)
+
+    idle_culler_timeout = Integer(
+        3600,
+        min=0,
+        help="""Servers without NPUs are stopped after this many seconds without HTTP
+        activity, by jupyterhub-idle-culler running as a hub-managed service (servers
+        with NPUs are left to the NPU idle watch). 0: no culler.""",
+    ).tag(config=True)
+
+    idle_culler_every = Integer(
+        0,
+        min=0,
+        help="Seconds between the culler's checks (0: half of idle_culler_timeout).",
     ).tag(config=True)
 
     service_port = Integer(

@@ -2,7 +2,8 @@
 
 It overrides a few hooks and keeps DockerSpawner's lifecycle: `apply_user_options`
 resolves the request once (:mod:`.request`); `start` wraps the inherited one with
-admission, allocation and a readiness wait; the container's devices, hardening and
+allocation (or a wait in the line for NPUs: :mod:`.waiting`), admission and a readiness
+wait; the container's devices, hardening and
 datasets reach DockerSpawner through its callable `extra_host_config` (built by
 :func:`npuhub.hub.containers.server_container`); `stop`/`poll` release the devices.
 """
@@ -24,13 +25,15 @@ from npuhub.hub.containers import CONTAINER_USER, HOME, server_container
 from npuhub.hub.datasets.catalog import DatasetError
 from npuhub.hub.datasets.mounter import MountError
 from npuhub.hub.datasets.store import restore_user
-from npuhub.hub.ledger import LedgerError
+from npuhub.hub.ledger import CapacityError, LedgerError
 from npuhub.hub.platform import platform_for
 from npuhub.hub.profile_lookup import profile_rules
+from npuhub.hub.sessions import session_provenance
 
 from .admission import Admission
 from .options_form import render_options_form
 from .request import InvalidOptions, SpawnRequest, resolve
+from .waiting import LineWait
 
 
 class NPUSpawner(DockerSpawner):
@@ -66,11 +69,26 @@ class NPUSpawner(DockerSpawner):
         help="""Docker network of the servers of profiles with "internet": True (not
         internal; c.NPUSpawner.network_name is the internal one of the others).""",
     ).tag(config=True)
+    node_root = Unicode(
+        "/",
+        help="""Where this node's file system is read for a session's provenance: its NPU
+        driver and CANN versions (see c.JobsConfig.node_root).""",
+    ).tag(config=True)
     mounts_root = Unicode(
         "",
         help="""Host folder of the per-user dataset folders: <mounts_root>/<user> is
         bind-mounted at /home/jovyan/datasets (rslave, so datasets mounted later appear
         live) and the user's remembered datasets are mounted at start. Empty: none.""",
+    ).tag(config=True)
+
+    line_max_wait = Integer(
+        4 * 3600, min=1,
+        help="Seconds a request may wait in the line for NPUs (c.NPUHub.line_max_wait).",
+    ).tag(config=True)
+    line_session_limit = Integer(
+        8 * 3600, min=0,
+        help="Expected length of a session without max_session_hours "
+        "(c.NPUHub.line_session_limit; 0: unknown).",
     ).tag(config=True)
 
     allocation_id = Integer(None, allow_none=True)
@@ -80,6 +98,7 @@ class NPUSpawner(DockerSpawner):
     _admission: Admission | None = None
     _allocated = False  # this start's NPUs are granted (progress waits for it)
     _devices: Sequence[Device] = ()  # this start's devices (from the grant)
+    _line: LineWait | None = None  # this start's wait in the line, while it waits
     spawn_request: SpawnRequest | None = None  # set by apply_user_options, read by start
     _internal_network: str | None = None  # the configured network_name, before a profile's
 
@@ -99,8 +118,9 @@ class NPUSpawner(DockerSpawner):
 
     @default("start_timeout")
     def _start_timeout_default(self):
-        # covers the wait in the admission line; readiness has its own timeout
-        return 900
+        # covers the wait in the line for NPUs and in the admission line; readiness has
+        # its own timeout
+        return 900 + self.line_max_wait
 
     @default("http_timeout")
     def _http_timeout_default(self):
@@ -203,11 +223,12 @@ class NPUSpawner(DockerSpawner):
     async def _allocate(self, request: SpawnRequest) -> list[Device]:
         if self.allocation_id is not None:
             await self._release("replaced")
+        groups = [g.name for g in self.user.groups]
         try:
             grant = await self._in_executor(
                 self.ledger.allocate,
                 user=self.user.name,
-                groups=[g.name for g in self.user.groups],
+                groups=groups,
                 account=request.account,
                 kind="server",
                 holder=self.name,
@@ -215,13 +236,23 @@ class NPUSpawner(DockerSpawner):
                 profile=request.profile,
                 device_type=request.device_type,
             )
+            allocation_id, account, devices = grant.allocation_id, grant.account, grant.devices
+        except CapacityError as e:
+            if not (request.wait and e.transient):
+                raise web.HTTPError(e.status, e.message(i18n.language_of(self))) from None
+            # no NPUs now: wait in the line until the scheduler grants them
+            self._line = LineWait(self, request, groups)
+            try:
+                allocation_id, account, devices = await self._line.wait()
+            finally:
+                self._line = None
         except LedgerError as e:
             # a refusal a person reads on the spawn page and in the REST answer
             raise web.HTTPError(e.status, e.message(i18n.language_of(self))) from None
-        self.allocation_id = grant.allocation_id
-        self.account = grant.account
-        self.npus = len(grant.devices)
-        return [Device(node, index, path) for node, index, path in grant.devices]
+        self.allocation_id = allocation_id
+        self.account = account
+        self.npus = len(devices)
+        return [Device(node, index, path) for node, index, path in devices]
 
     async def _release(self, reason: str) -> None:
         if self.allocation_id is None:
@@ -252,7 +283,27 @@ class NPUSpawner(DockerSpawner):
         except BaseException:
             await self._release("failed")
             raise
+        await self._record_provenance(request)
         return ip, port
+
+    async def _record_provenance(self, request: SpawnRequest) -> None:
+        """Keep on the usage record what this session runs on (GET …/me/session)."""
+        if self.allocation_id is None:
+            return
+        try:
+            info = await self.docker("inspect_container", self.container_id)
+            record = await self._in_executor(
+                session_provenance, platform_for(self.db_url), user=self.user.name,
+                server=self.name, account=self.account, profile=request.profile,
+                image_ref=self.image, image_id=info.get("Image"),
+                devices=[(d.node, d.index, d.path) for d in self._devices],
+                node_root=self.node_root, backend="docker", with_datasets=bool(self.mounts_root),
+                allocation_id=self.allocation_id,
+            )  # fmt: skip
+        except Exception:  # a record missing is logged; it never fails a started server
+            self.log.exception("No provenance recorded for %s", self._log_name)
+            return
+        self.log.debug("Provenance of %s: %s", self._log_name, record)
 
     def get_env(self):
         env = super().get_env()
@@ -316,8 +367,13 @@ class NPUSpawner(DockerSpawner):
         key = f"{self.user.name}/{self.name}"
         _ = i18n.for_spawner(self).gettext
         yield {"progress": 10, "message": _("Allocating NPUs…")}
+        said = None
         while self._spawn_pending and not self._allocated:
-            await asyncio.sleep(0.1)
+            line = self._line
+            if line is not None and line.message() != said:
+                said = line.message()
+                yield {"progress": 15, "message": said}
+            await asyncio.sleep(0.1 if line is None else 0.5)
         last = None
         while self._spawn_pending:
             pos = self.admission.position(key)

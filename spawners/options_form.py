@@ -42,13 +42,59 @@ def form_context(spawner, groups: list[str]) -> dict:
             else free_by_type[None]
         )
         cards.append({**p, "free": free})
+    allowed = allowed_npus(me.get("remaining_npus"), first)
     return {
-        "profiles": cards,
+        **choose(cards, allowed),
+        "blocked": blocked(allowed, first, cards),
+        "resets": (first.get("resets") or "")[:16].replace("T", " "),
         "accounts": me.get("accounts", []),
         "remaining": me.get("remaining_npus"),
         "budget": first if first.get("npu_hours_budget") is not None else None,
         "simulated": any(d["type"] == "simulated" for d in devices),
     }
+
+
+def allowed_npus(remaining: int | None, quota: dict) -> int | None:
+    """The most NPUs a start may ask for now: the quota's remaining NPUs, none once the
+    NPU-hour budget is spent (None: no limit)."""
+    budget = quota.get("npu_hours_budget")
+    if budget is not None and float(quota.get("npu_hours_used") or 0) >= budget:
+        return 0
+    return remaining
+
+
+def blocked(allowed: int | None, quota: dict, cards: list[dict]) -> str:
+    """Why no NPUs can start ("budget": the NPU-hours are spent, "quota": all NPUs the
+    quota allows are held) when a profile offers NPUs, else ""."""
+    if allowed != 0 or not any(max(c["npus"], default=0) > 0 for c in cards):
+        return ""
+    return "budget" if allowed_npus(None, quota) == 0 else "quota"
+
+
+def choose(cards: list[dict], allowed: int | None) -> dict:
+    """Each card's NPU choices within what the user may hold, and what is preselected:
+    a course's card (students start what their course grants) with its NPUs, otherwise
+    the first card with its fewest NPUs."""
+    out = []
+    for c in cards:
+        npus = [n for n in c["npus"] if allowed is None or n <= allowed] or [0]
+        course = str(c.get("slug", "")).startswith("course-")
+        out.append({**c, "npus": npus, "default": max(npus) if course else npus[0]})
+    chosen = next((c["slug"] for c in out if str(c["slug"]).startswith("course-")),
+                  out[0]["slug"] if out else None)
+    return {"profiles": out, "chosen": chosen}
+
+
+def keep_choices(ctx: dict, before: dict) -> None:
+    """After a refused start the form shows what the user chose (profile, NPUs) again,
+    where it is still offered."""
+    card = next((c for c in ctx["profiles"] if c["slug"] == before.get("profile")), None)
+    if card is None:
+        return
+    ctx["chosen"] = card["slug"]
+    npus = str(before.get("npus", ""))
+    if npus.isdigit() and int(npus) in card["npus"]:
+        card["default"] = int(npus)
 
 
 PERIODS = {"day": "today", "week": "this week", "month": "this month"}
@@ -71,6 +117,7 @@ async def render_options_form(spawner) -> str:
     loop = asyncio.get_running_loop()
     groups = [g.name for g in spawner.user.groups]
     ctx = await loop.run_in_executor(None, form_context, spawner, groups)
+    keep_choices(ctx, getattr(spawner, "user_options", None) or {})
     ctx["budget"] = budget_text(t.gettext, ctx["budget"])
     return _env.get_template("options_form.html").render(
         _=t.gettext, lang=lang.replace("_", "-"), **ctx

@@ -16,7 +16,7 @@ from npuhub.hub import profiles
 from npuhub.hub.profiles import ProfileRules
 
 ACCOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-OPTIONS = ("profile", "npus", "account", "image")  # image: legacy, a profile's image
+OPTIONS = ("profile", "npus", "account", "image", "wait")  # image: legacy, a profile's image
 
 
 class InvalidOptions(ValueError):
@@ -30,12 +30,15 @@ class SpawnRequest:
     npus: int
     account: str | None = None
     device_type: str | None = None
+    wait: bool = True  # no NPUs free now: wait in the line (False: refused at once)
 
     def user_options(self) -> dict:
         """What the hub keeps and shows as the server's user_options."""
         options: dict = {"profile": self.profile, "npus": self.npus}
         if self.account is not None:
             options["account"] = self.account
+        if not self.wait:
+            options["wait"] = False
         return options
 
 
@@ -49,7 +52,7 @@ def resolve(
     groups: Sequence[str],
     _: Callable[[str], str] = _identity,
 ) -> SpawnRequest:
-    """Validate `options` (`profile`, `npus`, `account`, legacy `image`) against the
+    """Validate `options` (`profile`, `npus`, `account`, `wait`, legacy `image`) against the
     profiles the user may use; no profile given: the first of them. Raises
     InvalidOptions with a sentence that names the field."""
     if not isinstance(options, dict):
@@ -107,10 +110,16 @@ def resolve(
                 choices=", ".join(str(n) for n in profile["npus"]),
             )
         )
+    wait = options.get("wait", True)
+    if isinstance(wait, str) and wait.lower() in ("true", "false"):  # a form's value
+        wait = wait.lower() == "true"
+    if not isinstance(wait, bool):
+        raise InvalidOptions(_("wait must be true or false"))
     return SpawnRequest(
         profile=profile["slug"],
         image=profile["image"],
         npus=npus,
         account=account,
         device_type=profile.get("device_type"),
+        wait=wait,
     )

@@ -11,4 +11,7 @@ grader touch the file system, and only `grader` talks to Docker.
     grading.tampered(submitted_nb, checksums) -> [grade_id, ...]
     feedback.feedback_html(executed_nb, result) -> str
     grades.grades_csv(rows) -> str
+    manual.combine(result, manual_grades, late) -> the grade: automatic + by hand - penalty
+    lateness.zone(name), lateness.penalty(policy, submitted, due) -> time zone, lateness
+    export.export_course(store.export_data(course), dir) -> nbgrader's folder and gradebook
 """

@@ -12,8 +12,11 @@
     npu_hours_per_student: 10       # per week
     datasets: [mnist]
     autograde: {timeout: 60, memory: 512m, cpus: 1}   # optional: per cell seconds, limits
+    timezone: Asia/Shanghai         # times without offset are in this zone (default UTC)
+    late_policy: {penalty_per_day: 10%, max_penalty: 50%, zero_after_days: 7}
     assignments:
-      - {name: ps1, source: ps1, release: 2026-03-01T00:00:00Z, due: 2026-03-08T23:59:00Z}
+      - {name: ps1, source: ps1, release: 2026-03-01T00:00:00Z, due: 2026-03-08T23:59:00Z,
+         extensions: {s2: "2026-03-10T23:59"}}    # per-student due dates
 
 The fields are declared once, in npuhub.hub.schemas.courses.CourseDecl (an unknown field
 is refused with its name); the rules beyond the shape are checked here. Every refusal is
@@ -28,6 +31,8 @@ from datetime import UTC, date, datetime
 from npuhub.hub.refusals import Refusal
 from npuhub.hub.schemas import SchemaError, validate
 from npuhub.hub.schemas.courses import CourseDecl
+
+from . import lateness
 
 COURSE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,47}$")
 ASSIGNMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -86,8 +91,9 @@ def _users(value, key: str) -> list[str]:
     return sorted({check_user(v) for v in value})
 
 
-def parse_time(value, what: str) -> datetime | None:
-    """An ISO 8601 time (or a datetime YAML already parsed) as aware UTC; naive is UTC."""
+def parse_time(value, what: str, tz=UTC) -> datetime | None:
+    """An ISO 8601 time (or a datetime YAML already parsed) as aware UTC; a time without
+    offset is a wall-clock time in `tz` (the course's time zone)."""
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
@@ -102,7 +108,10 @@ def parse_time(value, what: str) -> datetime | None:
                               "e.g. 2026-03-08T23:59:00Z") from None
     else:
         raise CourseError(f"{what} must be an ISO 8601 time, e.g. 2026-03-08T23:59:00Z")
-    return (t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(UTC)
+    try:
+        return lateness.to_utc(t, tz)
+    except (OverflowError, ValueError):  # year 1 at UTC+8 is before the first UTC year
+        raise CourseError(f"{what} is out of range") from None
 
 
 def _number(doc: dict, key: str, kind, default, low: float, high: float):
@@ -131,7 +140,19 @@ def _autograde(value) -> dict:
     return out
 
 
-def _assignments(value, *, allow_source: bool) -> list[dict]:
+def _extensions(value, name: str, tz) -> dict[str, str]:
+    """{student: {"due": ISO UTC, "by": "file"}} of an assignment's `extensions`."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or len(value) > MAX_STUDENTS:
+        raise CourseError(f"assignment {name}: extensions must map students to due dates")
+    return {check_user(student): {"due": parse_time(due, f"assignment {name}: extension of "
+                                                         f"{student}", tz).isoformat(),
+                                  "by": "file"}
+            for student, due in value.items() if due is not None}
+
+
+def _assignments(value, *, allow_source: bool, tz=UTC) -> list[dict]:
     if value is None:
         return []
     if not isinstance(value, list):
@@ -152,11 +173,12 @@ def _assignments(value, *, allow_source: bool) -> list[dict]:
                               "PUT .../assignments/{name}/source")
         if source is not None and (not isinstance(source, str) or not source or "\0" in source):
             raise CourseError(f"assignment {name}: source must be a folder path")
-        release = parse_time(a.get("release"), f"assignment {name}: release")
-        due = parse_time(a.get("due"), f"assignment {name}: due")
+        release = parse_time(a.get("release"), f"assignment {name}: release", tz)
+        due = parse_time(a.get("due"), f"assignment {name}: due", tz)
         if release and due and due < release:
             raise CourseError(f"assignment {name}: due is before release")
-        out.append({"name": name, "source": source, "release": release, "due": due})
+        out.append({"name": name, "source": source, "release": release, "due": due,
+                    "extensions": _extensions(a.get("extensions"), name, tz)})
     return out
 
 
@@ -196,7 +218,14 @@ def parse_course(doc: dict, *, allow_source: bool = True) -> dict:
         raise CourseError("datasets must be a list of dataset names")
     course["datasets"] = sorted(set(datasets))
     course["autograde"] = _autograde(doc.get("autograde"))
-    course["assignments"] = _assignments(doc.get("assignments"), allow_source=allow_source)
+    try:
+        tz = lateness.zone(doc.get("timezone"))
+        course["late_policy"] = lateness.parse_policy(doc.get("late_policy"))
+    except lateness.PolicyError as e:
+        raise CourseError(str(e)) from None
+    course["timezone"] = doc.get("timezone") or "UTC"
+    course["assignments"] = _assignments(doc.get("assignments"), allow_source=allow_source,
+                                         tz=tz)
     return course
 
 

@@ -20,7 +20,9 @@ import bleach
 from nbconvert import HTMLExporter
 from nbformat.v4 import new_markdown_cell
 
-from .assignment import grade_id, is_grade
+from npuhub.hub import i18n
+
+from .assignment import grade_id, is_grade, is_task
 
 TAGS = frozenset(bleach.ALLOWED_TAGS) | {
     "p", "div", "span", "pre", "code", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6",
@@ -41,14 +43,23 @@ def _num(x) -> str:
     return str(int(x)) if x.is_integer() else f"{round(x, 2)}"
 
 
-def _verdict(entry: dict) -> str:
-    if entry.get("review"):
-        return (f"needs review by the instructor (0 / {_num(entry['max_points'])} for now): "
-                f"{entry['review']}")
-    if entry["manual"]:
-        return f"needs manual grading (0 / {_num(entry['max_points'])} for now)"
-    text = f"{_num(entry['points'])} / {_num(entry['max_points'])} points"
-    return text + (f" — {entry['error']}" if entry["error"] else "")
+def _verdict(entry: dict, lang: str = i18n.DEFAULT) -> str:
+    _ = i18n.translation(lang).gettext
+    most = _num(entry["max_points"])
+    if entry.get("manual_points") is not None:
+        text = _("{points} / {max} points, graded by hand").format(
+            points=_num(entry["manual_points"]), max=most)
+    elif entry.get("review"):
+        text = _("needs review by the instructor (0 / {max} for now): {reason}").format(
+            max=most, reason=entry["review"])
+    elif entry["manual"]:
+        text = _("needs manual grading (0 / {max} for now)").format(max=most)
+    else:
+        text = _("{points} / {max} points").format(points=_num(entry["points"]), max=most)
+        text += f" — {entry['error']}" if entry["error"] else ""
+    if entry.get("comment"):
+        text += " — " + _("comment: {comment}").format(comment=entry["comment"])
+    return text
 
 
 def _md(text: str) -> str:
@@ -61,27 +72,55 @@ def clean_html(element) -> str:
     return bleach.clean(text, tags=TAGS, attributes=ATTRIBUTES, protocols=PROTOCOLS)
 
 
-def summary_html(result: dict) -> str:
+def _late_note(late: dict | None, raw, lang: str) -> str | None:
+    _ = i18n.translation(lang).gettext
+    if not late or not late.get("late"):
+        return None
+    if late.get("zero"):
+        return _("Submitted {days} day(s) late, past the last day accepted: 0 points.").format(
+            days=late["days"])
+    return _("Submitted {days} day(s) late (due {due}): {percent}% taken from {raw} "
+             "points.").format(days=late["days"], due=late.get("due") or "",
+                               percent=_num(late["percent"]), raw=_num(raw))
+
+
+def summary_html(result: dict, lang: str = i18n.DEFAULT, grade: dict | None = None) -> str:
+    """The table on top of the page: `result` is one notebook's (with the cells), `grade`
+    the whole submission's (manual.combine: late penalty, total) when known."""
+    _ = i18n.translation(lang).gettext
     rows = "".join(
         f"<tr><td><code>{html.escape(str(c['grade_id']))}</code></td>"
-        f"<td>{html.escape(_verdict(c))}</td></tr>" for c in result["cells"])
+        f"<td>{html.escape(_verdict(c, lang))}</td></tr>" for c in result["cells"])
     notes = []
     if result.get("status", "ok") != "ok":
-        notes.append(f"The run ended early ({result['status']}): cells not reached score 0.")
-    if result.get("needs_review"):
-        notes.append("The autograder could not vouch for some cells: the instructor reviews "
-                     "them, and they score 0 until then.")
-    if result.get("needs_manual_grading"):
-        notes.append("Some answers need manual grading: this score is not final yet.")
+        notes.append(_("The run ended early ({status}): cells not reached score 0.").format(
+            status=result["status"]))
+    if any(c.get("review") and c.get("manual_points") is None for c in result["cells"]):
+        notes.append(_("The autograder could not vouch for some cells: the instructor "
+                       "reviews them, and they score 0 until then."))
+    if any(c["manual"] and c.get("manual_points") is None for c in result["cells"]):
+        notes.append(_("Some answers need manual grading: this score is not final yet."))
+    score, most = result["score"], result["max_score"]
+    if grade is not None:
+        late = _late_note(grade.get("late"), grade["raw_score"], lang)
+        notes += [late] if late else []
+        if len(grade.get("notebooks") or {}) > 1:
+            notes.append(_("Assignment total: {score} / {max}").format(
+                score=_num(grade["score"]), max=_num(grade["max_score"])))
+        else:
+            score, most = grade["score"], grade["max_score"]
     paragraphs = "".join(f"<p>{html.escape(n)}</p>" for n in notes)
+    heading = _("Score: {score} / {max}").format(score=_num(score), max=_num(most))
     return (f'<section class="npuhub-feedback" style="{STYLE}">'
-            f"<h2>Score: {_num(result['score'])} / {_num(result['max_score'])}</h2>"
-            f'{paragraphs}<table style="text-align:left"><tr><th>cell</th><th>result</th></tr>'
-            f"{rows}</table></section>")
+            f"<h2>{html.escape(heading)}</h2>"
+            f'{paragraphs}<table style="text-align:left"><tr><th>{html.escape(_("cell"))}</th>'
+            f"<th>{html.escape(_('result'))}</th></tr>{rows}</table></section>")
 
 
-def feedback_html(executed_nb, result: dict) -> str:
-    """A standalone HTML page of `executed_nb` (not modified) scored as in `result`."""
+def feedback_html(executed_nb, result: dict, lang: str = i18n.DEFAULT,
+                  grade: dict | None = None) -> str:
+    """A standalone HTML page of `executed_nb` (not modified) scored as in `result` (one
+    notebook's), in `lang`; `grade`: the submission's combined grade (manual.combine)."""
     nb = copy.deepcopy(executed_nb)
     verdicts = {c["grade_id"]: c for c in result["cells"]}
     cells = []
@@ -90,12 +129,13 @@ def feedback_html(executed_nb, result: dict) -> str:
             for key in SCRIPT_TYPES:
                 out.get("data", {}).pop(key, None)
         cells.append(cell)
-        entry = verdicts.get(grade_id(cell)) if is_grade(cell) else None
+        entry = verdicts.get(grade_id(cell)) if is_grade(cell) or is_task(cell) else None
         if entry is not None:
             cells.append(new_markdown_cell(f"**{_md(str(entry['grade_id']))}**: "
-                                           f"{_md(_verdict(entry))}"))
+                                           f"{_md(_verdict(entry, lang))}"))
     nb.cells = cells
     exporter = HTMLExporter(template_name="lab", sanitize_html=True,
                             filters={"clean_html": clean_html})
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": "Feedback"}})
-    return re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + summary_html(result), body, count=1)
+    top = summary_html(result, lang, grade)
+    return re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + top, body, count=1)

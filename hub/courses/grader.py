@@ -215,3 +215,6 @@ def _remove(container) -> None:
         container.remove(force=True)
     except dockersdk.errors.NotFound:
         pass
+    except dockersdk.errors.APIError as e:  # 409: its removal is already under way
+        if e.status_code != 409:
+            raise

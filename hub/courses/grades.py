@@ -7,7 +7,7 @@ import io
 from datetime import datetime
 
 COLUMNS = ("student", "assignment", "score", "max_score", "submitted_at", "late", "attempt",
-           "needs_review")
+           "needs_review", "needs_manual_grading", "days_late", "late_penalty")
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 

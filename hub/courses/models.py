@@ -89,6 +89,8 @@ class Assignment(Base):
     released: Mapped[dict] = mapped_column(JSON, default=dict)
     checksums: Mapped[dict] = mapped_column(JSON, default=dict)
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # per-student due dates: {student: {"due": ISO time, "by": "file" | instructor}}
+    extensions: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
     course: Mapped[Course] = relationship(back_populates="assignments")
 
@@ -117,5 +119,9 @@ class Submission(Base):
     max_score: Mapped[float | None] = mapped_column(Float, nullable=True)
     result: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     feedback: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    # the executed notebooks ({relpath: text}) the feedback is rendered from, and the
+    # instructor's grades by hand: {relpath: {grade_id: {"points", "comment", "by"}}}
+    executed: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    manual: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
     assignment: Mapped[Assignment] = relationship()

@@ -136,6 +136,7 @@ def grade_files(files: dict[str, str], source: dict[str, str], released: dict[st
     used, the released data files are. Returns {score, max_score, result, feedback}."""
     notebooks: dict[str, dict] = {}
     pages: dict[str, str] = {}
+    executed_nbs: dict[str, str] = {}
     work = Path(tempfile.mkdtemp(prefix="npuhub-course-"))
     try:
         data = work / "files"
@@ -160,8 +161,8 @@ def grade_files(files: dict[str, str], source: dict[str, str], released: dict[st
             result["tampered"] = grading.tampered(submitted, sums)
             result["submitted"] = rel in files
             notebooks[rel] = result
-            pages[PurePosixPath(rel).with_suffix(".html").as_posix()] = feedback.feedback_html(
-                executed, result)
+            executed_nbs[rel] = nbformat.writes(executed)
+            pages[feedback_page_name(rel)] = feedback.feedback_html(executed, result)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return {
@@ -172,7 +173,30 @@ def grade_files(files: dict[str, str], source: dict[str, str], released: dict[st
                                    if r["status"] != "ok"), "ok"),
                    "needs_review": any(r["needs_review"] for r in notebooks.values())},
         "feedback": pages,
+        "executed": executed_nbs,
     }
+
+
+def feedback_page_name(rel: str) -> str:
+    return PurePosixPath(rel).with_suffix(".html").as_posix()
+
+
+def feedback_pages(store, cid: str, name: str, user: str, lang: str = "en") -> dict[str, str]:
+    """The student's feedback pages ({name.html: HTML}) in `lang`, rendered from the
+    executed notebooks with the grade as it stands (grades by hand, late penalty); a
+    submission graded before the notebooks were kept has its pages as stored."""
+    found = store.feedback(cid, name, user)
+    executed, grade = found["executed"], found["grade"]
+    if not executed:
+        return found["feedback"]
+    pages = {}
+    for rel, text in sorted(executed.items()):
+        result = grade["notebooks"].get(rel)
+        if result is None:
+            continue
+        nb = nbformat.reads(text, as_version=4)
+        pages[feedback_page_name(rel)] = feedback.feedback_html(nb, result, lang, grade)
+    return pages
 
 
 def release_assignment(store, cid: str, name: str) -> dict:
@@ -197,12 +221,13 @@ def grade_one(store, course: dict, src: dict, sub: dict, by: str = "cli") -> dic
         return {"student": sub["user"], "attempt": sub["attempt"], "score": None,
                 "max_score": None, "status": "error", "tampered": [], "needs_review": False,
                 "review": [], "error": f"the grader could not run: {e}"[:500]}
-    store.save_grade(sub["id"], graded)
+    grade = store.save_grade(sub["id"], graded) or graded
     notebooks = graded["result"]["notebooks"]
-    return {"student": sub["user"], "attempt": sub["attempt"], "score": graded["score"],
-            "max_score": graded["max_score"], "status": graded["result"]["status"],
+    return {"student": sub["user"], "attempt": sub["attempt"], "score": grade["score"],
+            "max_score": grade["max_score"], "status": graded["result"]["status"],
             "tampered": sorted({g for r in notebooks.values() for g in r["tampered"]}),
             "needs_review": graded["result"]["needs_review"],
+            "needs_manual_grading": bool(grade.get("needs_manual_grading")),
             "review": [{"notebook": rel, "grade_id": c["grade_id"], "reason": c["review"]}
                        for rel, r in notebooks.items() for c in r["cells"] if c["review"]]}
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from npuhub.hub import clock, db
 
+from . import lateness, manual
 from .course_file import CourseError, instructors_group, students_group
 from .models import Assignment, Course, CourseMember, Submission
 
@@ -33,8 +34,30 @@ def is_open(a: Assignment, now: datetime) -> bool:
 
 
 def feedback_returned(a: Assignment, now: datetime) -> bool:
-    """Feedback shows hidden tests: students read it once the due date has passed."""
-    return a.due is None or now >= a.due
+    """Feedback shows hidden tests: students read it once the due date has passed for
+    everyone (the latest extension included)."""
+    last = lateness.last_due(a.due, a.extensions)
+    return last is None or now >= last
+
+
+def late_of(c: Course, a: Assignment, user: str, submitted_at: datetime | None) -> dict:
+    """How late `user`'s submission is against their own due date, and its penalty."""
+    due = lateness.due_for(a.due, a.extensions, user)
+    return lateness.penalty((c.spec or {}).get("late_policy"), submitted_at, due)
+
+
+def grade_of(x: Submission) -> dict:
+    """The combined grade of a graded submission (manual.combine)."""
+    a = x.assignment
+    late = late_of(a.course, a, x.user, x.submitted_at)
+    if not (x.result or {}).get("notebooks"):  # no cells recorded: the score as stored
+        result = x.result or {}
+        return {"notebooks": {}, "auto_score": x.score or 0.0, "manual_score": 0.0,
+                "raw_score": x.score or 0.0, "score": x.score or 0.0,
+                "max_score": x.max_score or 0.0, "status": result.get("status", "ok"),
+                "needs_manual_grading": bool(result.get("needs_manual_grading")),
+                "needs_review": bool(result.get("needs_review")), "late": late}
+    return manual.combine(x.result, x.manual, late)
 
 
 def _role(c: Course, user: str, groups, admin: bool) -> str | None:
@@ -70,6 +93,8 @@ class CourseStore(db.Store):
         replaced, assignments added or their times updated (never deleted here)."""
         spec = {k: course[k] for k in ("students_group", "npus_per_student",
                                        "npu_hours_per_student", "datasets")}
+        spec["timezone"] = course.get("timezone", "UTC")
+        spec["late_policy"] = course.get("late_policy") or dict(lateness.NO_POLICY)
         spec["profile_name"] = course.get("profile")
         with self._write() as s:
             c = Course.find(s, course["id"])
@@ -90,6 +115,9 @@ class CourseStore(db.Store):
                     a = Assignment(name=spec_a["name"], source={}, released={}, checksums={})
                     c.assignments.append(a)
                 a.release, a.due = spec_a["release"], spec_a["due"]
+                # the file's extensions replace the file's; an instructor's (REST) stay
+                kept = {u: e for u, e in (a.extensions or {}).items() if e.get("by") != "file"}
+                a.extensions = {**spec_a.get("extensions", {}), **kept}
             s.flush()
             return course_dict(c)
 
@@ -129,11 +157,14 @@ class CourseStore(db.Store):
         last = subs[-1] if subs else None
         graded = next((x for x in reversed(subs) if x.graded_at is not None), None)
         returned = graded is not None and feedback_returned(a, now)
+        grade = grade_of(graded) if returned else None
+        late = late_of(a.course, a, user, last and last.submitted_at)
         return {"name": a.name, "release": _iso(a.release), "due": _iso(a.due),
-                "released": is_open(a, now), "submitted_at": _iso(last and last.submitted_at),
-                "late": bool(last and last.late), "attempts": len(subs),
-                "score": graded.score if returned else None,
-                "max_score": graded.max_score if returned else None, "feedback": returned}
+                "my_due": late["due"], "released": is_open(a, now),
+                "submitted_at": _iso(last and last.submitted_at),
+                "late": late["late"], "attempts": len(subs),
+                "score": grade["score"] if grade else None,
+                "max_score": grade["max_score"] if grade else None, "feedback": returned}
 
     # ------------------------------------------------------------------ assignments
 
@@ -180,8 +211,9 @@ class CourseStore(db.Store):
             last = s.scalars(select(Submission.attempt).where(
                 Submission.assignment_id == a.id, Submission.user == user)
                 .order_by(Submission.attempt.desc()).limit(1)).first()
+            due = lateness.due_for(a.due, a.extensions, user)
             sub = Submission(assignment_id=a.id, user=user, attempt=(last or 0) + 1,
-                             submitted_at=now, late=bool(a.due and now > a.due), files=files)
+                             submitted_at=now, late=bool(due and now > due), files=files)
             s.add(sub)
             return {"submitted_at": _iso(now), "late": sub.late, "attempt": sub.attempt}
 
@@ -210,26 +242,100 @@ class CourseStore(db.Store):
             return [{"id": x.id, "user": x.user, "attempt": x.attempt, "files": dict(x.files)}
                     for x in subs]
 
-    def save_grade(self, submission_id: int, graded: dict) -> None:
+    def save_grade(self, submission_id: int, graded: dict) -> dict | None:
+        """Store an autograding result (grades given by hand stay); the combined grade."""
         with self._write() as s:
             x = s.get(Submission, submission_id)
-            if x is not None:
-                x.score, x.max_score = graded["score"], graded["max_score"]
-                x.result, x.feedback = graded["result"], graded["feedback"]
-                x.graded_at = clock.utcnow()
+            if x is None:
+                return None
+            x.result, x.feedback = graded["result"], graded["feedback"]
+            x.executed = graded.get("executed")
+            x.score, x.max_score = graded["score"], graded["max_score"]
+            x.graded_at = clock.utcnow()
+            grade = grade_of(x)
+            x.score, x.max_score = grade["score"], grade["max_score"]
+            return grade
 
-    def feedback(self, course: str, name: str, user: str) -> dict[str, str]:
+    @staticmethod
+    def _graded(s: Session, a: Assignment, user: str) -> Submission | None:
+        """The latest graded attempt of `user`."""
+        return s.scalars(select(Submission).where(
+            Submission.assignment_id == a.id, Submission.user == user,
+            Submission.graded_at.is_not(None))
+            .order_by(Submission.attempt.desc()).limit(1)).first()
+
+    def feedback(self, course: str, name: str, user: str) -> dict:
+        """What the student's feedback is made of: {feedback (pages stored at grading),
+        executed ({rel: notebook text} or None), grade (manual.combine)}."""
         with self._read() as s:
             a = self._assignment(s, course, name)
-            x = s.scalars(select(Submission).where(
-                Submission.assignment_id == a.id, Submission.user == user,
-                Submission.graded_at.is_not(None))
-                .order_by(Submission.attempt.desc()).limit(1)).first()
+            x = self._graded(s, a, user)
             if x is None:
                 raise CourseError("no_feedback_yet", assignment=name)
             if not feedback_returned(a, clock.utcnow()):
-                raise CourseError("feedback_after_due", assignment=name, due=_iso(a.due))
-            return dict(x.feedback or {})
+                last = lateness.last_due(a.due, a.extensions)
+                raise CourseError("feedback_after_due", assignment=name, due=_iso(last))
+            return {"feedback": dict(x.feedback or {}), "executed": x.executed,
+                    "grade": grade_of(x)}
+
+    # ------------------------------------------------------------------ by hand
+
+    def submission_grades(self, course: str, name: str, user: str) -> dict:
+        """The latest graded submission of `user` for an instructor: the combined grade
+        and the sheet of cells to grade by hand (manual.review_sheet)."""
+        with self._read() as s:
+            a = self._assignment(s, course, name)
+            x = self._graded(s, a, user)
+            if x is None:
+                raise CourseError("not_graded_yet", assignment=name, student=user)
+            grade = grade_of(x)
+            return self._sheet(a, x, grade)
+
+    @staticmethod
+    def _sheet(a: Assignment, x: Submission, grade: dict) -> dict:
+        return {"student": x.user, "assignment": a.name, "attempt": x.attempt,
+                "submitted_at": _iso(x.submitted_at),
+                **{k: grade[k] for k in ("score", "max_score", "auto_score", "manual_score",
+                                         "raw_score", "needs_manual_grading",
+                                         "needs_review", "late")},
+                "notebooks": manual.review_sheet(grade, a.source or {}, x.files or {},
+                                                 a.released or {})}
+
+    def set_manual(self, course: str, name: str, user: str, grades: list[dict],
+                   by: str) -> dict:
+        """Give points and comments by hand to `user`'s latest graded submission."""
+        with self._write() as s:
+            a = self._assignment(s, course, name)
+            x = self._graded(s, a, user)
+            if x is None:
+                raise CourseError("not_graded_yet", assignment=name, student=user)
+            x.manual = manual.updated(x.result, x.manual, grades, by)
+            grade = grade_of(x)
+            x.score, x.max_score = grade["score"], grade["max_score"]
+            return self._sheet(a, x, grade)
+
+    def set_extension(self, course: str, name: str, user: str, due: datetime | None,
+                      by: str) -> dict:
+        """Give `user` their own due date for an assignment (None: take it back)."""
+        with self._write() as s:
+            a = self._assignment(s, course, name)
+            if user not in {m.user for m in a.course.members if m.role == "student"} and \
+                    a.course.spec.get("students_group") is None:
+                raise CourseError("not_a_student", student=user, course=course)
+            ext = dict(a.extensions or {})
+            if due is None:
+                ext.pop(user, None)
+            else:
+                ext[user] = {"due": due.isoformat(), "by": by}
+            a.extensions = ext
+            return {"student": user, "assignment": name,
+                    "due": ext[user]["due"] if user in ext else None}
+
+    def extensions(self, course: str, name: str) -> list[dict]:
+        with self._read() as s:
+            a = self._assignment(s, course, name)
+            return [{"student": u, "assignment": name, "due": e.get("due"), "by": e.get("by")}
+                    for u, e in sorted((a.extensions or {}).items())]
 
     def grades(self, course: str) -> list[dict]:
         with self._read() as s:
@@ -240,10 +346,47 @@ class CourseStore(db.Store):
                     Submission.assignment_id == a.id, Submission.graded_at.is_not(None))
                     .order_by(Submission.user, Submission.attempt)).all()
                 for x in {x.user: x for x in subs}.values():  # the latest graded attempt
-                    rows.append({"student": x.user, "assignment": a.name, "score": x.score,
-                                 "max_score": x.max_score, "submitted_at": _iso(x.submitted_at),
-                                 "late": x.late, "attempt": x.attempt,
-                                 "needs_review": bool((x.result or {}).get("needs_review"))})
+                    g = grade_of(x)
+                    rows.append({"student": x.user, "assignment": a.name, "score": g["score"],
+                                 "max_score": g["max_score"], "submitted_at": _iso(x.submitted_at),
+                                 "late": g["late"]["late"], "attempt": x.attempt,
+                                 "needs_review": g["needs_review"],
+                                 "needs_manual_grading": g["needs_manual_grading"],
+                                 "raw_score": g["raw_score"], "days_late": g["late"]["days"],
+                                 "late_penalty": g["late"]["percent"]})
             return sorted(rows, key=lambda r: (r["student"], r["assignment"]))
 
 
+
+    # ------------------------------------------------------------------ export
+
+    def export_data(self, course: str, name: str | None = None) -> dict:
+        """Everything `npuhub course export` writes: the course, its students, and per
+        assignment the sources, the release and each student's latest submission (the
+        latest graded one when there is one) with its executed notebooks and grade."""
+        with self._read() as s:
+            c = self._course(s, course)
+            chosen = [a for a in c.assignments if name is None or a.name == name]
+            if name is not None and not chosen:
+                raise CourseError("no_assignment", assignment=name, course=course)
+            out = {"id": c.name, "title": c.title, "assignments": [],
+                   "students": sorted(m.user for m in c.members if m.role == "student")}
+            for a in chosen:
+                subs = s.scalars(select(Submission).where(Submission.assignment_id == a.id)
+                                 .order_by(Submission.user, Submission.attempt)).all()
+                latest: dict[str, Submission] = {}
+                for x in subs:
+                    if x.graded_at is not None or latest.get(x.user) is None or \
+                            latest[x.user].graded_at is None:
+                        latest[x.user] = x
+                out["assignments"].append({
+                    "name": a.name, "due": a.due, "source": dict(a.source or {}),
+                    "released": dict(a.released or {}),
+                    "submissions": [{
+                        "student": x.user, "attempt": x.attempt,
+                        "submitted_at": x.submitted_at, "files": dict(x.files or {}),
+                        "executed": dict(x.executed or {}),
+                        "extension": lateness.due_for(a.due, a.extensions, x.user),
+                        "grade": grade_of(x) if x.graded_at is not None else None}
+                        for x in latest.values()]})
+            return out

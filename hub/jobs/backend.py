@@ -3,7 +3,8 @@
 
 :class:`Jobs` is what the service holds: its loop ticks every ``poll_interval`` seconds
 (and at once after a submission): the backend watches what runs, the ledger is
-reconciled with the jobs that are active, the backend starts what it can. Both backends
+reconciled with the jobs that are active, the backend starts what it can, and the
+servers waiting in the line (:mod:`npuhub.hub.line`) are granted their turn. Both backends
 charge NPU-hours through ledger allocations of kind "job" (holder: the job id): the
 local one holds real devices from the start of the container, the Slurm one opens a
 record without local devices when Slurm starts the job. The quota is checked at submit
@@ -16,6 +17,8 @@ import asyncio
 import logging
 from functools import partial
 
+from npuhub.hub.line.keeper import LineKeeper
+
 from .common import LOG_LIMIT, log_piece
 from .models import ACTIVE, Job
 from .queue import JobQueue
@@ -24,14 +27,14 @@ log = logging.getLogger("npuhub.jobs")
 RECONCILE_EVERY = 15  # ticks
 
 
-def make_backend(queue: JobQueue, ledger, cfg, settings):
+def make_backend(queue: JobQueue, ledger, cfg, settings, keeper=None):
     if cfg.backend == "slurm":
         from .slurmjobs import SlurmJobs
 
         return SlurmJobs(queue, ledger, cfg)
     from .local import LocalBackend
 
-    return LocalBackend(queue, ledger, cfg, settings.path("job-logs"))
+    return LocalBackend(queue, ledger, cfg, settings.path("job-logs"), keeper=keeper)
 
 
 class Jobs:
@@ -41,7 +44,14 @@ class Jobs:
         """`platform`: the stores (npuhub.hub.platform.Platform) the queue runs on."""
         self.ledger, self.cfg, self.settings = platform.ledger, cfg, settings
         self.queue: JobQueue = platform.jobs
-        self.backend = backend or make_backend(self.queue, self.ledger, cfg, settings)
+        # the line of servers waiting for NPUs, planned with the local jobs
+        self.keeper = LineKeeper(
+            self.ledger, platform.line, half_life_s=cfg.fairshare_half_life * 86400,
+            session_limit_s=getattr(settings, "line_session_limit", None) or None,
+        )
+        self.backend = backend or make_backend(
+            self.queue, self.ledger, cfg, settings, keeper=self.keeper
+        )
         self._wake = asyncio.Event()
         self._ticks = 0
         self.task: asyncio.Task | None = None
@@ -71,6 +81,8 @@ class Jobs:
             await self.reconcile()
         self._ticks += 1
         await self.backend.schedule()
+        if self.backend.name != "local":  # the local backend plans the line with its jobs
+            await self.keeper.schedule()
 
     async def reconcile(self) -> list[int]:
         """Release job allocations whose job is no longer active (a service that died

@@ -9,10 +9,11 @@ Each tick of the service's scheduler (:class:`npuhub.hub.jobs.backend.Jobs`):
    service that died is put back in the queue, or adopted if its container runs. Jobs
    are found again by container name and labels, so a restarted service adopts them.
 2. **schedule** the queue with :func:`npuhub.hub.scheduling.plan` (inputs from
-   :mod:`.lineup`): the line is ordered by priority, fair share and waiting time; the
-   first job that cannot start gets a reservation and later ones start only where they
-   do not delay it (EASY backfill, from the jobs' time limits); the ledger then holds
-   exactly the devices the plan chose.
+   :mod:`.lineup`; through :class:`npuhub.hub.line.keeper.LineKeeper`, which plans the
+   servers waiting in the line with the jobs and grants those): the line is ordered
+   by priority, fair share and waiting time; the first job that cannot start gets a
+   reservation and later ones start only where they do not delay it (EASY backfill,
+   from the time limits); the ledger then holds exactly the devices the plan chose.
 
 The container (:func:`container_spec`, pure) is hardened like a notebook's: uid
 1000:100, no capabilities, no privilege gain, memory/CPU/process limits, no network
@@ -34,9 +35,10 @@ from npuhub.hub import clock
 from npuhub.hub.binding import Device
 from npuhub.hub.datasets.store import DatasetStore
 from npuhub.hub.ledger import CapacityError, LedgerError
-from npuhub.hub.scheduling import order, plan
+from npuhub.hub.line.keeper import LineKeeper
+from npuhub.hub.line.store import Line
 
-from . import lineup, provenance
+from . import provenance
 from .common import (
     HOME,
     LABEL,
@@ -55,8 +57,14 @@ TAIL = 64 * 1024  # bytes of the end of a log that say why a job failed
 class LocalBackend:
     name = "local"
 
-    def __init__(self, queue, ledger, cfg, log_dir: Path, client=None):
+    def __init__(self, queue, ledger, cfg, log_dir: Path, client=None, keeper=None):
+        """`keeper`: the line's scheduler (npuhub.hub.line.keeper.LineKeeper) that plans
+        these jobs with the servers waiting for NPUs; by default one of its own."""
         self.queue, self.ledger, self.cfg = queue, ledger, cfg
+        self.keeper = keeper or LineKeeper(
+            ledger, Line(ledger.session_factory),
+            half_life_s=cfg.fairshare_half_life * 86400, session_limit_s=None,
+        )
         self.log_dir = Path(log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.client = client or docker.from_env(timeout=60)
@@ -146,24 +154,15 @@ class LocalBackend:
 
     async def schedule(self) -> None:
         queued = await self._run(self.queue.in_state, ["queued"], self.name)
-        if not queued:
-            return
-        active = await self._run(self.queue.in_state, ["starting", "running"], self.name)
-        snap = await self._run(
-            lineup.snapshot,
-            self.ledger,
-            queued,
-            active,
-            clock.utcnow(),
-            self.cfg.fairshare_half_life * 86400,
-        )
-        args = (snap.now, snap.nodes, snap.waiting, snap.running, snap.usage)
+        active = []
+        if queued:
+            active = await self._run(self.queue.in_state, ["starting", "running"], self.name)
+        # one plan for the queued jobs and the servers waiting in the line
+        decision = await self.keeper.schedule(queued, active)
         by_id = {j.id: j for j in queued}
-        tried: set[int] = set()  # their reason is the ledger's answer
-        for job_id, devices in plan(*args):
-            tried.add(job_id)
+        for job_id, devices in decision.jobs:
             await self._try_start(by_id[job_id], devices)
-        line = [by_id[r.id] for r in order(*args) if r.id not in tried and r.npus > 0]
+        line = [by_id[i] for i in decision.waiting_jobs]
         for job in line:
             if job is line[0]:
                 reason = await self._run(
@@ -227,6 +226,8 @@ class LocalBackend:
         if not ok:  # cancelled while it started
             await self.stop(job)
         else:
+            if prov is not None:  # on the usage record too, as a session's
+                await self._run(self.ledger.usage.set_provenance, grant.allocation_id, prov)
             log.info("Started job %s of %s on NPUs %s", job.id, job.user, grant.devices)
         return "started"
 

@@ -1,8 +1,9 @@
-"""The record of what a batch job ran on, so a result can be reproduced: the image
-(its reference and content digest), the node and device indices, the NPU driver and
-CANN versions of the node where it has them, the datasets mounted with their versions,
-the parameters and the sha256 of the notebook or script. Written to
-``~/jobs/{id}/provenance.json`` and kept with the job (``GET …/jobs/{id}``).
+"""The record of what a batch job or a notebook session ran on, so a result can be
+reproduced: the image (its reference and content digest), the node and device indices,
+the NPU driver and CANN versions of the node where it has them, the datasets mounted
+with their versions, the parameters and the sha256 of the notebook or script. Written to
+``~/jobs/{id}/provenance.json`` and kept with the job (``GET …/jobs/{id}``); a
+session's is kept on its usage record (``GET …/me/session``). One builder for both.
 
 The parsers and :func:`record` are pure; :func:`node_versions` reads the two files an
 Ascend node has: ``/usr/local/Ascend/driver/version.info`` (``Version=23.0.rc3``) and
@@ -88,30 +89,60 @@ def sha256_of_tar_member(stream) -> str | None:
         return hashlib.sha256(f.read()).hexdigest() if f else None
 
 
-def record(
-    job, *, image_id: str | None, devices, datasets: list[dict], source_sha256: str | None,
-    versions: dict, backend: str,
+def build(
+    kind: str, *, user: str, account: str, profile: str | None, image_ref: str,
+    image_id: str | None, devices, datasets: list[dict], versions: dict, backend: str,
 ) -> dict:  # fmt: skip
-    """The provenance of `job` starting now. `devices`: (node, index, path) granted;
-    `datasets`: [{"name", "version"}]."""
+    """What a session or a job runs on, the part both share. `devices`: (node, index,
+    path) granted; `datasets`: [{"name", "version"}]; `versions`: node_versions()."""
     nodes = sorted({n for n, _, _ in devices})
     return {
-        "job": job.id,
-        "user": job.user,
-        "account": job.account,
+        "kind": kind,
+        "user": user,
+        "account": account,
         "backend": backend,
-        "image": {"reference": job.image, "digest": image_id},
-        "profile": job.profile,
+        "image": {"reference": image_ref, "digest": image_id},
+        "profile": profile,
         "node": nodes[0] if len(nodes) == 1 else (nodes or None),
         "devices": [{"node": n, "index": i} for n, i, _ in devices],
         "npu_driver": versions.get("driver"),
         "cann": versions.get("cann"),
         "datasets": datasets,
+    }
+
+
+def record(
+    job, *, image_id: str | None, devices, datasets: list[dict], source_sha256: str | None,
+    versions: dict, backend: str,
+) -> dict:  # fmt: skip
+    """The provenance of `job` starting now: build()'s, and what the job itself ran."""
+    common = build(
+        "job", user=job.user, account=job.account, profile=job.profile, image_ref=job.image,
+        image_id=image_id, devices=devices, datasets=datasets, versions=versions,
+        backend=backend,
+    )  # fmt: skip
+    return {
+        "job": job.id,
+        **common,
         "source": {"path": job.source, "sha256": source_sha256},
         "parameters": dict(job.parameters or {}),
         "time_limit": job.time_limit,
         "rerun_of": job.rerun_of,
     }
+
+
+def session_record(
+    *, user: str, server: str, account: str, profile: str | None, image_ref: str,
+    image_id: str | None, devices, datasets: list[dict], versions: dict, backend: str,
+    started: str,
+) -> dict:  # fmt: skip
+    """The provenance of a notebook session (a user's server) that has just started."""
+    common = build(
+        "session", user=user, account=account, profile=profile, image_ref=image_ref,
+        image_id=image_id, devices=devices, datasets=datasets, versions=versions,
+        backend=backend,
+    )  # fmt: skip
+    return {"server": server, **common, "started": started}
 
 
 def as_file(prov: dict, job_id: int) -> bytes:

@@ -123,9 +123,16 @@ class SlurmJobs:
             await self._release(job)
 
     async def _recover(self, job: Job) -> None:
-        """A job a previous service left `starting`: sbatch may have taken it."""
-        argv = [self.slurm.cfg.squeue, "-h", "-n", job_name(job_spec(job, "x")), "-o", "%i"]
+        """A job a previous service left `starting`: sbatch may have taken it. Jobs that
+        already ended count too (``-t all``: one that finished while the service was down
+        is recorded, never submitted again); a controller that does not answer decides
+        nothing (asked again on the next tick)."""
+        argv = [self.slurm.cfg.squeue, "-h", "-t", "all", "-n", job_name(job_spec(job, "x")),
+                "-o", "%i"]
         proc = await self._run(self.slurm._run, argv)
+        if proc.returncode != 0:
+            log.warning("squeue for job %s left starting: %s", job.id, proc.stderr.strip())
+            return
         found = proc.stdout.split()
         if found:
             await self._run(

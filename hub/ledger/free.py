@@ -11,7 +11,6 @@ grant stays the guarantee that no device is held twice, whatever a snapshot says
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -50,8 +49,9 @@ class FreeDevices:
     def _with(self, changes: dict[str, frozenset[int]]) -> FreeDevices:
         views = dict(self.views)
         for name, free in changes.items():
-            views[name] = dataclasses.replace(views[name], free=free)
-        return dataclasses.replace(self, views=views)
+            v = views[name]
+            views[name] = NodeView(v.name, v.type, v.rings, free)
+        return FreeDevices(self.topology, self.holdings, views, self.in_service, self.drained)
 
     def taken(self, refs: Iterable[tuple[str, int]]) -> FreeDevices:
         """Without the devices `refs` (granted)."""
@@ -115,7 +115,9 @@ class FreeTracker:
         return None
 
     def install(self, snapshot: FreeDevices, holdings: int) -> None:
-        snapshot = dataclasses.replace(snapshot, holdings=holdings)
+        snapshot = FreeDevices(
+            snapshot.topology, holdings, snapshot.views, snapshot.in_service, snapshot.drained
+        )
         with self._lock:
             if self._current is None or self._current.holdings <= holdings:
                 self._current = snapshot

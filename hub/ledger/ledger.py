@@ -13,7 +13,8 @@ The ledger is composed of small stores on the same database, each usable alone:
 :class:`~.usage.Usage` (records, NPU-hours). A grant reads only what it needs: the
 version counters (:mod:`.store`), the user's open allocation of the same holder, the
 policies (remembered per version), what the user and the account hold and used, and
-the free devices (remembered per version, :mod:`.free`).
+the free devices (remembered per version, :mod:`.free`). On SQLite the statements of a
+grant and a release run on the DBAPI connection under SQLAlchemy's (:mod:`.fastpath`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from npuhub.hub import clock, placement
 from npuhub.hub.orm import ALLOCATION_KINDS, Allocation, Device, Node, UTCDateTime
 
-from . import capacity, free, quota, store
+from . import capacity, fastpath, free, quota, store
 from .capacity import CapacityError
 from .inventory import Inventory
 from .policies import Policies
@@ -201,7 +202,8 @@ class Ledger(store.LedgerStore):
                 chosen = wanted if all(ref in free_now for ref in wanted) else []
             if not chosen:
                 raise self._refusal(npus, device_type, user, snapshot)
-        alloc_id = conn.execute(
+        alloc_id = fastpath.execute(
+            conn,
             _INSERT,
             {
                 "user": user, "account": charged, "kind": kind, "holder": holder,
@@ -214,7 +216,9 @@ class Ledger(store.LedgerStore):
             if None in ids:  # placement proposed a device that does not exist
                 raise self._refusal(npus, device_type, user, snapshot)
             params = {f"d{i}": device_id for i, device_id in enumerate(ids)}
-            held = conn.execute(_hold(len(ids)), {**params, "alloc": alloc_id, "now": now}).rowcount
+            held = fastpath.execute(
+                conn, _hold(len(ids)), {**params, "alloc": alloc_id, "now": now}
+            ).rowcount
             if held != len(ids):  # the belt: someone else got there first
                 self._forget()
                 raise self._refusal(npus, device_type, user, snapshot)
@@ -308,8 +312,8 @@ class Ledger(store.LedgerStore):
         now = clock.utcnow()
         closed = []
         for alloc_id in ids:
-            record = conn.execute(_CLOSE, {"alloc": alloc_id, "now": now, "reason": reason})
-            row = record.first()
+            params = {"alloc": alloc_id, "now": now, "reason": reason}
+            row = fastpath.execute(conn, _CLOSE, params).first()
             if row is not None:
                 closed.append((alloc_id, row))
         if not closed:
@@ -320,7 +324,7 @@ class Ledger(store.LedgerStore):
         returned: list[int] = []
         for alloc_id, row in closed:
             self._hours.closed(row.account, row.user, row.npus, row.started, row.ended)
-            given = conn.execute(_GIVE_BACK, {"alloc": alloc_id, "now": now})
+            given = fastpath.execute(conn, _GIVE_BACK, {"alloc": alloc_id, "now": now})
             returned += [device_id for (device_id,) in given]
         if snapshot is not None:
             self._free.install(snapshot.returned(returned), versions.holdings)
@@ -329,11 +333,12 @@ class Ledger(store.LedgerStore):
 
     def _close(self, conn: Connection, alloc_id: int, reason: str, now: datetime) -> list[int]:
         """Close one record inside a grant (its hours counted); the device ids it held."""
-        row = conn.execute(_CLOSE, {"alloc": alloc_id, "now": now, "reason": reason}).first()
+        params = {"alloc": alloc_id, "now": now, "reason": reason}
+        row = fastpath.execute(conn, _CLOSE, params).first()
         if row is None:
             return []
         self._hours.closed(row.account, row.user, row.npus, row.started, row.ended)
-        given = conn.execute(_GIVE_BACK, {"alloc": alloc_id, "now": now})
+        given = fastpath.execute(conn, _GIVE_BACK, {"alloc": alloc_id, "now": now})
         return [device_id for (device_id,) in given]
 
     def reconcile(

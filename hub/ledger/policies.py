@@ -38,6 +38,15 @@ _GROUP_ROW = select(*(QuotaPolicy.__table__.c[n] for n in LIMIT_FIELDS)).where(
 _USER_ROW = select(*(UserQuota.__table__.c[n] for n in USER_LIMIT_FIELDS)).where(
     UserQuota.__table__.c.user == bindparam("key")
 )
+_ALL_ROWS = {  # every stored row of a kind: (key, *fields)
+    "group": select(QuotaPolicy.__table__.c.group,
+                    *(QuotaPolicy.__table__.c[n] for n in LIMIT_FIELDS)),
+    "user": select(UserQuota.__table__.c.user,
+                   *(UserQuota.__table__.c[n] for n in USER_LIMIT_FIELDS)),
+}
+_COMPLETE = "complete"  # key of the marker: every stored row is in the remembered rows
+
+
 def _closed_hours(conn: Connection, start: datetime, now: datetime, **who) -> float:
     return npu_hours(conn, start, now, closed=True, **who)
 
@@ -72,9 +81,22 @@ class Policies(store.LedgerStore):
         return rows
 
     @staticmethod
+    def _load_all(conn: Connection, rows: dict) -> None:
+        """Remember every stored policy and user override at once (one read per policies
+        version, instead of one per user a grant meets for the first time)."""
+        if (_COMPLETE, "") in rows:
+            return
+        for kind, names in (("group", LIMIT_FIELDS), ("user", USER_LIMIT_FIELDS)):
+            for key, *values in conn.execute(_ALL_ROWS[kind]):
+                rows[(kind, key)] = dict(zip(names, values, strict=True))
+        rows[(_COMPLETE, "")] = True
+
+    @staticmethod
     def _row(conn: Connection, rows: dict, kind: str, key: str) -> dict | None:
         if (kind, key) in rows:
             return rows[(kind, key)]
+        if (_COMPLETE, "") in rows:  # not stored
+            return None
         statement, names = (
             (_GROUP_ROW, LIMIT_FIELDS) if kind == "group" else (_USER_ROW, USER_LIMIT_FIELDS)
         )
@@ -84,8 +106,13 @@ class Policies(store.LedgerStore):
         return row
 
     def _default_layer(self, conn: Connection, rows: dict) -> dict[str, Any]:
-        stored = self._row(conn, rows, "group", DEFAULT_ACCOUNT)
-        return quota.merge_layers(stored, self.default_limits)
+        layer = rows.get(("layer", DEFAULT_ACCOUNT))
+        if layer is None:
+            stored = self._row(conn, rows, "group", DEFAULT_ACCOUNT)
+            layer = rows[("layer", DEFAULT_ACCOUNT)] = quota.merge_layers(
+                stored, self.default_limits
+            )
+        return layer
 
     def account_limits(self, s: Connection | Session, account: str) -> Limits:
         """The limits of `account` itself: its policy over the default (no user's own)."""
@@ -108,6 +135,8 @@ class Policies(store.LedgerStore):
         key = ("limits", f"{user}\0{account}\0{personal}")
         if key in rows:
             return rows[key]
+        if version is not None:
+            self._load_all(conn, rows)
         group_row = None if personal else self._row(conn, rows, "group", account)
         limits = quota.effective_limits(
             self._row(conn, rows, "user", user), group_row, self._default_layer(conn, rows)
@@ -227,6 +256,13 @@ class Policies(store.LedgerStore):
             **values,
             "updated": row.updated if row is not None else None,
         }
+
+    def users(self) -> list[dict]:
+        """Every user's own overrides, by name (limits left null inherit)."""
+        with self._read() as s:
+            rows = s.scalars(select(UserQuota).order_by(UserQuota.user)).all()
+            return [{"user": r.user, **(_row_limits(r) or {}), "updated": r.updated}
+                    for r in rows]
 
     def set_user(self, user: str, **limits: Any) -> dict:
         """Set some of a user's own overrides (others unchanged; None = inherit)."""

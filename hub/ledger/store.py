@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from npuhub.hub import db
 from npuhub.hub.orm import LedgerState
 
+from . import fastpath
+
 INVENTORY, HOLDINGS, POLICIES = "inventory", "holdings", "policies"
 COUNTERS = (INVENTORY, HOLDINGS, POLICIES)
 _T = LedgerState.__table__
@@ -58,7 +60,7 @@ def bump(conn: Connection, *names: str) -> Versions:
     statement = _BUMPS.get(key)
     if statement is None:
         statement = _bump_statement(key)
-    row = conn.execute(statement).first()
+    row = fastpath.execute(conn, statement).first()
     if row is None:  # a database whose row was lost: start counting again
         conn.execute(insert(_T).values(id=1, inventory=1, holdings=1, policies=1))
         return Versions(1, 1, 1)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from npuhub.hub import clock
 from npuhub.hub.orm import Allocation, UTCDateTime
 
-from . import quota
+from . import fastpath, quota
 from .quota import PERIODS
 from .store import LedgerStore
 
@@ -69,7 +69,7 @@ _OPEN = union_all(  # each half one index lookup ((state, user), (state, account
 def open_records(conn: Connection, user: str, account: str) -> list:
     """The open records of `user` or charged to `account` (rows with id, user, account,
     kind, holder, npus, started): what they hold now."""
-    rows = conn.execute(_OPEN, {"user": user, "account": account}).all()
+    rows = fastpath.execute(conn, _OPEN, {"user": user, "account": account}).all()
     return list({row.id: row for row in rows}.values())  # the user's own are in both halves
 
 
@@ -208,6 +208,45 @@ class Usage(LedgerStore):
         with self._read() as s:
             a = s.get(Allocation, allocation_id)
             return _allocation_dict(a) if a is not None else None
+
+    def set_provenance(self, allocation_id: int, record: dict) -> bool:
+        """Keep what the holder of an open allocation runs on (False if it is closed)."""
+        with self._write() as s:
+            a = s.get(Allocation, allocation_id)
+            if a is None or a.state != "active":
+                return False
+            a.provenance = record
+            return True
+
+    def note_dataset(self, user: str, dataset: dict) -> int:
+        """Add a dataset ({"name", "version", …}) mounted during a session to the records
+        of `user`'s running servers (they share the user's mounts); how many changed."""
+        changed = 0
+        with self._write() as s:
+            q = select(Allocation).where(
+                Allocation.state == "active", Allocation.user == user,
+                Allocation.kind == "server", Allocation.provenance.is_not(None),
+            )  # fmt: skip
+            for a in s.scalars(q):
+                prov = dict(a.provenance or {})
+                have = list(prov.get("datasets") or [])
+                key = (dataset.get("name"), dataset.get("version"))
+                if any((d.get("name"), d.get("version")) == key for d in have):
+                    continue
+                prov["datasets"] = [*have, dataset]
+                a.provenance = prov
+                changed += 1
+        return changed
+
+    def provenance(self, user: str, kind: str, holder: str) -> dict | None:
+        """The provenance of `user`'s open allocation of (kind, holder), or None."""
+        with self._read() as s:
+            return s.scalar(
+                select(Allocation.provenance)
+                .where(Allocation.state == "active", Allocation.user == user,
+                       Allocation.kind == kind, Allocation.holder == holder)
+                .order_by(Allocation.id.desc()).limit(1)
+            )  # fmt: skip
 
     def report(
         self,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from .usage import choose_range, to_csv, usage_report
+from .usage import by_use, choose_range, to_csv, usage_report
 
 
 def wants_report(args) -> bool:
@@ -28,7 +28,7 @@ def usage(args, session_factory, out=sys.stdout) -> int:
         out.write(to_csv(rep))
     else:
         out.write(f"{rng.start:%Y-%m-%d %H:%M} .. {rng.end:%Y-%m-%d %H:%M} UTC\n\n")
-        rows = sorted(rep.by_account.items())
+        rows = by_use(rep.by_account)
         out.write(tabulate(rows, headers=["account", "NPU-hours"], floatfmt=".2f") + "\n\n")
         rows = rep.top_users()
         out.write(tabulate(rows, headers=["top user", "NPU-hours"], floatfmt=".2f") + "\n")

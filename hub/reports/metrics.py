@@ -23,19 +23,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from npuhub.hub import clock
+from npuhub.hub.idle.models import reclaimed
 from npuhub.hub.jobs.models import STATES, Job
 from npuhub.hub.orm import Allocation, Device, Node
+
+from .overview import device_state, waiting_requests
 
 DEVICE_STATES = ("free", "held", "drained")
 # seconds from submission to start (queue wait) of batch jobs
 WAIT_BUCKETS = (1, 5, 10, 30, 60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600, 86400)
-
-
-def device_state(state: str, allocation_id: int | None) -> str:
-    """free | held | drained: a drained device still held counts as held until released."""
-    if allocation_id is not None:
-        return "held"
-    return "drained" if state == "drained" else "free"
 
 
 def hours_by_account(s: Session, now: datetime) -> dict[str, float]:
@@ -73,6 +69,8 @@ class PlatformCollector:
             yield from self._devices(s)
             yield from self._allocations(s)
             yield from self._jobs(s)
+            yield from self._line(s, now)
+            yield from self._reclaimed(s)
             hours = CounterMetricFamily(
                 "npuhub_npu_hours",
                 "NPU-hours charged to each account (open records count until now)",
@@ -122,6 +120,27 @@ class PlatformCollector:
         yield count
         yield npus
 
+    def _reclaimed(self, s: Session):
+        r = reclaimed(s)
+        npus = CounterMetricFamily(
+            "npuhub_reclaimed_npus",
+            "NPUs taken back from servers stopped because their NPUs stayed idle, by account",
+            labels=["account"],
+        )
+        for account, n in sorted(r["by_account"].items()):
+            npus.add_metric([account], n)
+        yield npus
+        yield CounterMetricFamily(
+            "npuhub_reclaimed_servers",
+            "Servers stopped because their NPUs stayed idle",
+            value=r["servers"],
+        )
+        yield CounterMetricFamily(
+            "npuhub_idle_npu_hours",
+            "NPU-hours that servers stopped for idle NPUs had held idle until the stop",
+            value=r["idle_npu_hours"],
+        )
+
     def _jobs(self, s: Session):
         g = GaugeMetricFamily("npuhub_jobs", "Batch jobs by state", labels=["state"])
         counts = dict(s.execute(select(Job.state, func.count()).group_by(Job.state)).all())
@@ -138,6 +157,24 @@ class PlatformCollector:
         yield HistogramMetricFamily(
             "npuhub_job_start_duration_seconds",
             "Seconds from a batch job's submission to its start (its wait in the queue)",
+            buckets=buckets,
+            sum_value=total,
+        )
+
+
+    def _line(self, s: Session, now: datetime):
+        waiting = waiting_requests(s, now)
+        g = GaugeMetricFamily(
+            "npuhub_line_length", "Requests waiting in the line, by kind", labels=["kind"]
+        )
+        kinds = sorted({w["kind"] for w in waiting} | {"job"})
+        for kind in kinds:
+            g.add_metric([kind], sum(w["kind"] == kind for w in waiting))
+        yield g
+        buckets, total = histogram([w["waited_seconds"] for w in waiting])
+        yield HistogramMetricFamily(
+            "npuhub_line_wait_seconds",
+            "How long each request in the line now has waited so far",
             buckets=buckets,
             sum_value=total,
         )

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from npuhub.hub import clock
 from npuhub.hub.courses.course_file import students_group
 from npuhub.hub.courses.models import Assignment, Course, Submission
+from npuhub.hub.idle.models import reclaimed
 from npuhub.hub.jobs.models import TERMINAL, Job
 from npuhub.hub.orm import Allocation
 
@@ -49,6 +50,8 @@ class MonthlyReport:
     sessions: dict = field(default_factory=dict)
     jobs: dict = field(default_factory=dict)
     waits: dict | None = None  # seconds: count, mean, median, p95, max
+    # servers stopped for idle NPUs: servers, npus, idle_npu_hours (held idle until then)
+    reclaimed: dict = field(default_factory=dict)
 
     @property
     def average(self) -> float | None:
@@ -119,6 +122,7 @@ def monthly_report(s: Session, month: str, now: datetime | None = None) -> Month
         )
     ).one()
     rep.sessions = {"count": sessions[0], "users": sessions[1]}
+    rep.reclaimed = reclaimed(s, rng.start, end)
     jobs = dict(
         s.execute(
             select(Job.state, func.count())

@@ -24,9 +24,13 @@ from .usage import choose_range, to_csv, usage_report
 
 
 @functools.cache
-def _session_factory():
+def _platform():
     settings = load_settings(os.environ.get("NPUHUB_CONFIG") or None)
-    return platform_for(settings.db_url).ledger.session_factory
+    return platform_for(settings.db_url)
+
+
+def _session_factory():
+    return _platform().ledger.session_factory
 
 
 def page_data(rng, accounts, lang: str):

@@ -73,6 +73,11 @@ def choose_range(
     return Range(start, end, step)
 
 
+def by_use(hours: dict[str, float]) -> list[tuple[str, float]]:
+    """(name, NPU-hours) pairs, the most used first (ties by name)."""
+    return sorted(hours.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
 @dataclass
 class UsageReport:
     range: Range
@@ -88,7 +93,7 @@ class UsageReport:
         return sum(self.by_account.values())
 
     def top_users(self, n: int = TOP) -> list[tuple[str, float]]:
-        return sorted(self.by_user.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+        return by_use(self.by_user)[:n]
 
     def average_utilization(self) -> float | None:
         """Held over in-service (not drained) NPU-hours of the steps so far, 0..1."""

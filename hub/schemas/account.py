@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from .base import Body, Reply
+from .line import LinePlace
 
 
 class Me(Reply):
@@ -16,6 +17,10 @@ class Me(Reply):
     groups: list[str] | None = None
     accounts: list[str] | None = None
     warnings: list[Any] | None = None
+    idle: list[dict[str, Any]] | None = None
+    line: LinePlace | None = Field(
+        None, description="The caller's foremost place in the line for NPUs (a server "
+        "or a batch job waiting), or null")
 
 
 class Usage(Reply):

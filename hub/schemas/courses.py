@@ -27,6 +27,20 @@ class AssignmentDecl(Body):
     source: str | None = Field(None, description="A folder on the hub host (files only)")
     release: Time = None
     due: Time = None
+    extensions: dict[str, Time] | None = Field(
+        None, description="Per-student due dates: {student: time}", max_length=5000)
+
+
+Percent = int | float | str | None
+
+
+class LatePolicy(Body):
+    penalty_per_day: Percent = Field(
+        None, description="Percent of the score taken per day (or part of a day) late: 10%")
+    max_penalty: Percent = Field(None, description="The most taken in all: 50% (default 100%)")
+    zero_after_days: int | float | None = Field(
+        None, ge=0, le=365, description="Days after the due date past which a submission "
+        "scores 0")
 
 
 class CourseDecl(Body):
@@ -43,6 +57,9 @@ class CourseDecl(Body):
     npu_hours_per_student: int | float | None = Field(None, ge=0, le=10_000)
     datasets: list[str] | None = None
     autograde: Autograde | None = None
+    timezone: str | None = Field(
+        None, description="IANA time zone of times written without offset: Asia/Shanghai")
+    late_policy: LatePolicy | None = None
     assignments: list[AssignmentDecl] | None = None
 
     def doc(self) -> dict:
@@ -88,3 +105,40 @@ class GradingProgress(Reply):
 
 class Collected(Reply):
     submissions: list[dict[str, Any]]
+
+
+class ManualGrade(Body):
+    notebook: str = Field(max_length=300)
+    grade_id: str = Field(max_length=200)
+    points: int | float | None = Field(
+        None, ge=0, description="Points given by hand (at most the cell's); null: none yet")
+    comment: str | None = Field(None, max_length=10_000)
+
+
+class ManualGrades(Body):
+    grades: list[ManualGrade] = Field(max_length=1000)
+
+
+class SubmissionGrades(Reply):
+    student: str
+    assignment: str
+    attempt: int
+    score: float
+    max_score: float
+    auto_score: float
+    manual_score: float
+    needs_manual_grading: bool
+    needs_review: bool
+    late: dict[str, Any]
+    notebooks: list[dict[str, Any]]
+
+
+class ExtensionBody(Body):
+    due: Time = Field(description="The student's own due date (course time zone when "
+                      "written without offset); null removes the extension")
+
+
+class Extension(Reply):
+    student: str
+    assignment: str
+    due: str | None

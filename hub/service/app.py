@@ -25,6 +25,7 @@ from npuhub.hub.courses.grading_runs import GradingRuns
 from npuhub.hub.datasets.restore import restore_running
 from npuhub.hub.enforce import Enforcer
 from npuhub.hub.hubapi import AsyncHubAPI
+from npuhub.hub.idle.watch import IdleWatch
 from npuhub.hub.jobs.backend import Jobs, start_jobs
 from npuhub.hub.ledger.reconcile import start_watch
 from npuhub.hub.platform import platform_for
@@ -97,6 +98,7 @@ class PlatformService(Application):
         self.grading = GradingRuns()
         self.enforcer = Enforcer(self.ledger, self.hub, self.npuhub.budget_grace_seconds,
                                  jobs=lambda: self.jobs)
+        self.idle = IdleWatch(self.platform, self.hub, self.npuhub)
         self.web_app = self.make_app()
 
     def make_app(self) -> web.Application:
@@ -126,6 +128,7 @@ class PlatformService(Application):
         if self.container_ip and self.container_ip != self.ip:
             self.web_app.listen(self.port, address=self.container_ip)
         start_watch(self.ledger, self.enforcer, self.hub, self.npuhub.watch_interval)
+        self.idle.start(self.npuhub.watch_interval)
         asyncio.ensure_future(self.restore_mounts())
         self.jobs = start_jobs(self.platform, self.npuhub_config or None, self.npuhub)
         log.info("npuhub service listening on %s:%s%s", self.ip, self.port,

@@ -159,9 +159,13 @@ class ReleaseHandler(CourseHandler):
 
 
 def _preview(store, cid: str, name: str) -> dict[str, str]:
+    """What students fetch: the released files, or before the release the student
+    version the release would make (instructors look at it before releasing)."""
     src = store.source(cid, name)
     if src["released_at"] is None:
-        raise CourseError("release_first", assignment=name)
+        if not src["source"]:
+            raise CourseError("release_first", assignment=name)
+        return service_ops.release_files(src["source"])[0]
     return src["released"]
 
 
@@ -185,7 +189,8 @@ class SubmitHandler(CourseHandler):
 class FeedbackHandler(CourseHandler):
     async def get(self, cid, name):
         await self.member(cid, name)
-        files = await self.call(self.store.feedback, cid, name, self.user_name)
+        files = await self.call(service_ops.feedback_pages, self.store, cid, name,
+                                self.user_name, self.lang)
         self.write_json({"files": files})
 
 
@@ -233,7 +238,8 @@ routes = [
                    errors=(*_E, 409)),
     }),
     Route(_A + "/fetch", FetchHandler, {
-        "GET": Op("The released student version", {200: FileSet}, errors=(*_E, 409)),
+        "GET": Op("The released student version (instructors: also before the release)",
+                  {200: FileSet}, errors=(*_E, 409)),
     }),
     Route(_A + "/submit", SubmitHandler, {
         "POST": Op("Submit your files", {200: _ANY}, body=Files, errors=(*_E, 409, 413)),

@@ -183,6 +183,8 @@ class MountHandler(DatasetBase):
             raise DatasetError("dataset_forbidden", name=repr(name))
         await self.run(mounter.mount, d["source"], self.root, user, name, d["symlinks"])
         await self.run(self.store.remember, user, name)
+        mounted = {"name": name, "version": d.get("version"), "mounted": clock.utcnow().isoformat()}
+        await self.run(self.ledger.usage.note_dataset, user, mounted)  # the sessions' records
         self.answer(name, True)
 
     async def delete(self, name):

@@ -9,10 +9,12 @@ from . import (
     courses,
     datasets,
     devices,
+    grading,
     health,
     jobs,
     me,
     metrics,
+    queue,
     quotas,
     usage,
     usage_report,
@@ -20,7 +22,10 @@ from . import (
 )
 from .openapi import Route, handlers, spec
 
-RESOURCES = [health, me, devices, quotas, usage, datasets, jobs, courses, autograde, users]
+RESOURCES = [
+    health, me, devices, queue, quotas, usage, datasets, jobs, courses, autograde, grading,
+    users,
+]
 ROUTES: list[Route] = [r for module in RESOURCES for r in module.routes]
 
 

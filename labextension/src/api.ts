@@ -6,7 +6,12 @@ import { ServerConnection } from '@jupyterlab/services';
 
 const settings = () => ServerConnection.makeSettings();
 
-export class NPUHubError extends Error {}
+export class NPUHubError extends Error {
+  /** The service's refusal code (e.g. "no_feedback_yet"), or "" */
+  constructor(message: string, public code = '', public params: any = {}) {
+    super(message);
+  }
+}
 
 async function call(base: string, path: string, method = 'GET', body?: unknown): Promise<any> {
   const s = settings();
@@ -25,7 +30,8 @@ async function call(base: string, path: string, method = 'GET', body?: unknown):
     data = { message: text };
   }
   if (!resp.ok) {
-    throw new NPUHubError((data && data.message) || `${resp.status} ${resp.statusText}`);
+    throw new NPUHubError((data && data.message) || `${resp.status} ${resp.statusText}`,
+      (data && data.error) || '', (data && data.params) || {});
   }
   return data;
 }
@@ -37,7 +43,7 @@ export const api = (path: string, method = 'GET', body?: unknown) =>
 const contents = (path: string, method = 'GET', body?: unknown, query = '') =>
   call('api/contents', path.split('/').map(encodeURIComponent).join('/') + query, method, body);
 
-async function exists(path: string): Promise<boolean> {
+export async function exists(path: string): Promise<boolean> {
   try {
     await contents(path, 'GET', undefined, '?content=0');
     return true;

@@ -12,8 +12,13 @@ export function h(
   return el;
 }
 
-export function button(label: string, onClick: () => Promise<void> | void, cls = ''): HTMLElement {
-  const b = h('button', { class: `jp-Button npuhub-button ${cls}`.trim(), type: 'button' }, label);
+/** A JupyterLab-styled button (jp-Button jp-mod-styled); `primary` for the main action. */
+export function button(
+  label: string, onClick: () => Promise<void> | void, cls = '', primary = false
+): HTMLElement {
+  const kind = primary ? 'jp-mod-accept' : 'npuhub-secondary';
+  const b = h('button', { class: `jp-Button jp-mod-styled ${kind} npuhub-button ${cls}`.trim(),
+    type: 'button' }, label);
   b.addEventListener('click', async () => {
     b.setAttribute('disabled', '');
     try {

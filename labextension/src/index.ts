@@ -44,10 +44,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
       const path: string | undefined = w && w.context && w.context.path;
       return path && /\.(ipynb|py)$/.test(path) ? path : null;
     };
-    const panel = new NPUHubPanel({ app, trans, currentPath: () => {
+    // what is on screen is what runs: the open document is saved first
+    const lang = ((translator && translator.languageCode) || 'en').replace('_', '-');
+    const panel = new NPUHubPanel({ app, trans, lang, currentPath: async () => {
       const w: any = shell.currentWidget;
       if (w && w.context && w.context.model && w.context.model.dirty) {
-        void w.context.save();
+        await w.context.save();
       }
       return currentPath();
     } });

@@ -1,10 +1,11 @@
 // The left sidebar "npuhub": Datasets, Jobs, Courses.
 import { JupyterFrontEnd } from '@jupyterlab/application';
-import { Notification } from '@jupyterlab/apputils';
+import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
-import { api, readFiles, writeFiles } from './api';
+import { api, exists } from './api';
+import { CourseSection, notifyError } from './courses';
 import { button, field, h } from './dom';
 
 const FINAL = ['succeeded', 'failed', 'cancelled', 'timed_out'];
@@ -12,12 +13,12 @@ const FINAL = ['succeeded', 'failed', 'cancelled', 'timed_out'];
 export interface IPanelOptions {
   app: JupyterFrontEnd;
   trans: TranslationBundle;
-  currentPath: () => string | null;
+  currentPath: () => Promise<string | null>;
+  /** The Lab's language (BCP 47), for dates */
+  lang: string;
 }
 
-function fail(e: unknown): void {
-  Notification.error(String((e as Error).message || e), { autoClose: 8000 });
-}
+const fail = notifyError;
 
 export class NPUHubPanel extends Widget {
   constructor(private opts: IPanelOptions) {
@@ -27,6 +28,8 @@ export class NPUHubPanel extends Widget {
     this.addClass('npuhub-panel');
     this.title.caption = 'npuhub';
     this.title.label = 'npuhub';
+    this.courseSection = new CourseSection(opts.app, trans, () => this.refreshCourses(),
+      opts.lang);
     this.datasets = h('div', { class: 'npuhub-list npuhub-datasets' });
     this.jobs = h('div', { class: 'npuhub-list npuhub-jobs' });
     this.courses = h('div', { class: 'npuhub-list npuhub-courses' });
@@ -92,6 +95,7 @@ export class NPUHubPanel extends Widget {
         { class: 'npuhub-row', 'data-dataset': d.name },
         h('span', { class: 'npuhub-name', title: d.description || '' }, d.title || d.name),
         h('span', { class: 'npuhub-state' }, d.mounted ? trans.__('mounted') : ''),
+        h('div', { class: 'npuhub-meta' }, datasetMeta(d, trans)),
         d.mounted
           ? button(trans.__('Unmount'), async () => {
               await api(`datasets/${d.name}/mount`, 'DELETE').catch(fail);
@@ -116,7 +120,7 @@ export class NPUHubPanel extends Widget {
 
   async submitCurrent(): Promise<void> {
     const { trans } = this.opts;
-    const path = this.opts.currentPath();
+    const path = await this.opts.currentPath();
     if (!path) {
       Notification.warning(trans.__('Open a notebook or script to submit it'), { autoClose: 5000 });
       return;
@@ -131,7 +135,7 @@ export class NPUHubPanel extends Widget {
   }
 
   async refreshJobs(): Promise<void> {
-    const { trans, app } = this.opts;
+    const { trans } = this.opts;
     let jobs: any[];
     try {
       jobs = (await api('jobs')) || [];
@@ -143,18 +147,41 @@ export class NPUHubPanel extends Widget {
       { class: 'npuhub-row', 'data-job': String(j.id) },
       h('span', { class: 'npuhub-name', title: j.source }, `#${j.id} ${j.name || j.source}`),
       h('span', { class: `npuhub-state npuhub-state-${j.state}` }, trans.__(j.state)),
+      h('div', { class: 'npuhub-meta npuhub-job-meta' }, jobMeta(j, trans)),
       button(trans.__('Logs'), async () => {
         const r = await api(`jobs/${j.id}/logs`).catch(fail);
         this.logs.textContent = r ? r.text : '';
       }),
       FINAL.includes(j.state)
-        ? button(trans.__('Outputs'), () => void app.commands.execute(
-            'filebrowser:go-to-path', { path: `/jobs/${j.id}` }))
+        ? button(trans.__('Outputs'), () => this.openOutputs(j))
         : button(trans.__('Cancel'), async () => {
+            const ok = await showDialog({
+              title: trans.__('Cancel job %1?', j.id),
+              body: trans.__('The run stops now; what it wrote so far stays in ~/jobs/%1.', j.id),
+              buttons: [Dialog.cancelButton({ label: trans.__('Keep running') }),
+                Dialog.warnButton({ label: trans.__('Cancel job') })]
+            });
+            if (!ok.button.accept) {
+              return;
+            }
             await api(`jobs/${j.id}`, 'DELETE').catch(fail);
             await this.refreshJobs();
           })
     )));
+  }
+
+  /** The job's folder in the file browser, and its report (or executed notebook) open. */
+  private async openOutputs(j: any): Promise<void> {
+    const { app } = this.opts;
+    await app.commands.execute('filebrowser:go-to-path', { path: `/jobs/${j.id}` });
+    const stem = String(j.source || '').split('/').pop() || '';
+    if (stem.endsWith('.ipynb')) {
+      const report = `jobs/${j.id}/${stem.replace(/\.ipynb$/, '.html')}`;
+      const path = (await exists(report)) ? report : `jobs/${j.id}/${stem}`;
+      if (await exists(path)) {
+        await app.commands.execute('docmanager:open', { path });
+      }
+    }
   }
 
   // ---------------------------------------------------------------- courses
@@ -168,82 +195,11 @@ export class NPUHubPanel extends Widget {
       this.courses.replaceChildren(h('div', { class: 'npuhub-error' }, String((e as Error).message)));
       return;
     }
-    this.courses.replaceChildren(...(courses.length ? courses.map(c => this.course(c))
+    this.courses.replaceChildren(...(courses.length ? courses.map(c => this.courseSection.render(c))
       : [h('div', { class: 'npuhub-empty' }, trans.__('No courses'))]));
   }
 
-  private course(c: any): HTMLElement {
-    const { trans } = this.opts;
-    const instructor = c.role === 'instructor';
-    const act = (label: string, fn: () => Promise<unknown>) => button(label, async () => {
-      try {
-        await fn();
-      } catch (e) {
-        fail(e);
-      }
-      await this.refreshCourses();
-    });
-    const rows = (c.assignments || []).map((a: any) => {
-      const base = `courses/${c.id}/assignments/${a.name}`;
-      const folder = `courses/${c.id}/${a.name}`;
-      const done = (msg: string) => Notification.success(msg, { autoClose: 4000 });
-      const status = a.score !== null && a.score !== undefined
-        ? trans.__('score %1 / %2', a.score, a.max_score)
-        : a.submitted_at ? trans.__('submitted') : a.released ? trans.__('released') : '';
-      return h('div', { class: 'npuhub-row', 'data-assignment': `${c.id}/${a.name}` },
-        h('span', { class: 'npuhub-name' }, a.name),
-        h('span', { class: 'npuhub-state' }, status),
-        ...(instructor ? [
-          act(trans.__('Release'), async () => { await api(`${base}/release`, 'POST', {}); done(trans.__('Released %1', a.name)); }),
-          act(trans.__('Collect'), async () => { await api(`${base}/collect`, 'POST', {}); done(trans.__('Collected %1', a.name)); }),
-          act(trans.__('Autograde'), async () => {
-            // grading runs in the background: follow its progress in a notification
-            let r = await api(`${base}/autograde?wait=0`, 'POST', {});
-            const progress = () => trans.__('Grading %1: %2 of %3 done…', a.name, r.done, r.total);
-            const id = Notification.emit(progress(), 'in-progress', { autoClose: false });
-            while (r.state === 'running') {
-              await new Promise(resolve => setTimeout(resolve, 2000));
-              r = await api(`${base}/autograde`);
-              Notification.update({ id, message: progress() });
-            }
-            if (r.state === 'failed') {
-              Notification.update({ id, message: r.error || trans.__('Autograding failed'), type: 'error', autoClose: false });
-              return;
-            }
-            Notification.update({
-              id, message: trans.__('Graded %1 submissions', r.graded), type: 'success',
-              autoClose: 4000
-            });
-          })
-        ] : [
-          act(trans.__('Fetch'), async () => {
-            const r = await api(`${base}/fetch`);
-            const written = await writeFiles(folder, r.files);
-            done(trans.__('Fetched %1 files into ~/%2', written.length, folder));
-            await this.opts.app.commands.execute('filebrowser:go-to-path', { path: `/${folder}` });
-          }),
-          act(trans.__('Submit'), async () => {
-            const files = await readFiles(folder);
-            await api(`${base}/submit`, 'POST', { files });
-            done(trans.__('Submitted %1', a.name));
-          }),
-          act(trans.__('Feedback'), async () => {
-            const r = await api(`${base}/feedback`);
-            await writeFiles(`${folder}/feedback`, r.files, true);
-            await this.opts.app.commands.execute('filebrowser:go-to-path', { path: `/${folder}/feedback` });
-          })
-        ])
-      );
-    });
-    const grades = instructor ? [act(trans.__('Grades'), async () => {
-      const g: any[] = await api(`courses/${c.id}/grades`);
-      this.logs.textContent = g.map(r => `${r.student}\t${r.assignment}\t${r.score}/${r.max_score}`).join('\n');
-    })] : [];
-    return h('div', { class: 'npuhub-course', 'data-course': c.id },
-      h('h4', {}, `${c.title || c.id} (${instructor ? trans.__('instructor') : trans.__('student')})`),
-      ...rows, ...grades);
-  }
-
+  private courseSection: CourseSection;
   private datasets: HTMLElement;
   private jobs: HTMLElement;
   private courses: HTMLElement;
@@ -279,4 +235,39 @@ export async function submitJob(
   source: string, npus: string, timeLimit: string, params: string
 ): Promise<any> {
   return api('jobs', 'POST', jobBody(source, npus, timeLimit, params));
+}
+
+/** "2 NPUs · 3 min 20 s" (elapsed since the start, or the run's length once it ended) */
+export function jobMeta(j: any, trans: TranslationBundle, now = Date.now()): string {
+  const parts = [trans._n('%1 NPU', '%1 NPUs', j.npus || 0)];
+  if (j.started) {
+    const end = j.finished ? Date.parse(j.finished) : now;
+    const s = Math.max(0, Math.round((end - Date.parse(j.started)) / 1000));
+    parts.push(s >= 60 ? trans.__('%1 min %2 s', Math.floor(s / 60), s % 60)
+      : trans.__('%1 s', s));
+  } else if (j.reason) {
+    parts.push(j.reason);
+  }
+  return parts.join(' · ');
+}
+
+function size(bytes: number | null | undefined): string {
+  if (bytes === null || bytes === undefined) {
+    return '';
+  }
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let n = bytes;
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n < 10 && i ? n.toFixed(1) : Math.round(n)} ${units[i]}`;
+}
+
+/** "1.2 MB · v2 · CC-BY-4.0 · Greetings of the world" */
+export function datasetMeta(d: any, trans: TranslationBundle): string {
+  return [size(d.size), d.version ? trans.__('version %1', d.version) : '',
+    d.license ? trans.__('licence %1', d.license) : '', d.description || '']
+    .filter(Boolean).join(' · ');
 }

@@ -101,8 +101,9 @@ def start_lab(page, hub, name: str, npus: int = 0, profile: str | None = None) -
 
 def open_sidebar(page):
     """The npuhub sidebar, opened from its tab in the left side bar."""
-    page.click('.lm-TabBar-tab[data-id="npuhub-sidebar"]')
     panel = page.locator("#npuhub-sidebar")
+    if not panel.is_visible():  # a click on the tab of the open sidebar would close it
+        page.click('.lm-TabBar-tab[data-id="npuhub-sidebar"]')
     panel.wait_for(state="visible")
     return panel
 
@@ -122,3 +123,33 @@ def put_file(hub, user, token, path, content, kind="notebook"):
                      json={"type": kind, "format": "json" if kind == "notebook" else "text",
                            "content": content}, timeout=30)
     assert r.status_code in (200, 201), r.text
+
+
+# Latin words a Chinese screen may show: product and unit names, time zones; a test adds
+# its own names (users, courses, files)
+LATIN_OK = {"npuhub", "NPU", "NPUs", "CSV", "GMT", "UTC", "CST", "ipynb", "html", "py", "h",
+            "KB", "MB", "GB"}
+
+
+def english_words(text: str, allowed=()) -> list[str]:
+    """The Latin words of a screen's visible text outside `allowed` and LATIN_OK: on a
+    Chinese screen, each is an English string that escaped translation."""
+    ok = LATIN_OK | set(allowed)
+    text = re.sub(r"~/[^\s，。：；）]*", " ", text)  # paths in the user's home are names
+    return [w for w in re.findall(r"[A-Za-z][A-Za-z_]*", text)
+            if w not in ok and not any(w in a for a in allowed)]
+
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def screenshot(page, name: str) -> None:
+    """With NPUHUB_SCREENSHOTS=1 a journey saves what the person sees for the README
+    (docs/screenshots/NAME.png, the left part of the window where npuhub's UI is)."""
+    import os
+
+    if os.environ.get("NPUHUB_SCREENSHOTS") != "1":
+        return
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"),
+                    clip={"x": 0, "y": 0, "width": 1100, "height": 640})

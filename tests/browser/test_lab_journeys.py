@@ -154,7 +154,7 @@ def test_student_fetches_submits_and_opens_feedback(hub, page, page_factory, tmp
     tpanel = open_sidebar(tpage)
     trow = tpanel.locator(f'[data-assignment="{cid}/ps1"]')
     trow.get_by_role("button", name="Collect").click()
-    expect(tpage.get_by_text("Collected ps1")).to_be_visible(timeout=60_000)
+    expect(tpage.get_by_text("Collected 1 submission of ps1")).to_be_visible(timeout=60_000)
     trow.get_by_role("button", name="Autograde").click()
     expect(tpage.get_by_text("Graded 1 submissions")).to_be_visible(timeout=300_000)
     r = requests.get(f"{base}/autograde", headers={"Authorization": f"token {teacher}"},

@@ -25,9 +25,9 @@ def test_lab_starts_in_the_browsers_language_then_follows_its_setting(
     menubar = page.locator("#jp-menu-panel")
     expect(menubar).to_contain_text("文件", timeout=60_000)
     panel = open_sidebar(page)
-    for title in ("数据集", "作业", "课程"):
+    for title in ("数据集", "批处理任务", "课程"):
         expect(panel.locator("h3", has_text=title)).to_be_visible()
-    expect(panel.get_by_role("button", name="提交当前笔记本")).to_be_visible()
+    expect(panel.get_by_role("button", name="将当前笔记本作为任务提交")).to_be_visible()
     expect(page.locator(".npuhub-status")).to_contain_text("NPU 1")
 
     put_file(hub, username, hub.user_token(username), "train.ipynb", NOTEBOOK)
@@ -37,7 +37,7 @@ def test_lab_starts_in_the_browsers_language_then_follows_its_setting(
     item.click()
     item.click(button="right")
     menu_item = page.locator('.lm-Menu-item[data-command="npuhub:run-as-job"]')
-    expect(menu_item).to_contain_text("作为批处理作业运行…")
+    expect(menu_item).to_contain_text("作为批处理任务运行…")
     page.keyboard.press("Escape")
 
     # the user chooses English in Settings > Language

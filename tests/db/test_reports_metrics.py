@@ -90,3 +90,18 @@ def test_dashboard_queries_only_metrics_the_platform_exposes(ledger):
     exposed = {name for name, _ in scrape(ledger)}
     assert used and used <= exposed, used - exposed
     assert dash["templating"]["list"][0]["name"] == "PROMETHEUS_DS"
+
+
+def test_scrape_the_line(ledger, fake_clock):
+    queue = JobQueue(ledger.session_factory)
+    for user in ("ana", "bob"):
+        queue.submit(
+            user=user, groups=[], account=user, name="t", source="t.py", npus=1,
+            image="npuhub/base:latest", time_limit=60, backend="local",
+        )  # fmt: skip
+        fake_clock.advance(seconds=20)
+    m = scrape(ledger)
+    assert value(m, "npuhub_line_length", kind="job") == 2
+    assert value(m, "npuhub_line_wait_seconds_count") == 2
+    assert value(m, "npuhub_line_wait_seconds_sum") == 40 + 20
+    assert value(m, "npuhub_line_wait_seconds_bucket", le="30.0") == 1

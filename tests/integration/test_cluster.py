@@ -163,11 +163,43 @@ def test_three_full_nodes_then_a_fourth_waits_and_stop_cancels_it(cluster_hub):
         hub.stop_server(u)
 
 
-def test_hub_restart_keeps_a_running_cluster_server(cluster_hub):
+def held_by_job(hub, job_id) -> list[str]:
+    """node:index of the ledger devices a batch job holds."""
+    con = sqlite3.connect(hub.state_dir / "npuhub.sqlite")
+    try:
+        rows = con.execute(
+            "SELECT n.name || ':' || d.\"index\" FROM devices d JOIN nodes n ON n.id ="
+            " d.node_id JOIN allocations a ON a.id = d.allocation_id WHERE a.kind = 'job'"
+            " AND a.holder = ? AND a.state = 'active'", (str(job_id),)).fetchall()
+    finally:
+        con.close()
+    return sorted(r for (r,) in rows)
+
+
+def test_restart_keeps_running_cluster_servers_and_a_batch_job(cluster_hub):
+    """Hub, proxy and service restarted (`npuhub up` again) while a server and a batch job
+    run on the cluster: both are found again by their Slurm job ids and keep their NPUs;
+    the batch job is not submitted again."""
     hub = cluster_hub
     hub.create_user("frank")
-    hub.spawn("frank", options={"profile": "npu", "npus": 2}, timeout=120)
+    token = hub.user_token("frank")
+    hub.spawn("frank", options={"profile": "npu", "npus": 2}, timeout=300)
+    code = ("import os\nopen(os.path.expanduser('~/sleep.py'), 'w')"
+            ".write('import time\\ntime.sleep(600)\\n')\nprint('ok')")
+    assert run_code(hub, "frank", token, code).strip() == "ok"
+    r = hub.request("POST", "/jobs", token=token, base=hub.service,
+                    json={"source": "sleep.py", "npus": 1, "name": "npuhubtest-restart"})
+    assert r.status_code == 201, r.text
+    job_id = r.json()["id"]
+
+    def running():
+        j = hub.request("GET", f"/jobs/{job_id}", token=token, base=hub.service).json()
+        return j if j["state"] == "running" and held_by_job(hub, job_id) else None
+
+    slurm_id = wait_for("job running", running, 300)["backend_id"]
+    job_devices = held_by_job(hub, job_id)
     before = scontrol_job(hub, "frank")
+    server_devices = ledger_devices(hub, "frank")
     hub.restart()
     model = hub.request("GET", "/users/frank").json()
     assert model["servers"][""]["ready"], model
@@ -176,7 +208,18 @@ def test_hub_restart_keeps_a_running_cluster_server(cluster_hub):
     r = hub.request("GET", "/api/status", base=f"{hub.url}/user/frank",
                     token=hub.user_token("frank"))
     assert r.status_code == 200, r.text
-    assert len(ledger_devices(hub, "frank")) == 1
+    assert ledger_devices(hub, "frank") == server_devices
+    time.sleep(2)  # a few of the service's job polls (c.JobsConfig.poll_interval = 0.5)
+    j = hub.request("GET", f"/jobs/{job_id}", token=token, base=hub.service).json()
+    assert j["state"] == "running" and j["backend_id"] == slurm_id, j
+    assert held_by_job(hub, job_id) == job_devices
+    env = slurm_env(hub.slurm["slurm_conf"])
+    names = subprocess.run(["squeue", "-h", "-o", "%j"], env=env, capture_output=True,
+                           text=True, check=True).stdout.split()
+    assert sum(f"-{job_id}-" in n and "npuhubtest-restart" in n for n in names) == 1, names
+    r = hub.request("DELETE", f"/jobs/{job_id}", token=token, base=hub.service)
+    assert r.status_code == 200, r.text
+    wait_for("job's devices free", lambda: held_by_job(hub, job_id) == [], 30)
     hub.stop_server("frank")
 
 

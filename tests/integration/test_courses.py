@@ -5,12 +5,14 @@ isolated containers of npuhub/base (which must hold extensions/autograde.py)."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import nbformat
@@ -204,11 +206,16 @@ def test_full_cycle(hub, course):
 
     # grades, JSON and CSV
     rows = []
+    due_ps2 = datetime(2020, 1, 2, tzinfo=UTC)
     for (who, a), sub in sorted(submitted.items()):
         score = {("s1", "ps1"): 5, ("s2", "ps1"): 3, ("s3", "ps1"): 2, ("s1", "ps2"): 2}
+        late = (datetime.fromisoformat(sub["submitted_at"]) - due_ps2).total_seconds()
         rows.append({"student": course[who], "assignment": a, "score": score.get((who, a), 0),
                      "max_score": 7 if a == "ps1" else 2, "submitted_at": sub["submitted_at"],
-                     "late": sub["late"], "attempt": sub["attempt"], "needs_review": False})
+                     "late": sub["late"], "attempt": sub["attempt"], "needs_review": False,
+                     "needs_manual_grading": a == "ps1", "raw_score": score.get((who, a), 0),
+                     "days_late": math.ceil(late / 86400) if a == "ps2" else 0,
+                     "late_penalty": 0})
     got = api(hub, course, t, "GET", "/grades").json()
     assert got == sorted(rows, key=lambda r: (r["student"], r["assignment"]))
     r = api(hub, course, t, "GET", "/grades", params={"format": "csv"})
@@ -216,8 +223,9 @@ def test_full_cycle(hub, course):
     assert r.text == grades_csv([{**x, "score": float(x["score"]),
                                   "max_score": float(x["max_score"])} for x in rows])
     assert r.text.splitlines()[0] == (
-        "student,assignment,score,max_score,submitted_at,late,attempt,needs_review")
-    assert f"{course['s1']},ps1,5,7," in r.text and ",false,2,false" in r.text
+        "student,assignment,score,max_score,submitted_at,late,attempt,needs_review,"
+        "needs_manual_grading,days_late,late_penalty")
+    assert f"{course['s1']},ps1,5,7," in r.text and ",false,2,false,true,0,0" in r.text
 
 
 def test_no_reading_across_students_or_courses(hub, course):
@@ -485,3 +493,97 @@ def test_members_see_their_own_usage_and_the_total_only(hub, course):
     assert {course["s1"], course["s2"]} <= set(teacher["by_user"])
     admin = hub.request("GET", "/usage", base=hub.service, params={"account": account}).json()
     assert {course["s1"], course["s2"]} <= set(admin["by_user"])
+
+
+def test_manual_grading_late_policy_and_extension(hub, tmp_path):
+    """A course in Shanghai time with a late policy: two students submit a year late, one
+    has an extension; an instructor grades the answers by hand over REST; the student's
+    feedback shows the points, the comment and the penalty, in English and Chinese."""
+    p = "m" + uuid.uuid4().hex[:6]
+    teacher, s1, s2 = f"{p}t", f"{p}s1", f"{p}s2"
+    body = {"id": p, "instructors": [teacher], "students": [s1, s2],
+            "timezone": "Asia/Shanghai",
+            "late_policy": {"penalty_per_day": "10%", "max_penalty": "50%"},
+            "assignments": [{"name": "hw", "release": "2020-01-01T00:00",
+                             "due": "2025-01-01T08:00"}]}
+    r = hub.request("POST", "/courses", base=hub.service, json=body)
+    assert r.status_code == 201, r.text
+    assert r.json()["timezone"] == "Asia/Shanghai"
+    tokens = {who: hub.user_token(who) for who in (teacher, s1, s2)}
+    mine = hub.request("GET", "/courses", token=tokens[s1], base=hub.service).json()
+    assert mine[0]["assignments"][0]["due"] == "2025-01-01T00:00:00+00:00"  # 08:00 at UTC+8
+
+    def call(who, method, path, **kw):
+        return requests.request(method, f"{hub.service}/courses/{p}/assignments/hw{path}",
+                                headers={"Authorization": f"token {tokens[who]}", **kw.pop(
+                                    "headers", {})}, timeout=300, **kw)
+
+    source = {"problems.ipynb": (FIXTURE / "ps1" / "problems.ipynb").read_text()}
+    assert call(teacher, "PUT", "/source", json={"files": source}).status_code == 200
+    assert call(teacher, "POST", "/release").status_code == 200
+    text = call(s1, "GET", "/fetch").json()["files"]["problems.ipynb"]
+    submitted = {}
+    for who in (s1, s2):
+        r = call(who, "POST", "/submit", json={"files": {"problems.ipynb": fill(text, **ANSWERS)}})
+        assert r.status_code == 200 and r.json()["late"] is True, r.text
+        submitted[who] = r.json()["submitted_at"]
+    # s1's own due date: the moment of the submission (so it is on time, and past)
+    r = call(teacher, "PUT", f"/extensions/{s1}", json={"due": submitted[s1]})
+    assert r.status_code == 200 and r.json()["due"] == submitted[s1], r.text
+    assert call(s1, "PUT", f"/extensions/{s1}", json={"due": None}).status_code == 403
+    assert call(teacher, "POST", "/collect").json() == {"submissions": 2}
+    r = call(teacher, "POST", "/autograde")
+    assert r.status_code == 200 and r.json()["state"] == "done", r.text
+    assert all(x["needs_manual_grading"] for x in r.json()["results"])
+
+    # the instructor sees the answers graded by hand, and grades them
+    assert call(s2, "GET", f"/submissions/{s2}/grades").status_code == 403
+    sheet = call(teacher, "GET", f"/submissions/{s2}/grades").json()
+    cells = {c["grade_id"]: c for c in sheet["notebooks"][0]["cells"]}
+    assert sorted(cells) == ["answer", "explain"]
+    assert cells["explain"]["answer"] == ANSWERS["explain"]
+    assert (sheet["auto_score"], sheet["needs_manual_grading"]) == (5, True)
+    grades = [{"notebook": "problems.ipynb", "grade_id": "explain", "points": 5}]
+    r = call(teacher, "PUT", f"/submissions/{s2}/grades", json={"grades": grades})
+    assert r.status_code == 400 and r.json()["error"] == "points_above_max", r.text
+    grades = [{"notebook": "problems.ipynb", "grade_id": "explain", "points": 1,
+               "comment": "Clear and short."},
+              {"notebook": "problems.ipynb", "grade_id": "answer", "points": 1}]
+    r = call(teacher, "PUT", f"/submissions/{s2}/grades", json={"grades": grades})
+    assert r.status_code == 200, r.text
+    assert (r.json()["score"], r.json()["raw_score"], r.json()["late"]["percent"]) == (
+        3.5, 7, 50)
+    assert r.json()["needs_manual_grading"] is False
+
+    rows = {g["student"]: g for g in requests.get(
+        f"{hub.service}/courses/{p}/grades", timeout=60,
+        headers={"Authorization": f"token {tokens[teacher]}"}).json()}
+    assert (rows[s2]["score"], rows[s2]["late"], rows[s2]["late_penalty"]) == (3.5, True, 50)
+    assert (rows[s1]["score"], rows[s1]["late"], rows[s1]["late_penalty"]) == (5, False, 0)
+
+    page = call(s2, "GET", "/feedback").json()["files"]["problems.html"]
+    assert "Score: 3.5 / 7" in page and "1 / 1 points, graded by hand" in page
+    assert "comment: Clear and short." in page and "50% taken from 7 points" in page
+    zh = call(s2, "GET", "/feedback", headers={"Accept-Language": "zh-CN"}).json()
+    assert "得分：3.5 / 7" in zh["files"]["problems.html"]
+    assert "评语：Clear and short." in zh["files"]["problems.html"]
+    page = call(s1, "GET", "/feedback").json()["files"]["problems.html"]
+    summary = page.split('<section class="npuhub-feedback"')[1].split("</section>")[0]
+    assert "Score: 5 / 7" in summary and "late" not in summary
+    spec = requests.get(f"{hub.service}/openapi.json", timeout=30).json()
+    assert "put" in spec["paths"]["/courses/{cid}/assignments/{name}/submissions/{student}/grades"]
+
+    # the same course as nbgrader's course folder and gradebook
+    from nbgrader.api import Gradebook
+
+    out = tmp_path / "nbgrader"
+    r = cli(hub, "course", "export", p, "hw", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "2 students, 1 assignments, 2 submissions" in r.stdout
+    with Gradebook(f"sqlite:///{out / 'gradebook.db'}", course_id=p) as gb:
+        assert [s.id for s in gb.students] == [s1, s2]
+        sub = gb.find_submission("hw", s2)
+        assert (sub.score, sub.max_score, sub.late_submission_penalty) == (7, 7, 3.5)
+        assert gb.find_comment("explain", "problems", "hw", s2).comment == "Clear and short."
+        assert gb.find_submission("hw", s1).score == 5
+    assert (out / "feedback" / s2 / "hw" / "problems.html").is_file()

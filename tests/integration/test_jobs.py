@@ -35,7 +35,8 @@ NOTEBOOK = {
             "outputs": [],
             "execution_count": None,
             "source": "import os\nprint('learning rate', lr)\n"
-            "open(os.environ['NPUHUB_OUTPUT_DIR'] + '/lr.txt', 'w').write(repr(lr))\n"
+            # a relative path: the run's own folder ~/jobs/ID, not the notebook's (work/)
+            "open('lr.txt', 'w').write(repr(lr))\n"
             "os.environ['ASCEND_VISIBLE_DEVICES']",
         },
     ],
@@ -154,13 +155,14 @@ def test_notebook_with_parameter_succeeds_outputs_in_home(hub, researcher):
             "nb = json.load(open(d + '/train.ipynb')); "
             "print(sorted(os.listdir(d)), open(d + '/lr.txt').read(), "
             "nb['cells'][1]['metadata']['tags'], ''.join(nb['cells'][-1]['outputs'][-1]['data']['text/plain']), "
-            "'learning rate 0.05' in open(d + '/train.html').read())"
+            "'learning rate 0.05' in open(d + '/train.html').read(), "
+            "os.path.exists(os.path.expanduser('~/work/lr.txt')))"
         ),
     )
     assert out.strip() == (
         f"['log.txt', 'lr.txt', 'provenance.json', 'train.html', 'train.ipynb'] 0.05 "
         "['injected-parameters'] "
-        f"'{done['devices'][0]}' True"
+        f"'{done['devices'][0]}' True False"
     )
     # the job's NPU is back, and its usage record is closed
     usage = hub.request("GET", f"/usage?account={user}", token=token, base=hub.service).json()

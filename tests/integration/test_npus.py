@@ -124,7 +124,8 @@ def twelve_for_eight(hub: Hub) -> None:
     assert all(d["holder"] is None for d in devices(hub)), "test needs all 8 NPUs free"
     names = users(hub, 12)
     with ThreadPoolExecutor(12) as pool:
-        answers = list(pool.map(lambda n: hub.spawn(n, options={"profile": "base", "npus": 1}, wait=False), names))
+        # wait: false: refused at once rather than waiting in the line (tests/integration/test_line.py)
+        answers = list(pool.map(lambda n: hub.spawn(n, options={"profile": "base", "npus": 1, "wait": False}, wait=False), names))
     started = [n for n, r in zip(names, answers, strict=True) if r.status_code in (201, 202)]
     refused = [r for r in answers if r.status_code >= 400]
     try:

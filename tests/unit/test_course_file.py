@@ -188,13 +188,16 @@ def test_store_cycle(store, monkeypatch):
     assert collected["s1"]["files"] == {"a.ipynb": "2"} and collected["s1"]["attempt"] == 2
     store.save_grade(collected["s1"]["id"], {"score": 1.0, "max_score": 2.0, "result": {},
                                              "feedback": {"a.html": "<p>ok</p>"}})
-    assert store.feedback("ai101", "ps1", "s1") == {"a.html": "<p>ok</p>"}
+    from npuhub.hub.courses.service_ops import feedback_pages
+
+    assert feedback_pages(store, "ai101", "ps1", "s1") == {"a.html": "<p>ok</p>"}
     with pytest.raises(CourseError, match="No feedback yet"):
         store.feedback("ai101", "ps1", "s2")
     assert store.grades("ai101") == [{
         "student": "s1", "assignment": "ps1", "score": 1.0, "max_score": 2.0,
         "submitted_at": "2026-03-09T00:00:00+00:00", "late": True, "attempt": 2,
-        "needs_review": False}]
+        "needs_review": False, "needs_manual_grading": False, "raw_score": 1.0,
+        "days_late": 1, "late_penalty": 0.0}]
     mine = store.courses_of("s1", [])[0]
     assert mine["role"] == "student" and mine["assignments"][0]["score"] == 1.0
     assert store.courses_of("eve", []) == []

@@ -192,11 +192,13 @@ def test_grades_csv_columns_and_order():
          "submitted_at": "2026-03-01T09:00:00Z", "late": False, "attempt": 1,
          "needs_review": True},
     ]
-    header = "student,assignment,score,max_score,submitted_at,late,attempt,needs_review\r\n"
+    rows[1].update(needs_manual_grading=True, days_late=2, late_penalty=20.0)
+    header = ("student,assignment,score,max_score,submitted_at,late,attempt,needs_review,"
+              "needs_manual_grading,days_late,late_penalty\r\n")
     assert grades_csv(rows) == (
-        header + "alice,ps1,7,7,2026-03-01T09:00:00Z,false,1,true\r\n"
-        "alice,ps2,1.5,2,,true,2,\r\n"
-        "bob,ps2,2,2,2026-03-02T10:00:00Z,false,1,\r\n")
+        header + "alice,ps1,7,7,2026-03-01T09:00:00Z,false,1,true,,,\r\n"
+        "alice,ps2,1.5,2,,true,2,,true,2,20\r\n"
+        "bob,ps2,2,2,2026-03-02T10:00:00Z,false,1,,,,\r\n")
     assert grades_csv([]) == header
 
 

@@ -281,3 +281,19 @@ def test_submit_like_sends_only_the_job_and_what_changes(service, monkeypatch):
         with pytest.raises(NPUHubError, match=match):
             jobs.submit(**kwargs)
     assert len(s.calls) == 2
+
+
+# --- session ---------------------------------------------------------------------------
+
+
+def test_session_provenance_asks_for_this_server(service, monkeypatch):
+    from npuhub.extensions import session
+
+    record = {"image": {"reference": "npuhub/base:latest", "digest": "sha256:1"}, "devices": []}
+    s = service({("GET", "/me/session"): lambda body, params: dict(record, asked=params)})
+    monkeypatch.setenv("JUPYTERHUB_SERVER_NAME", "big")
+    assert session.provenance()["asked"] == {"server": "big"}
+    monkeypatch.delenv("JUPYTERHUB_SERVER_NAME")
+    assert session.provenance()["image"]["digest"] == "sha256:1"
+    assert session.provenance(server="other")["asked"] == {"server": "other"}
+    assert [c[3] for c in s.calls] == [{"server": "big"}, {"server": ""}, {"server": "other"}]

@@ -227,3 +227,46 @@ def test_panels_build_and_show_refusals(monkeypatch, tmp_path):
     assert ip.course.value == "ai101" and ip.assignment.options == ("hw1",)
     ip.buttons["release"].click()
     assert "Only instructors of ai101 may release" in ip.status.value
+
+
+SHEET = {"student": "s2", "assignment": "hw1", "score": 3.5, "max_score": 7, "auto_score": 5,
+         "manual_score": 2, "needs_manual_grading": False,
+         "late": {"late": True, "days": 400, "percent": 50.0},
+         "notebooks": [{"notebook": "ps1.ipynb", "cells": [
+             {"grade_id": "explain", "max_points": 1, "answer": "<b>Because</b>",
+              "mark_scheme": "1 point: says why", "solution": None, "points": None,
+              "comment": "", "review": None}]}]}
+
+
+def test_instructor_grades_by_hand_in_the_panel(monkeypatch, tmp_path):
+    from npuhub.extensions import InstructorPanel
+    from npuhub.extensions.instructor_panel import cell_html, manual_summary
+
+    assert manual_summary(SHEET) == (
+        "s2: 3.5 / 7 (automatic 5, by hand 2, 400 day(s) late: -50%)")
+    assert "&lt;b&gt;Because" in cell_html({**SHEET["notebooks"][0]["cells"][0],
+                                             "notebook": "ps1.ipynb"})
+    monkeypatch.setenv("HOME", str(tmp_path))
+    sent = []
+
+    def request(method, resource, **kw):
+        if resource == "/courses":
+            return [{"id": "ai101", "role": "instructor", "assignments": [{"name": "hw1"}]}]
+        assert resource == "/courses/ai101/assignments/hw1/submissions/s2/grades"
+        if method == "PUT":
+            sent.append(kw["json"])
+            return {**SHEET, "score": 4}
+        return SHEET
+
+    monkeypatch.setattr(client, "request", request)
+    ip = InstructorPanel()
+    ip.student.value = "s2"
+    ip.load_button.click()
+    assert "Mark scheme" in ip.sheet_box.children[0].children[0].value
+    _, points, _, comment = ip.inputs[0]
+    assert points.max == 1
+    points.value, comment.value = 1, "Good."
+    ip.save_button.click()
+    assert sent == [{"grades": [{"notebook": "ps1.ipynb", "grade_id": "explain",
+                                 "points": 1.0, "comment": "Good."}]}]
+    assert "Saved: s2: 4 / 7" in ip.status.value

@@ -103,3 +103,26 @@ def test_like_body_copies_the_job_and_merges_parameters():
     for bad in (True, "5", 0, -1):
         with pytest.raises(InvalidRequest, match="like must be the id"):
             rerun.like_id(bad)
+
+
+def test_session_record_shares_the_jobs_builder():
+    args = dict(image_id="sha256:abc", devices=[("n1", 2, "/dev/davinci2")],
+                datasets=[{"name": "rs", "version": "2025.1"}],
+                versions={"driver": {"version": "23.0.rc3"}, "cann": {"version": "7.0.RC1"}},
+                backend="docker")  # fmt: skip
+    prov = provenance.session_record(
+        user="ana", server="", account="lab", profile="base", image_ref="npuhub/base:latest",
+        started="2026-12-06T10:00:00+00:00", **args,
+    )
+    assert prov == {
+        "kind": "session", "server": "", "user": "ana", "account": "lab", "backend": "docker",
+        "image": {"reference": "npuhub/base:latest", "digest": "sha256:abc"},
+        "profile": "base", "node": "n1", "devices": [{"node": "n1", "index": 2}],
+        "npu_driver": {"version": "23.0.rc3"}, "cann": {"version": "7.0.RC1"},
+        "datasets": [{"name": "rs", "version": "2025.1"}],
+        "started": "2026-12-06T10:00:00+00:00",
+    }
+    job_prov = provenance.record(job(), source_sha256=None, **args)
+    shared = set(prov) - {"kind", "server", "started"}
+    assert {k for k in shared if k not in ("user", "account", "profile")} <= set(job_prov)
+    assert job_prov["kind"] == "job"

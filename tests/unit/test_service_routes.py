@@ -17,6 +17,7 @@ NOT_FORWARDED = {
     ("GET", "/health"),
     ("GET", "/openapi.json"),
     ("GET", "/devices"),
+    ("GET", "/queue"),
     ("GET", "/quotas"),
     ("GET", "/quotas/{group}"),
     ("PUT", "/quotas/{group}"),
@@ -27,6 +28,7 @@ NOT_FORWARDED = {
     ("DELETE", "/datasets/{name}"),
     ("GET", "/courses/{cid}"),
     ("POST", "/users/{name}/activation"),  # instructors use the CLI or the REST API
+    ("GET", "/me/session"),  # the kernel's session.provenance() calls the service itself
 }
 
 

@@ -1,0 +1,289 @@
+// The Courses section of the sidebar: a student's assignments (fetch, submit what is
+// on screen, feedback) and an instructor's (release after a look at the student
+// version, collect, autograde, grades in their own table with a CSV download).
+import { JupyterFrontEnd } from '@jupyterlab/application';
+import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
+import { TranslationBundle } from '@jupyterlab/translation';
+import { Widget } from '@lumino/widgets';
+
+import { api, NPUHubError, readFiles, writeFiles } from './api';
+import { button, h } from './dom';
+
+// refusals that are states a person reads, not failures
+const INFO = ['no_feedback_yet', 'feedback_after_due', 'not_released', 'not_released_until'];
+
+export function notifyError(e: unknown): void {
+  const err = e as NPUHubError;
+  const text = String((err && err.message) || e);
+  if (err && INFO.includes(err.code)) {
+    Notification.info(text, { autoClose: 6000 });
+  } else {
+    Notification.error(text, { autoClose: 8000 });
+  }
+}
+
+/** A time as the reader's Lab shows dates: "Jan 2, 2020, 08:00 CST" (their time zone). */
+export function when(iso: string | null | undefined, lang: string): string {
+  if (!iso) {
+    return '';
+  }
+  return new Date(iso).toLocaleString(lang, {
+    year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit',
+    timeZoneName: 'short'
+  });
+}
+
+/** The open documents under `folder` with unsaved changes, saved (what is on screen). */
+async function saveOpen(app: JupyterFrontEnd, folder: string): Promise<string[]> {
+  const saved: string[] = [];
+  for (const w of Array.from(app.shell.widgets('main'))) {
+    const ctx: any = (w as any).context;
+    if (ctx && typeof ctx.path === 'string' && ctx.path.startsWith(`${folder}/`) &&
+        ctx.model && ctx.model.dirty) {
+      await ctx.save();
+      saved.push(ctx.path.slice(folder.length + 1));
+    }
+  }
+  return saved;
+}
+
+export class CourseSection {
+  constructor(
+    private app: JupyterFrontEnd, private trans: TranslationBundle,
+    private refresh: () => Promise<void>, private lang: string
+  ) {}
+
+  render(c: any): HTMLElement {
+    const instructor = c.role === 'instructor';
+    const rows = (c.assignments || []).map((a: any) =>
+      instructor ? this.instructorRow(c, a) : this.studentRow(c, a));
+    const role = instructor ? this.trans.__('instructor') : this.trans.__('student');
+    const extra = instructor ? [this.gradesBlock(c)] : [];
+    return h('div', { class: 'npuhub-course', 'data-course': c.id },
+      h('h4', {}, this.trans.__('%1 (%2)', c.title || c.id, role)), ...rows, ...extra);
+  }
+
+  private act(label: string, fn: () => Promise<unknown>, primary = false): HTMLElement {
+    return button(label, async () => {
+      try {
+        await fn();
+      } catch (e) {
+        notifyError(e);
+      }
+      await this.refresh();
+    }, '', primary);
+  }
+
+  // ---------------------------------------------------------------- students
+
+  /** "due Jan 2 · attempt 2 · late · submitted Jan 2 14:03 · score 2 / 7" */
+  studentState(a: any): string {
+    const t = this.trans;
+    const parts: string[] = [];
+    if (!a.released) {
+      const future = a.release && Date.parse(a.release) > Date.now();
+      parts.push(future ? t.__('opens %1', when(a.release, this.lang)) : t.__('not released yet'));
+    }
+    if (a.due) {
+      parts.push(t.__('due %1', when(a.due, this.lang)));
+    }
+    if (a.attempts) {
+      parts.push(t.__('attempt %1', a.attempts));
+      if (a.late) {
+        parts.push(t.__('late'));
+      }
+      if (a.score !== null && a.score !== undefined) {
+        parts.push(t.__('feedback ready'), t.__('score %1 / %2', a.score, a.max_score));
+      } else {
+        parts.push(t.__('submitted %1', when(a.submitted_at, this.lang)));
+      }
+    }
+    return parts.join(' · ');
+  }
+
+  private studentRow(c: any, a: any): HTMLElement {
+    const t = this.trans;
+    const base = `courses/${c.id}/assignments/${a.name}`;
+    const folder = `courses/${c.id}/${a.name}`;
+    const buttons = a.released ? [
+      this.act(t.__('Fetch'), () => this.fetch(base, folder)),
+      this.act(t.__('Submit'), () => this.submit(base, folder, a.name), true),
+      ...(a.feedback ? [this.act(t.__('Feedback'), () => this.feedback(base, folder))] : [])
+    ] : [];
+    return h('div', { class: 'npuhub-row npuhub-assignment', 'data-assignment': `${c.id}/${a.name}` },
+      h('span', { class: 'npuhub-name' }, a.name),
+      h('span', { class: 'npuhub-state' }, this.studentState(a)),
+      h('span', { class: 'npuhub-actions' }, ...buttons));
+  }
+
+  private async fetch(base: string, folder: string): Promise<void> {
+    const t = this.trans;
+    const r = await api(`${base}/fetch`);
+    const written = await writeFiles(folder, r.files);
+    if (written.length) {
+      Notification.success(t.__('Fetched %1 files into ~/%2', written.length, folder),
+        { autoClose: 4000 });
+    } else {
+      Notification.info(t.__('Fetched 0 files: your work in ~/%1 was kept', folder),
+        { autoClose: 6000 });
+    }
+    await this.app.commands.execute('filebrowser:go-to-path', { path: `/${folder}` });
+    const notebook = Object.keys(r.files || {}).sort().find(n => n.endsWith('.ipynb'));
+    if (notebook) {
+      await this.app.commands.execute('docmanager:open', { path: `${folder}/${notebook}` });
+    }
+  }
+
+  private async submit(base: string, folder: string, name: string): Promise<void> {
+    const t = this.trans;
+    const saved = await saveOpen(this.app, folder);
+    const files = await readFiles(folder);
+    const r = await api(`${base}/submit`, 'POST', { files });
+    const at = when(r.submitted_at, this.lang);
+    let msg = r.late ? t.__('Submitted %1, attempt %2, at %3 (late)', name, r.attempt, at)
+      : t.__('Submitted %1, attempt %2, at %3', name, r.attempt, at);
+    if (saved.length) {
+      msg = t.__('%1 (saved %2 first)', msg, saved.join(', '));
+    }
+    Notification.success(msg, { autoClose: 8000 });
+  }
+
+  private async feedback(base: string, folder: string): Promise<void> {
+    const r = await api(`${base}/feedback`);
+    await writeFiles(`${folder}/feedback`, r.files, true);
+    await this.app.commands.execute('filebrowser:go-to-path', { path: `/${folder}/feedback` });
+    const page = Object.keys(r.files || {}).sort().find(n => n.endsWith('.html'));
+    if (page) {
+      await this.app.commands.execute('docmanager:open', { path: `${folder}/feedback/${page}` });
+    }
+  }
+
+  // ---------------------------------------------------------------- instructors
+
+  private instructorRow(c: any, a: any): HTMLElement {
+    const t = this.trans;
+    const base = `courses/${c.id}/assignments/${a.name}`;
+    const state = [a.released ? t.__('released') : t.__('not released yet'),
+      a.due ? t.__('due %1', when(a.due, this.lang)) : ''].filter(Boolean).join(' · ');
+    return h('div', { class: 'npuhub-row npuhub-assignment', 'data-assignment': `${c.id}/${a.name}` },
+      h('span', { class: 'npuhub-name' }, a.name),
+      h('span', { class: 'npuhub-state' }, state),
+      h('span', { class: 'npuhub-actions' },
+        this.act(t.__('Release'), () => this.release(c, a)),
+        this.act(t.__('Collect'), async () => {
+          const r = await api(`${base}/collect`, 'POST', {});
+          Notification.success(t._n('Collected %1 submission of %2', 'Collected %1 submissions of %2',
+            r.submissions, a.name),
+            { autoClose: 6000 });
+        }),
+        this.act(t.__('Autograde'), () => this.autograde(base, a.name), true)));
+  }
+
+  /** Release: the student version opens first, then a dialog asks before releasing. */
+  private async release(c: any, a: any): Promise<void> {
+    const t = this.trans;
+    const base = `courses/${c.id}/assignments/${a.name}`;
+    const preview = await api(`${base}/fetch`);
+    const folder = `courses/${c.id}/student-version/${a.name}`;
+    await writeFiles(folder, preview.files, true);
+    const names = Object.keys(preview.files || {}).sort();
+    const notebook = names.find(n => n.endsWith('.ipynb'));
+    if (notebook) {
+      await this.app.commands.execute('docmanager:open', { path: `${folder}/${notebook}` });
+    }
+    const body = new Widget();
+    body.node.append(
+      h('p', {}, t.__('The student version (%1 files) is open in ~/%2.', names.length, folder)),
+      h('p', {}, t.__('Students of %1 will be able to fetch it.', c.title || c.id)));
+    const ok = await showDialog({
+      title: t.__('Release %1?', a.name), body,
+      buttons: [Dialog.cancelButton({ label: t.__('Cancel') }),
+        Dialog.okButton({ label: t.__('Release') })]
+    });
+    if (!ok.button.accept) {
+      return;
+    }
+    await api(`${base}/release`, 'POST', {});
+    Notification.success(t.__('Released %1', a.name), { autoClose: 4000 });
+  }
+
+  private async autograde(base: string, name: string): Promise<void> {
+    const t = this.trans;
+    // grading runs in the background: follow its progress in a notification
+    let r = await api(`${base}/autograde?wait=0`, 'POST', {});
+    const progress = () => t.__('Grading %1: %2 of %3 done…', name, r.done, r.total);
+    const id = Notification.emit(progress(), 'in-progress', { autoClose: false });
+    while (r.state === 'running') {
+      await new Promise(resolve => setTimeout(resolve, 2000));
+      r = await api(`${base}/autograde`);
+      Notification.update({ id, message: progress() });
+    }
+    if (r.state === 'failed') {
+      Notification.update({ id, message: r.error || t.__('Autograding failed'), type: 'error',
+        autoClose: false });
+      return;
+    }
+    Notification.update({ id, message: t.__('Graded %1 submissions', r.graded),
+      type: 'success', autoClose: 4000 });
+  }
+
+  /** Grades: a button that shows the table (counts per assignment, a row per student). */
+  private gradesBlock(c: any): HTMLElement {
+    const t = this.trans;
+    const box = h('div', { class: 'npuhub-grades' });
+    const show = button(t.__('Grades'), async () => {
+      try {
+        box.replaceChildren(this.gradesTable(c, await api(`courses/${c.id}/grades`)));
+      } catch (e) {
+        notifyError(e);
+      }
+    });
+    return h('div', { class: 'npuhub-grades-block' }, show, box);
+  }
+
+  gradesTable(c: any, rows: any[]): HTMLElement {
+    const t = this.trans;
+    const counts = (c.assignments || []).map((a: any) => {
+      const mine = rows.filter(r => r.assignment === a.name);
+      return t.__('%1: %2 graded, %3 late', a.name, mine.length,
+        mine.filter(r => r.late).length);
+    });
+    const head = h('tr', {}, ...[t.__('Student'), t.__('Assignment'), t.__('Score'),
+      t.__('Attempt'), t.__('Late')].map(x => h('th', {}, x)));
+    const body = rows.map(r => h('tr', { 'data-student': r.student },
+      h('td', {}, r.student), h('td', {}, r.assignment),
+      h('td', {}, `${r.score} / ${r.max_score}`), h('td', {}, String(r.attempt)),
+      h('td', {}, r.late ? t.__('late') : '')));
+    const csv = h('a', {
+      class: 'npuhub-csv', download: `${c.id}-grades.csv`,
+      href: `npuhub/api/courses/${encodeURIComponent(c.id)}/grades?format=csv`
+    }, t.__('Download CSV'));
+    csv.addEventListener('click', ev => {
+      ev.preventDefault();
+      void this.downloadCsv(c.id);
+    });
+    return h('div', { class: 'npuhub-grades-view' },
+      h('div', { class: 'npuhub-counts' }, counts.join(' · ') || t.__('No grades yet')),
+      rows.length ? h('table', { class: 'npuhub-table' }, h('thead', {}, head),
+        h('tbody', {}, ...body)) : '',
+      csv);
+  }
+
+  private async downloadCsv(cid: string): Promise<void> {
+    const rows: any[] = await api(`courses/${cid}/grades`);
+    const cols = ['student', 'assignment', 'score', 'max_score', 'attempt', 'late',
+      'submitted_at'];
+    const cell = (v: unknown) => {
+      const s = v === null || v === undefined ? '' : String(v);
+      return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+    };
+    const text = [cols.join(','), ...rows.map(r => cols.map(k => cell(r[k])).join(','))]
+      .join('\n') + '\n';
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(new Blob([text], { type: 'text/csv' }));
+    a.download = `${cid}-grades.csv`;
+    document.body.append(a);
+    a.click();
+    a.remove();
+  }
+}
