@@ -170,6 +170,13 @@ class NPUHub(Configurable):
     outbound_subnet = Unicode(
         "", help="Subnet of the outbound network NAME-out (empty: chosen like network_subnet)."
     ).tag(config=True)
+    host_firewall = Bool(
+        True,
+        help="""Whether `npuhub up` writes iptables rules (one chain per bridge of its
+        networks, NPUHUB-BRIDGE) so that a container opens nothing of the host but the
+        hub's API and the platform service at the gateway, not even what listens on
+        0.0.0.0. Needs root or CAP_NET_ADMIN. False: the operator filters the bridges.""",
+    ).tag(config=True)
 
     @validate("network_subnet", "outbound_subnet")
     def _validate_subnet(self, proposal):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import requests
 
-from . import db, network, state
+from . import db, firewall, network, state
 from .configcheck import ConfigProblem, check_config_file
 from .ledger.discovery import local_nodes
 from .platform import platform_for
@@ -61,6 +61,15 @@ def networks(settings: NPUHub) -> dict[str, network.Net]:
     try:
         return network.ensure(settings, docker.from_env(timeout=30))
     except network.NetworkError as e:
+        raise UpError(str(e)) from None
+
+
+def guard(nets, gateway: str, ports: list[int]) -> None:
+    """A container of `nets` opens nothing of the host but `ports` at `gateway`."""
+    try:
+        for net in nets:
+            firewall.apply(net.bridge, gateway, ports)
+    except firewall.FirewallError as e:
         raise UpError(str(e)) from None
 
 
@@ -143,6 +152,8 @@ def up(config_file: str | None = None) -> int:
     nets = networks(settings)
     gateway = nets["internal"].gateway
     ports = prepare(settings, gateway)
+    if settings.host_firewall:
+        guard(nets.values(), gateway, [ports["hub_api"], ports["service"]])
     password = bootstrap_admin(settings)
     secrets = state.prepare(Path(settings.state_dir))
     env = dict(os.environ)

@@ -45,6 +45,8 @@ def cleanup(hub: Hub) -> None:
 
 
 def remove_prefixed(prefix: str) -> None:
+    from npuhub.hub import firewall
+
     client = docker_client()
     for c in client.containers.list(all=True, filters={"name": prefix}):
         c.remove(force=True)
@@ -52,7 +54,10 @@ def remove_prefixed(prefix: str) -> None:
         v.remove(force=True)
     for n in client.networks.list(filters={"name": prefix, "label": "npuhub.network"}):
         if n.name.startswith(prefix):
+            bridge = n.attrs.get("Options", {}).get("com.docker.network.bridge.name", "")
             n.remove()
+            if bridge:
+                firewall.remove(bridge)
 
 
 def dump(hub: Hub, header: str) -> None:

@@ -7,7 +7,9 @@ network, and only to the platform's own ports (and PostgreSQL's), never a scan."
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import subprocess
 import uuid
 
@@ -82,11 +84,30 @@ def new_user(hub: Hub) -> tuple[str, str]:
     return name, hub.user_token(name)
 
 
-def forbidden_targets(hub: Hub, b_ip: str, b_kernel_port: int) -> list[tuple[str, str, int]]:
+@contextlib.contextmanager
+def listening(host: str):
+    """A port of the host that is none of the platform's, listening on `host` (the
+    test's own: what an operator's other service on that address would be)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        s.listen(8)
+        yield s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def other_port(hub):
+    with listening(gateway(hub)) as port:
+        yield port
+
+
+def forbidden_targets(hub: Hub, b_ip: str, b_kernel_port: int,
+                      other_port: int) -> list[tuple[str, str, int]]:
     """What no tenant's container may reach: another user's server and kernel, the
-    hub's internal ports it was not given (proxy API, public port), the database."""
+    hub's internal ports it was not given (proxy API, public port), the database, and
+    any other port of the host at the gateway (`other_port`: the test's own listener)."""
     gw, p = gateway(hub), ports(hub)
     return [
+        ("host_other_port", gw, other_port),
         ("b_server", b_ip, 8888),
         ("b_kernel", b_ip, b_kernel_port),
         ("b_kernel_at_gateway", gw, b_kernel_port),
@@ -133,12 +154,12 @@ def test_servers_run_on_npuhubs_own_network(hub, two_users):
         assert list(c.attrs["NetworkSettings"]["Networks"]) == [net.name]
 
 
-def test_a_kernel_reaches_only_what_it_was_given(hub, two_users):
+def test_a_kernel_reaches_only_what_it_was_given(hub, two_users, other_port):
     a, b = two_users["a"], two_users["b"]
     net = network_of(hub).name
     b_ip = address(hub.container(b), net)
     kernel_port = two_users["b_kernel"]["shell_port"]
-    targets = forbidden_targets(hub, b_ip, kernel_port)
+    targets = forbidden_targets(hub, b_ip, kernel_port, other_port)
     code = probe_code(
         targets,
         urls=[("hub_api", "JUPYTERHUB_API_URL", "/user"),
@@ -157,11 +178,11 @@ def test_a_kernel_reaches_only_what_it_was_given(hub, two_users):
     assert hub.container(a).attrs["NetworkSettings"]["Networks"][net]["IPAddress"]
 
 
-def test_a_batch_job_reaches_nothing_of_other_tenants(hub, two_users):
+def test_a_batch_job_reaches_nothing_of_other_tenants(hub, two_users, other_port):
     a, a_token, b = two_users["a"], two_users["a_token"], two_users["b"]
     net = network_of(hub).name
     targets = forbidden_targets(hub, address(hub.container(b), net),
-                                two_users["b_kernel"]["shell_port"])
+                                two_users["b_kernel"]["shell_port"], other_port)
     code = probe_code(targets, sqlite=str(hub.state_dir / "npuhub.sqlite"))
     write = f"open('/home/jovyan/netprobe.py', 'w').write({code!r}); print('ok')"
     assert run_code(hub, a, a_token, write).strip() == "ok"
@@ -177,10 +198,10 @@ def test_a_batch_job_reaches_nothing_of_other_tenants(hub, two_users):
     assert result["sqlite"] is False
 
 
-def test_the_grader_reaches_nothing(hub, two_users):
+def test_the_grader_reaches_nothing(hub, two_users, other_port):
     net = network_of(hub).name
     b_ip = address(hub.container(two_users["b"]), net)
-    targets = [*forbidden_targets(hub, b_ip, two_users["b_kernel"]["shell_port"]),
+    targets = [*forbidden_targets(hub, b_ip, two_users["b_kernel"]["shell_port"], other_port),
                ("hub_api", gateway(hub), ports(hub)["hub_api"]),
                ("service", gateway(hub), ports(hub)["service"])]
     spec = grader_container(
@@ -258,12 +279,17 @@ def test_outbound_is_a_profiles_choice(outbound_hub):
         assert list(hub.container(a).attrs["NetworkSettings"]["Networks"]) == [outbound.name]
         assert list(hub.container(b).attrs["NetworkSettings"]["Networks"]) == [internal.name]
         b_ip = address(hub.container(b), internal.name)
-        code = probe_code([("b_server", b_ip, 8888),
-                           ("proxy_api", gateway(hub), ports(hub)["proxy_api"])],
-                          urls=[("hub_api", "JUPYTERHUB_API_URL", "/user"),
-                                ("platform", "NPUHUB_API_URL", "/health")])
-        result = parse(run_code(hub, a, a_token, code))
-        assert result["b_server"] != "open" and result["proxy_api"] != "open", result
+        out_gw = out_net.attrs["IPAM"]["Config"][0]["Gateway"]
+        with listening(gateway(hub)) as other, listening(out_gw) as other_out:
+            targets = [("b_server", b_ip, 8888),
+                       ("proxy_api", gateway(hub), ports(hub)["proxy_api"]),
+                       ("host_other_port", gateway(hub), other),
+                       ("host_other_port_out_gateway", out_gw, other_out)]
+            code = probe_code(targets, urls=[("hub_api", "JUPYTERHUB_API_URL", "/user"),
+                                             ("platform", "NPUHUB_API_URL", "/health")])
+            result = parse(run_code(hub, a, a_token, code))
+        for name, _host, _port in targets:
+            assert result[name] != "open", (name, result)
         assert (result["hub_api"], result["platform"]) == (200, 200), result
     finally:
         hub.stop_server(a)

@@ -63,3 +63,17 @@ def test_holder_of_a_listening_port_is_named():
         port = s.getsockname()[1]
         assert f"pid {os.getpid()} (" in " ".join(holders(port))
     assert holders(port) == []
+
+
+def test_firewall_lets_a_container_open_only_the_given_ports_at_the_gateway():
+    from npuhub.hub.firewall import chain_name, rules
+
+    chain = chain_name("nh-0123456789ab")
+    assert chain == "NPUHUB-nh-0123456789ab" and len(chain) <= 28  # iptables' limit
+    got = rules("nh-0123456789ab", "10.213.0.1", [8081, 8082, 8081])
+    assert got == [
+        ["-A", chain, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "RETURN"],
+        ["-A", chain, "-p", "tcp", "-d", "10.213.0.1", "-m", "multiport", "--dports",
+         "8081,8082", "-j", "RETURN"],
+        ["-A", chain, "-j", "DROP"],
+    ]
