@@ -184,6 +184,14 @@ MESSAGES: dict[str, tuple[int, Template]] = {
     "no_assignment": (404, "No assignment {assignment} in course {course}"),
     "not_released": (403, "Assignment {assignment} is not released yet"),
     "not_released_until": (403, "Assignment {assignment} is not released yet (it opens {when})"),
+    "too_many_attempts": (
+        429,
+        "You have submitted {assignment} {limit} times, the most a student may",
+    ),
+    "submit_too_soon": (
+        429,
+        "You submitted {assignment} a moment ago: submit again in {seconds} s",
+    ),
     "release_first": (409, "Assignment {assignment} is not released yet: release it first"),
     "no_feedback_yet": (
         404,
