@@ -22,11 +22,12 @@ from traitlets import Integer, Unicode, default
 from traitlets.config import Application
 
 from npuhub.hub.courses.grading_runs import GradingRuns
-from npuhub.hub.datasets.restore import restore_running
+from npuhub.hub.datasets.restore import drop_lost_mounts, restore_running
 from npuhub.hub.enforce import Enforcer
 from npuhub.hub.hubapi import AsyncHubAPI
 from npuhub.hub.idle.watch import IdleWatch
 from npuhub.hub.jobs.backend import Jobs, start_jobs
+from npuhub.hub.jobs.recheck import make_recheck
 from npuhub.hub.ledger.reconcile import start_watch
 from npuhub.hub.platform import platform_for
 from npuhub.hub.settings import load_settings
@@ -117,12 +118,25 @@ class PlatformService(Application):
         except Exception:
             log.exception("Restoring dataset mounts at start failed")
 
+    async def watch_mounts(self, every: float) -> None:
+        """A user who leaves a group loses the live mounts the group gave them."""
+        root = str(self.npuhub.path("mounts"))
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await drop_lost_mounts(self.platform.datasets, root,
+                                       await self.hub.active_users())
+            except Exception:
+                log.exception("Re-checking dataset mounts failed")
+
     async def serve(self) -> None:
         self.web_app.listen(self.port, address=self.ip)
         start_watch(self.ledger, self.enforcer, self.hub, self.npuhub.watch_interval)
         self.idle.start(self.npuhub.watch_interval)
         asyncio.ensure_future(self.restore_mounts())
-        self.jobs = start_jobs(self.platform, self.npuhub_config or None, self.npuhub)
+        self._mounts_task = asyncio.ensure_future(self.watch_mounts(self.npuhub.watch_interval))
+        self.jobs = start_jobs(self.platform, self.npuhub_config or None, self.npuhub,
+                               recheck=make_recheck(self.hub, self.platform.datasets))
         log.info("npuhub service listening on %s:%s%s", self.ip, self.port,
                  self.service_prefix)
         stop_on_signals()
