@@ -159,6 +159,10 @@ MESSAGES: dict[str, tuple[int, Template]] = {
         "You have {active} jobs queued or running, the most allowed; "
         "wait for one to finish or cancel one",
     ),
+    "cpu_hours_spent": (
+        429,
+        "{name} has used {used} of {limit} CPU-hours of jobs without NPUs {this}",
+    ),
     "too_many_cpu_jobs": (
         429,
         "You have {active} jobs without NPUs queued or running, the most allowed; "
