@@ -267,7 +267,12 @@ def cmd_course(args) -> int:
                   f"gradebook.db): {n['students']} students, {n['assignments']} "
                   f"assignments, {n['submissions']} submissions")
         elif args.action == "autograde":
-            results = service_ops.autograde_assignment(store, *args.names)
+            from .jobs.config import load_jobs_config
+
+            config = args.config or os.environ.get("NPUHUB_CONFIG") or None
+            deployment = load_jobs_config(config, _settings(args)).prefix
+            results = service_ops.autograde_assignment(store, *args.names,
+                                                       deployment=deployment)
             rows = [[r["student"], r["attempt"], r["score"], r["max_score"], r["status"],
                      ",".join(r["tampered"]) or "-"] for r in results]
             print(tabulate(rows, headers=["student", "attempt", "score", "max", "status",
