@@ -60,7 +60,8 @@ def spawn(hub, user: str, lang: str) -> requests.Response:
 
 def test_a_full_cluster_puts_servers_in_slurms_line_and_starts_them_by_themselves(cluster_hub):
     hub = cluster_hub
-    assert busy_jobs(hub) == [], "the test needs the cluster's 12 NPUs free"
+    # the cluster is shared: jobs of other hubs' tests end first
+    until("the cluster's 12 NPUs free", lambda: busy_jobs(hub) == [], timeout=300, every=1)
     names = ["s" + uuid.uuid4().hex[:8] for _ in range(8)]
     for name in names:
         hub.create_user(name)
