@@ -13,6 +13,7 @@ import docker
 import pytest
 
 from tests.hubclient import run_code
+from tests.integration.test_line import progress_until
 from tests.slurm_fixture import cluster_dir, slurm_env, start_slurm
 
 pytestmark = [pytest.mark.slurm, pytest.mark.integration]
@@ -105,16 +106,9 @@ def test_three_full_nodes_then_a_fourth_waits_and_stop_cancels_it(cluster_hub):
     r = hub.spawn("erin", options={"profile": "npu", "npus": 4}, wait=False)
     assert r.status_code == 202, r.text
     assert wait_for("erin pending", lambda: scontrol_job(hub, "erin")["JobState"] == "PENDING")
-    # the spawn page's progress says where erin waits
-    token = hub.user_token("erin")
-    r = hub.request("GET", "/users/erin/server/progress", token=token, stream=True)
-    seen = ""
-    for line in r.iter_lines(decode_unicode=True):
-        seen += line or ""
-        if "position 1" in seen:
-            break
-    r.close()
-    assert "Waiting in the Slurm queue: position 1" in seen
+    # the spawn page's progress (its event stream's JSON) says where erin waits
+    said = progress_until(hub, "erin", "position 1", "en")
+    assert said.startswith("Waiting in the Slurm queue: position 1"), said
     job_id = scontrol_job(hub, "erin")["id"]
     hub.stop_server("erin")
     env = slurm_env(hub.slurm["slurm_conf"])
