@@ -8,6 +8,7 @@ Blocking (a subprocess and the database)."""
 from __future__ import annotations
 
 from . import slurm_nodes
+from .ledger import LedgerError
 from .refusals import Refusal
 
 
@@ -29,7 +30,12 @@ def set_node(ledger, settings, node: str, drain: bool, reason: str | None = None
             raise Refusal("slurm_node_refused", node=node, detail=str(e)[:300]) from None
     change = ledger.inventory.drain if drain else ledger.inventory.undrain
     for d in devices:
-        if d.get("drain_reason") != "inventory":  # a chip gone from the node stays drained
+        if d.get("drain_reason") == "inventory":
+            continue
+        try:
             change(node, d["index"])
+        except LedgerError as e:  # a chip gone from the node stays drained
+            if e.code != "device_gone":
+                raise
     return {"node": node, "state": "drained" if drain else "available",
             "devices": len(devices), "slurm": slurm}
