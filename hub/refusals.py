@@ -100,6 +100,8 @@ MESSAGES: dict[str, tuple[int, Template]] = {
     # --- devices (operators)
     "no_device": (404, "There is no device {device} (see `npuhub devices`)"),
     "device_gone": (409, "{device} is no longer present on its node, so it stays drained"),
+    "no_node": (404, "There is no node {node} (see `npuhub devices`)"),
+    "slurm_node_refused": (502, "Slurm refused the change of node {node}: {detail}"),
     # --- what people type (hub/parsing.py)
     "bad_time_limit": (
         400,

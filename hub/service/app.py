@@ -27,6 +27,7 @@ from npuhub.hub.enforce import Enforcer
 from npuhub.hub.hubapi import AsyncHubAPI
 from npuhub.hub.idle.watch import IdleWatch
 from npuhub.hub.jobs.backend import Jobs, start_jobs
+from npuhub.hub.jobs.config import load_jobs_config
 from npuhub.hub.jobs.recheck import make_recheck
 from npuhub.hub.ledger.reconcile import start_watch
 from npuhub.hub.platform import platform_for
@@ -90,7 +91,8 @@ class PlatformService(Application):
         self.platform = platform_for(self.npuhub.db_url)
         self.ledger = self.platform.ledger
         self.jobs: Jobs | None = None
-        self.grading = GradingRuns()
+        self.grading = GradingRuns(deployment=load_jobs_config(
+            self.npuhub_config or None, self.npuhub).prefix)
         self.enforcer = Enforcer(self.ledger, self.hub, self.npuhub.budget_grace_seconds,
                                  jobs=lambda: self.jobs)
         self.idle = IdleWatch(self.platform, self.hub, self.npuhub)
