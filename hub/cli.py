@@ -120,26 +120,16 @@ def _when(iso: str | None) -> str:
 
 def _node_drain(args, ledger) -> int:
     """Every chip of a node (and, in cluster mode, the node in Slurm)."""
-    from . import slurm_nodes
+    from .node_drain import set_node
+    from .refusals import Refusal
 
-    node = args.device
-    devices = [d for d in ledger.inventory.devices() if d["node"] == node]
-    if not devices:
-        raise SystemExit(f"npuhub: no node {node!r} (see `npuhub devices`)")
-    settings = _settings(args)
-    if settings.engine == "slurm":
-        conf = settings.config.SlurmNPUSpawner.get("slurm_conf") or None
-        try:
-            argv = (slurm_nodes.drain_argv(node, args.reason or slurm_nodes.DEFAULT_REASON)
-                    if args.action == "drain" else slurm_nodes.resume_argv(node))
-            slurm_nodes.run(argv, conf)
-        except slurm_nodes.SlurmNodeError as e:
-            raise SystemExit(f"npuhub: Slurm: {e}") from None
-    for d in devices:
-        if d.get("drain_reason") != "inventory":  # a chip gone from the node stays drained
-            getattr(ledger.inventory, args.action)(node, d["index"])
-    where = " (and in Slurm)" if settings.engine == "slurm" else ""
-    print(f"{node}: {len(devices)} devices {args.action}ed{where}")
+    try:
+        done = set_node(ledger, _settings(args), args.device, args.action == "drain",
+                        args.reason)
+    except Refusal as e:
+        raise SystemExit(f"npuhub: {e}") from None
+    where = " (and in Slurm)" if done["slurm"] else ""
+    print(f"{done['node']}: {done['devices']} devices {args.action}ed{where}")
     return 0
 
 
@@ -267,7 +257,12 @@ def cmd_course(args) -> int:
                   f"gradebook.db): {n['students']} students, {n['assignments']} "
                   f"assignments, {n['submissions']} submissions")
         elif args.action == "autograde":
-            results = service_ops.autograde_assignment(store, *args.names)
+            from .jobs.config import load_jobs_config
+
+            config = args.config or os.environ.get("NPUHUB_CONFIG") or None
+            deployment = load_jobs_config(config, _settings(args)).prefix
+            results = service_ops.autograde_assignment(store, *args.names,
+                                                       deployment=deployment)
             rows = [[r["student"], r["attempt"], r["score"], r["max_score"], r["status"],
                      ",".join(r["tampered"]) or "-"] for r in results]
             print(tabulate(rows, headers=["student", "attempt", "score", "max", "status",

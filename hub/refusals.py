@@ -100,6 +100,8 @@ MESSAGES: dict[str, tuple[int, Template]] = {
     # --- devices (operators)
     "no_device": (404, "There is no device {device} (see `npuhub devices`)"),
     "device_gone": (409, "{device} is no longer present on its node, so it stays drained"),
+    "no_node": (404, "There is no node {node} (see `npuhub devices`)"),
+    "slurm_node_refused": (502, "Slurm refused the change of node {node}: {detail}"),
     # --- what people type (hub/parsing.py)
     "bad_time_limit": (
         400,
@@ -159,6 +161,10 @@ MESSAGES: dict[str, tuple[int, Template]] = {
         "You have {active} jobs queued or running, the most allowed; "
         "wait for one to finish or cancel one",
     ),
+    "cpu_hours_spent": (
+        429,
+        "{name} has used {used} of {limit} CPU-hours of jobs without NPUs {this}",
+    ),
     "too_many_cpu_jobs": (
         429,
         "You have {active} jobs without NPUs queued or running, the most allowed; "
@@ -184,6 +190,14 @@ MESSAGES: dict[str, tuple[int, Template]] = {
     "no_assignment": (404, "No assignment {assignment} in course {course}"),
     "not_released": (403, "Assignment {assignment} is not released yet"),
     "not_released_until": (403, "Assignment {assignment} is not released yet (it opens {when})"),
+    "too_many_attempts": (
+        429,
+        "You have submitted {assignment} {limit} times, the most a student may",
+    ),
+    "submit_too_soon": (
+        429,
+        "You submitted {assignment} a moment ago: submit again in {seconds} s",
+    ),
     "release_first": (409, "Assignment {assignment} is not released yet: release it first"),
     "no_feedback_yet": (
         404,

@@ -390,6 +390,20 @@ class NPUHub(Configurable):
         help="Ceiling of a course's grading CPUs (autograde.cpus) for instructors.",
     ).tag(config=True)
 
+    submission_max_attempts = Integer(
+        50,
+        min=1,
+        help="""How many times a student may submit one assignment (each attempt is kept
+        and stored in the database, so this bounds what one student can fill).""",
+    ).tag(config=True)
+
+    submission_min_interval = Float(
+        10.0,
+        min=0,
+        help="""Seconds a student waits between two submissions of one assignment (a
+        burst of submissions is refused with the time left).""",
+    ).tag(config=True)
+
     account_managers = Dict(
         help="""Who sees each member's usage of an account: {"lab-vision": ["alice"]}.
         Administrators see all accounts, and a course's instructors its groups; other

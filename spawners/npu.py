@@ -30,6 +30,7 @@ from npuhub.hub.platform import platform_for
 from npuhub.hub.profile_lookup import profile_rules
 from npuhub.hub.sessions import session_provenance
 
+from . import home
 from .admission import Admission
 from .options_form import render_options_form
 from .request import InvalidOptions, SpawnRequest, resolve
@@ -63,6 +64,20 @@ class NPUSpawner(DockerSpawner):
     log_max_files = Integer(3, min=1, help="Log files Docker keeps of a server.").tag(
         config=True
     )
+    home_size = Unicode(
+        "",
+        help="""Size limit of each user's home volume, e.g. 10G (empty: none). Docker
+        enforces it where its volumes live on XFS with project quotas; elsewhere the hub
+        says once in its log that it is not enforced (see README, Operations).""",
+    ).tag(config=True)
+
+    @validate("home_size")
+    def _validate_home_size(self, proposal):
+        try:
+            return home.check_size(proposal["value"])
+        except ValueError as e:
+            raise TraitError(str(e)) from None
+
     api_url = Unicode(help="NPUHUB_API_URL given to the container.").tag(config=True)
     outbound_network_name = Unicode(
         "npuhub-out",
@@ -275,6 +290,8 @@ class NPUSpawner(DockerSpawner):
         try:
             await self.admission.acquire(key)
             try:
+                if self.home_size:
+                    await self._ensure_home()
                 ip, port = await super().start()
                 url = f"http://{ip}:{port}{self.server.base_url}api"
                 await wait_for_http_server(url, timeout=self.ready_timeout)
@@ -285,6 +302,15 @@ class NPUSpawner(DockerSpawner):
             raise
         await self._record_provenance(request)
         return ip, port
+
+    async def _ensure_home(self) -> None:
+        """The home volume, created with c.NPUSpawner.home_size the first time."""
+        for source, target in self.volumes.items():
+            if (target == HOME or (isinstance(target, dict) and target.get("bind") == HOME)):
+                name = self.format_volume_name(source, self)
+                if not name.startswith("/"):  # a named volume, not a host folder
+                    await home.ensure_home(self.docker, name, self.home_size,
+                                           {"org.npuhub.home": self.user.name}, self.log)
 
     async def _record_provenance(self, request: SpawnRequest) -> None:
         """Keep on the usage record what this session runs on (GET …/me/session)."""

@@ -68,6 +68,10 @@ class Hub:
             "c.NPUHub.mem_limit = '1G'\n"
             # every test logs in from 127.0.0.1: only accounts slow down, not the address
             "c.NPUHubAuthenticator.login_free_failures_per_address = 1000\n"
+            # students in tests resubmit at once; the spacing is tested on the store
+            # (tests/unit/test_course_submission_limits.py), the cap here
+            "c.NPUHub.submission_min_interval = 0\n"
+            "c.NPUHub.submission_max_attempts = 4\n"
             + self.extra_config
         )
 

@@ -44,6 +44,9 @@ KERNEL_USER = "1000:100"
 KILL_MARGIN = 20.0
 LOG_LIMIT = "32m"  # the executed notebook is capped at ~2 MB of outputs by the runner
 STATUSES = ("ok", "timeout", "crashed")
+#: the deployment (container prefix) a grading container belongs to: several deployments
+#: may share one Docker host, and each removes only its own stale graders
+DEPLOYMENT_LABEL = "org.npuhub.deployment"
 
 log = logging.getLogger(__name__)
 

@@ -67,7 +67,8 @@ class GradingRun:
 class GradingRuns:
     """Every assignment's latest run in this service process."""
 
-    def __init__(self, workers: int = 2) -> None:
+    def __init__(self, workers: int = 2, deployment: str = "npuhub") -> None:
+        self.deployment = deployment  # the container prefix: whose graders are ours
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="npuhub-autograde")
         self.runs: dict[tuple[str, str], GradingRun] = {}
         self.cleanup: asyncio.Future | None = None
@@ -78,10 +79,12 @@ class GradingRuns:
 
     async def remove_stale(self) -> None:
         """Once per service process, before its first grading: remove the grading
-        containers a previous service process left behind (not the CLI's)."""
+        containers a previous service process of this deployment left behind (not the
+        CLI's, nor another deployment's on the same Docker host: those may be grading)."""
         if self.cleanup is None:
+            labels = {"org.npuhub.grader": "service", grader.DEPLOYMENT_LABEL: self.deployment}
             self.cleanup = asyncio.get_running_loop().run_in_executor(
-                self.pool, partial(grader.remove_stale, labels={"org.npuhub.grader": "service"}))
+                self.pool, partial(grader.remove_stale, labels=labels))
         try:
             removed = await asyncio.shield(self.cleanup)
         except DockerException as e:  # Docker unreachable: each submission will say so
@@ -111,7 +114,8 @@ class GradingRuns:
         # starts at once start one run
         if (run := self.runs.get(key)) is None or run.state != "running":
             run = self.runs[key] = GradingRun(cid, name, len(subs))
-            grade = partial(service_ops.grade_one, store, course, src, by="service")
+            grade = partial(service_ops.grade_one, store, course, src, by="service",
+                            deployment=self.deployment)
             run.task = asyncio.ensure_future(self._run(run, run.grade(self.pool, grade, subs)))
             log.info("Autograding %s/%s: %d submissions", cid, name, len(subs))
         return run

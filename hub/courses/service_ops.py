@@ -130,10 +130,14 @@ def _submitted(rel: str, files: dict, released: dict):
 
 def grade_files(files: dict[str, str], source: dict[str, str], released: dict[str, str],
                 checksums: dict[str, dict], *, image: str, autograde: dict,
-                labels: dict | None = None, docker=None) -> dict:
+                labels: dict | None = None, docker=None, deployment: str | None = None) -> dict:
     """Grade one submission: each source notebook restored from the source and run in its
     own container (course image, no network, limits); the student's extra files are not
-    used, the released data files are. Returns {score, max_score, result, feedback}."""
+    used, the released data files are. `deployment` (the container prefix): the grading
+    containers are named DEPLOYMENT-autograde-… and labelled with it, so only this
+    deployment's stale ones are ever removed. Returns {score, max_score, result, feedback}."""
+    if deployment:
+        labels = {**(labels or {}), grader.DEPLOYMENT_LABEL: deployment}
     notebooks: dict[str, dict] = {}
     pages: dict[str, str] = {}
     executed_nbs: dict[str, str] = {}
@@ -153,7 +157,8 @@ def grade_files(files: dict[str, str], source: dict[str, str], released: dict[st
             executed = grader.grade_in_container(
                 prepared_path, work / f"{i}-graded.ipynb", image=image,
                 timeout=int(autograde["timeout"]), memory=autograde["memory"],
-                cpus=float(autograde["cpus"]), files_dir=data, labels=labels, docker=docker)
+                cpus=float(autograde["cpus"]), files_dir=data, labels=labels, docker=docker,
+                **({"name_prefix": f"{deployment}-autograde-"} if deployment else {}))
             result = grading.score(executed)
             sums = checksums.get(rel, {})
             if any(len(str(v)) != 32 for v in sums.values()):  # released before npuhub
@@ -206,7 +211,8 @@ def release_assignment(store, cid: str, name: str) -> dict:
     return store.set_released(cid, name, released, checksums)
 
 
-def grade_one(store, course: dict, src: dict, sub: dict, by: str = "cli") -> dict:
+def grade_one(store, course: dict, src: dict, sub: dict, by: str = "cli",
+              deployment: str | None = None) -> dict:
     """Grade one collected submission and store its score and feedback (blocking). A
     grader that cannot run (Docker down, image missing) fails this one, not the batch."""
     from docker.errors import DockerException
@@ -215,7 +221,8 @@ def grade_one(store, course: dict, src: dict, sub: dict, by: str = "cli") -> dic
         graded = grade_files(
             sub["files"], src["source"], src["released"], src["checksums"],
             image=course["image"], autograde=course["autograde"],
-            labels={"org.npuhub.course": course["id"], "org.npuhub.grader": by})
+            labels={"org.npuhub.course": course["id"], "org.npuhub.grader": by},
+            deployment=deployment)
     except (DockerException, OSError) as e:
         log.error("autograde %s/%s of %s failed: %s", course["id"], sub["id"], sub["user"], e)
         return {"student": sub["user"], "attempt": sub["attempt"], "score": None,
@@ -232,7 +239,8 @@ def grade_one(store, course: dict, src: dict, sub: dict, by: str = "cli") -> dic
                        for rel, r in notebooks.items() for c in r["cells"] if c["review"]]}
 
 
-def autograde_assignment(store, cid: str, name: str, workers: int = 2) -> list[dict]:
+def autograde_assignment(store, cid: str, name: str, workers: int = 2,
+                         deployment: str | None = None) -> list[dict]:
     """Grade every collected submission, `workers` containers at a time (blocking)."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -241,4 +249,5 @@ def autograde_assignment(store, cid: str, name: str, workers: int = 2) -> list[d
         raise CourseError("not_released", 409, assignment=name)
     subs = store.collected(cid, name)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda sub: grade_one(store, course, src, sub), subs))
+        return list(pool.map(
+            lambda sub: grade_one(store, course, src, sub, deployment=deployment), subs))

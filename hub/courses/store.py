@@ -4,9 +4,11 @@ is decided by the caller with `role()`; nothing here trusts a name it did not ch
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from npuhub.hub import clock, db
@@ -202,20 +204,38 @@ class CourseStore(db.Store):
 
     # ------------------------------------------------------------------ submissions
 
-    def submit(self, course: str, name: str, user: str, files: dict[str, str]) -> dict:
+    def submit(self, course: str, name: str, user: str, files: dict[str, str], *,
+               max_attempts: int | None = None, min_interval: float = 0.0) -> dict:
+        """A new attempt of `user`; at most `max_attempts` of them, `min_interval` seconds
+        apart (the check and the insert are one transaction: two submissions at once
+        make one attempt, the other is told to wait)."""
         now = clock.utcnow()
-        with self._write() as s:
-            a = self._assignment(s, course, name)
-            if not is_open(a, now):
-                raise CourseError("not_released", assignment=name)
-            last = s.scalars(select(Submission.attempt).where(
-                Submission.assignment_id == a.id, Submission.user == user)
-                .order_by(Submission.attempt.desc()).limit(1)).first()
-            due = lateness.due_for(a.due, a.extensions, user)
-            sub = Submission(assignment_id=a.id, user=user, attempt=(last or 0) + 1,
-                             submitted_at=now, late=bool(due and now > due), files=files)
-            s.add(sub)
-            return {"submitted_at": _iso(now), "late": sub.late, "attempt": sub.attempt}
+        try:
+            with self._write() as s:
+                a = self._assignment(s, course, name)
+                if not is_open(a, now):
+                    raise CourseError("not_released", assignment=name)
+                last = s.execute(select(Submission.attempt, Submission.submitted_at).where(
+                    Submission.assignment_id == a.id, Submission.user == user)
+                    .order_by(Submission.attempt.desc()).limit(1)).first()
+                if last is not None:
+                    if max_attempts is not None and last.attempt >= max_attempts:
+                        raise CourseError("too_many_attempts", assignment=name,
+                                          limit=max_attempts)
+                    since = (now - last.submitted_at).total_seconds()
+                    if since < min_interval:
+                        raise CourseError("submit_too_soon", assignment=name,
+                                          seconds=max(1, math.ceil(min_interval - since)))
+                due = lateness.due_for(a.due, a.extensions, user)
+                sub = Submission(assignment_id=a.id, user=user,
+                                 attempt=(last.attempt if last else 0) + 1, submitted_at=now,
+                                 late=bool(due and now > due), files=files)
+                s.add(sub)
+                s.flush()
+                return {"submitted_at": _iso(now), "late": sub.late, "attempt": sub.attempt}
+        except IntegrityError:  # the same attempt number, written at once by another request
+            raise CourseError("submit_too_soon", assignment=name,
+                              seconds=max(1, math.ceil(min_interval))) from None
 
     def collect(self, course: str, name: str) -> int:
         """Mark the latest attempt of each student as the one collected (for grading)."""

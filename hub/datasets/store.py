@@ -184,6 +184,20 @@ def restore_user(
     return done
 
 
+def drop_lost(store: DatasetStore, root: str, user: str, groups, admin: bool = False) -> list[str]:
+    """Unmount and forget the mounts of `user` that their groups of now no longer allow
+    (a group left, a grant revoked); the names dropped. I/O: database and mounts."""
+    from . import mounter
+    from .catalog import may_mount
+
+    lost = [d["name"] for d in store.mounted(user)
+            if not may_mount(d["access"], d["grants"], groups, admin)]
+    for name in lost:
+        mounter.unmount(root, user, name)
+        store.forget(user, name)
+    return lost
+
+
 def apply_dataset(doc: dict, store: DatasetStore, state_dir: str) -> str:
     """`npuhub apply -f` of a `kind: Dataset` document: declare or change the dataset and
     scan it (when new or moved). Raises DatasetError with the reason."""

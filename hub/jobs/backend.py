@@ -40,8 +40,9 @@ def make_backend(queue: JobQueue, ledger, cfg, settings, keeper=None):
 class Jobs:
     """The batch queue as the service runs it."""
 
-    def __init__(self, platform, cfg, settings, backend=None):
-        """`platform`: the stores (npuhub.hub.platform.Platform) the queue runs on."""
+    def __init__(self, platform, cfg, settings, backend=None, recheck=None):
+        """`platform`: the stores (npuhub.hub.platform.Platform) the queue runs on;
+        `recheck`: what a job is allowed, asked again as it starts (hub/jobs/recheck.py)."""
         self.ledger, self.cfg, self.settings = platform.ledger, cfg, settings
         self.queue: JobQueue = platform.jobs
         # the line of servers waiting for NPUs, planned with the local jobs
@@ -52,6 +53,7 @@ class Jobs:
         self.backend = backend or make_backend(
             self.queue, self.ledger, cfg, settings, keeper=self.keeper
         )
+        self.backend.recheck = recheck
         self._wake = asyncio.Event()
         self._ticks = 0
         self.task: asyncio.Task | None = None
@@ -118,12 +120,12 @@ class Jobs:
         return log_piece(piece, start, size, final, LOG_LIMIT)
 
 
-def start_jobs(platform, config_file: str | None, settings) -> Jobs:
+def start_jobs(platform, config_file: str | None, settings, recheck=None) -> Jobs:
     """Called by the platform service at start: read c.JobsConfig of `config_file`,
     start the scheduler."""
     from .config import load_jobs_config
 
     cfg = load_jobs_config(config_file, settings)
-    jobs = Jobs(platform, cfg, settings)
+    jobs = Jobs(platform, cfg, settings, recheck=recheck)
     jobs.task = jobs.start()
     return jobs

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from traitlets import Enum, Float, Integer, List, TraitError, Unicode, validate
+from traitlets import Dict, Enum, Float, Integer, List, TraitError, Unicode, validate
 from traitlets.config import Config, Configurable
 
 from npuhub.hub.binding import DEFAULT_DRIVER_PATHS
@@ -58,6 +58,22 @@ class JobsConfig(Configurable):
     ).tag(config=True)
     max_cpu_jobs_per_user = Integer(
         4, min=1, help="Of those, jobs without NPUs (CPU only) one user may have at once."
+    ).tag(config=True)
+    cpu_hours_per_user = Float(
+        200.0,
+        min=0,
+        help="""CPU-hours (the job's cores × hours it ran) of jobs without NPUs one user may
+        use in each cpu_hours_period; running jobs count up to now. 0: no limit.""",
+    ).tag(config=True)
+    cpu_hours_per_account = Dict(
+        value_trait=Float(min=0),
+        help="""CPU-hours of jobs without NPUs all of an account's jobs together may use in
+        each cpu_hours_period, e.g. {"course-ai101-students": 2000} (a group charged like
+        an NPU quota's account).""",
+    ).tag(config=True)
+    cpu_hours_period = Enum(
+        ["day", "week", "month"], "week",
+        help="Period of the CPU-hour limits: day, week (from Monday) or month, UTC.",
     ).tag(config=True)
     log_max_size = Unicode(
         "10m", help="Size of a job container's log file before Docker rotates it (json-file)."

@@ -56,6 +56,7 @@ TAIL = 64 * 1024  # bytes of the end of a log that say why a job failed
 
 class LocalBackend:
     name = "local"
+    recheck = None  # async (job) -> recheck.Recheck, set by the service (hub/jobs/recheck.py)
 
     def __init__(self, queue, ledger, cfg, log_dir: Path, client=None, keeper=None):
         """`keeper`: the line's scheduler (npuhub.hub.line.keeper.LineKeeper) that plans
@@ -186,6 +187,13 @@ class LocalBackend:
             self._starting.discard(job.id)
 
     async def _start(self, job: Job, devices) -> str:
+        if self.recheck is not None:
+            now = await self.recheck(job)
+            if now.refused:
+                await self._run(self.queue.finish, job.id, "failed",
+                                f"not started: {now.refused}")
+                return "started"  # it left the queue
+            job.groups, job.datasets = now.groups, now.datasets
         try:
             grant = await self._run(
                 self.ledger.allocate,

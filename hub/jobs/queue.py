@@ -22,6 +22,7 @@ from npuhub.hub import clock, db
 from npuhub.hub.ledger import quota
 from npuhub.hub.refusals import Refusal
 
+from . import cpu_hours
 from .models import ACTIVE, TERMINAL, Job
 
 LIST_LIMIT = 500
@@ -49,12 +50,14 @@ class JobQueue(db.Store):
     # ---------------------------------------------------------------- submit and read
 
     def submit(
-        self, *, max_active: int | None = None, max_cpu: int | None = None, **fields: Any
+        self, *, max_active: int | None = None, max_cpu: int | None = None,
+        cpu_budget: cpu_hours.CpuBudget | None = None, **fields: Any
     ) -> dict:
         """Queue a job (fields as in :class:`Job`); returns it. `max_active`: queued and
-        running jobs the user may have at once; `max_cpu`: of them, jobs without NPUs.
-        Checked and inserted in one transaction (a burst of submissions cannot all pass
-        the check): a coded Refusal if over a limit."""
+        running jobs the user may have at once; `max_cpu`: of them, jobs without NPUs;
+        `cpu_budget`: the CPU-hours jobs without NPUs may use. Checked and inserted in
+        one transaction (a burst of submissions cannot all pass the check): a coded
+        Refusal if over a limit."""
         fields.setdefault("groups", [])
         fields.setdefault("datasets", [])
         fields.setdefault("parameters", {})
@@ -62,6 +65,9 @@ class JobQueue(db.Store):
         fields.setdefault("priority", 0)
         with db.transaction(self.session_factory, write=True, lock=db.JOBS_LOCK) as s:
             self._check_limits(s, fields["user"], fields.get("npus", 0), max_active, max_cpu)
+            if cpu_budget is not None and not fields.get("npus"):
+                cpu_hours.check(s, cpu_budget, fields["user"], fields.get("account") or
+                                fields["user"], clock.utcnow())
             job = Job(
                 state="queued", reason="waiting to be scheduled", created=clock.utcnow(), **fields
             )

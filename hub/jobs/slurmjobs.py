@@ -60,6 +60,7 @@ class SlurmJobs:
     """Jobs handed to Slurm; npuhub's queue only holds them until the quota allows."""
 
     name = "slurm"
+    recheck = None  # async (job) -> recheck.Recheck, set by the service (hub/jobs/recheck.py)
 
     def __init__(self, queue: JobQueue, ledger, cfg, slurm: SlurmBackend | None = None):
         self.queue, self.ledger, self.cfg = queue, ledger, cfg
@@ -171,6 +172,12 @@ class SlurmJobs:
                 continue
             if not await self._run(self.queue.claim, job.id):
                 continue
+            if self.recheck is not None:
+                now = await self.recheck(job)
+                if now.refused:
+                    await self._end(job, "failed", f"not started: {now.refused}", None)
+                    continue
+                job.groups, job.datasets = now.groups, now.datasets
             waiting.append(job)
             self._starting.add(job.id)
             try:

@@ -16,6 +16,7 @@ from npuhub.hub.profile_lookup import profile_rules
 from npuhub.hub.refusals import Refusal
 
 from . import rerun
+from .cpu_hours import CpuBudget
 from .queue import check_quota
 
 
@@ -130,6 +131,9 @@ async def submit_job(
         parameters=req["parameters"], time_limit=req["time_limit"], priority=req["priority"],
         backend=cfg.backend, max_active=cfg.max_active_per_user,
         max_cpu=cfg.max_cpu_jobs_per_user,
+        cpu_budget=CpuBudget(cores=cfg.cpu_limit, per_user=cfg.cpu_hours_per_user,
+                             per_account=dict(cfg.cpu_hours_per_account),
+                             period=cfg.cpu_hours_period),
     )
     jobs.wake()
     return job

@@ -150,7 +150,9 @@ class Inventory(store.LedgerStore):
     def undrain(self, node: str, index: int) -> dict:
         with self._write() as s:
             device = self._device(s, node, index)
-            if device.drain_reason == "inventory":
+            present = {i for ring in device.node.rings or [] for i in ring}
+            # gone from its node: drained by the sync, or drained by an operator before
+            if device.drain_reason == "inventory" or device.index not in present:
                 raise LedgerError("device_gone", device=f"{node}:{index}")
             device.state, device.drain_reason = "available", None
             self._changed(s)

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .base import Body
+from .base import Body, Reply
 
 
 class NodeDoc(Body):
@@ -27,3 +27,16 @@ class NodeDoc(Body):
 
     def spec(self) -> dict:
         return self.model_dump(exclude_unset=True, exclude={"kind"})
+
+
+class DrainRequest(Body):
+    reason: str | None = Field(
+        None, min_length=1, max_length=100, pattern=r"^[\x20-\x7e]+$",
+        description="Why (Slurm's reason in cluster mode; printable ASCII)")
+
+
+class NodeDrained(Reply):
+    node: str
+    state: Literal["drained", "available"] = Field(description="What its chips are now")
+    devices: int = Field(description="How many chips the node has")
+    slurm: bool = Field(description="Whether the node was drained or resumed in Slurm too")

@@ -22,11 +22,13 @@ from traitlets import Integer, Unicode, default
 from traitlets.config import Application
 
 from npuhub.hub.courses.grading_runs import GradingRuns
-from npuhub.hub.datasets.restore import restore_running
+from npuhub.hub.datasets.restore import drop_lost_mounts, restore_running
 from npuhub.hub.enforce import Enforcer
 from npuhub.hub.hubapi import AsyncHubAPI
 from npuhub.hub.idle.watch import IdleWatch
 from npuhub.hub.jobs.backend import Jobs, start_jobs
+from npuhub.hub.jobs.config import load_jobs_config
+from npuhub.hub.jobs.recheck import make_recheck
 from npuhub.hub.ledger.reconcile import start_watch
 from npuhub.hub.platform import platform_for
 from npuhub.hub.settings import load_settings
@@ -95,7 +97,8 @@ class PlatformService(Application):
         self.platform = platform_for(self.npuhub.db_url)
         self.ledger = self.platform.ledger
         self.jobs: Jobs | None = None
-        self.grading = GradingRuns()
+        self.grading = GradingRuns(deployment=load_jobs_config(
+            self.npuhub_config or None, self.npuhub).prefix)
         self.enforcer = Enforcer(self.ledger, self.hub, self.npuhub.budget_grace_seconds,
                                  jobs=lambda: self.jobs)
         self.idle = IdleWatch(self.platform, self.hub, self.npuhub)
@@ -123,6 +126,17 @@ class PlatformService(Application):
         except Exception:
             log.exception("Restoring dataset mounts at start failed")
 
+    async def watch_mounts(self, every: float) -> None:
+        """A user who leaves a group loses the live mounts the group gave them."""
+        root = str(self.npuhub.path("mounts"))
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await drop_lost_mounts(self.platform.datasets, root,
+                                       await self.hub.active_users())
+            except Exception:
+                log.exception("Re-checking dataset mounts failed")
+
     async def serve(self) -> None:
         self.web_app.listen(self.port, address=self.ip)
         if self.container_ip and self.container_ip != self.ip:
@@ -130,7 +144,9 @@ class PlatformService(Application):
         start_watch(self.ledger, self.enforcer, self.hub, self.npuhub.watch_interval)
         self.idle.start(self.npuhub.watch_interval)
         asyncio.ensure_future(self.restore_mounts())
-        self.jobs = start_jobs(self.platform, self.npuhub_config or None, self.npuhub)
+        self._mounts_task = asyncio.ensure_future(self.watch_mounts(self.npuhub.watch_interval))
+        self.jobs = start_jobs(self.platform, self.npuhub_config or None, self.npuhub,
+                               recheck=make_recheck(self.hub, self.platform.datasets))
         log.info("npuhub service listening on %s:%s%s", self.ip, self.port,
                  self.service_prefix)
         stop_on_signals()

@@ -183,7 +183,10 @@ class SubmitHandler(CourseHandler):
     async def post(self, cid, name):
         await self.member(cid, name)
         files = self.files_body()
-        self.write_json(await self.call(self.store.submit, cid, name, self.user_name, files))
+        s = self.npuhub
+        self.write_json(await self.call(
+            self.store.submit, cid, name, self.user_name, files,
+            max_attempts=s.submission_max_attempts, min_interval=s.submission_min_interval))
 
 
 class FeedbackHandler(CourseHandler):

@@ -14,6 +14,7 @@ from . import (
     jobs,
     me,
     metrics,
+    nodes,
     queue,
     quotas,
     usage,
@@ -23,7 +24,7 @@ from . import (
 from .openapi import Route, handlers, spec
 
 RESOURCES = [
-    health, me, devices, queue, quotas, usage, datasets, jobs, courses, autograde, grading,
+    health, me, devices, nodes, queue, quotas, usage, datasets, jobs, courses, autograde, grading,
     users,
 ]
 ROUTES: list[Route] = [r for module in RESOURCES for r in module.routes]

@@ -8,6 +8,7 @@ import { Widget } from '@lumino/widgets';
 
 import { api, NPUHubError, readFiles, writeFiles } from './api';
 import { button, h } from './dom';
+import { gradeByHand } from './grading';
 
 // refusals that are states a person reads, not failures
 const INFO = ['no_feedback_yet', 'feedback_after_due', 'not_released', 'not_released_until'];
@@ -249,11 +250,24 @@ export class CourseSection {
         mine.filter(r => r.late).length);
     });
     const head = h('tr', {}, ...[t.__('Student'), t.__('Assignment'), t.__('Score'),
-      t.__('Attempt'), t.__('Late')].map(x => h('th', {}, x)));
-    const body = rows.map(r => h('tr', { 'data-student': r.student },
-      h('td', {}, r.student), h('td', {}, r.assignment),
-      h('td', {}, `${r.score} / ${r.max_score}`), h('td', {}, String(r.attempt)),
-      h('td', {}, r.late ? t.__('late') : '')));
+      t.__('Attempt'), t.__('Late'), ''].map(x => h('th', {}, x)));
+    let view: HTMLElement;
+    // cells a person grades (or the autograder flagged): a button opens them
+    const byHand = (r: any) => r.needs_manual_grading || r.needs_review
+      ? button(t.__('Grade by hand'), async () => {
+        try {
+          if (await gradeByHand(c.id, r.assignment, r.student, t)) {
+            view.replaceWith(this.gradesTable(c, await api(`courses/${c.id}/grades`)));
+          }
+        } catch (e) {
+          notifyError(e);
+        }
+      }, 'npuhub-grade-by-hand') : '';
+    const body = rows.map(r => h('tr', { 'data-student': r.student,
+      'data-assignment': r.assignment },
+    h('td', {}, r.student), h('td', {}, r.assignment),
+    h('td', {}, `${r.score} / ${r.max_score}`), h('td', {}, String(r.attempt)),
+    h('td', {}, r.late ? t.__('late') : ''), h('td', {}, byHand(r))));
     const csv = h('a', {
       class: 'npuhub-csv', download: `${c.id}-grades.csv`,
       href: `npuhub/api/courses/${encodeURIComponent(c.id)}/grades?format=csv`
@@ -262,11 +276,12 @@ export class CourseSection {
       ev.preventDefault();
       void this.downloadCsv(c.id);
     });
-    return h('div', { class: 'npuhub-grades-view' },
+    view = h('div', { class: 'npuhub-grades-view' },
       h('div', { class: 'npuhub-counts' }, counts.join(' · ') || t.__('No grades yet')),
       rows.length ? h('table', { class: 'npuhub-table' }, h('thead', {}, head),
         h('tbody', {}, ...body)) : '',
       csv);
+    return view;
   }
 
   private async downloadCsv(cid: string): Promise<void> {

@@ -128,7 +128,7 @@ def put_file(hub, user, token, path, content, kind="notebook"):
 # Latin words a Chinese screen may show: product and unit names, time zones; a test adds
 # its own names (users, courses, files)
 LATIN_OK = {"npuhub", "NPU", "NPUs", "CSV", "GMT", "UTC", "CST", "ipynb", "html", "py", "h",
-            "KB", "MB", "GB"}
+            "B", "KB", "MB", "GB"}
 
 
 def english_words(text: str, allowed=()) -> list[str]:

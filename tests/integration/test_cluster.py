@@ -12,48 +12,11 @@ import time
 import docker
 import pytest
 
-from tests.conftest import new_hub, remove_prefixed
 from tests.hubclient import run_code
+from tests.integration.test_line import progress_until
 from tests.slurm_fixture import cluster_dir, slurm_env, start_slurm
 
 pytestmark = [pytest.mark.slurm, pytest.mark.integration]
-
-
-@pytest.fixture(scope="module")
-def cluster_hub(tmp_root, slurm):
-    root = cluster_dir(slurm)
-    extra = (
-        "c.NPUHub.engine = 'slurm'\n"
-        "c.NPUHub.nodes = [{'name': n, 'type': 'simulated', 'devices': 4,\n"
-        f"    'device_dir': '{root}/devices/' + n}} for n in ('n1', 'n2', 'n3')]\n"
-        "c.NPUHub.profiles = [\n"
-        "    {'slug': 'npu', 'image': 'npuhub/base:latest', 'npus': [0, 2, 4],\n"
-        "     'partition': 'npu'},\n"
-        "    {'slug': 'broken', 'image': 'npuhubtest/no-such-image:latest', 'npus': [0],\n"
-        "     'partition': 'npu'},\n"
-        "]\n"
-        f"c.SlurmNPUSpawner.slurm_conf = {slurm['slurm_conf']!r}\n"
-        f"c.SlurmNPUSpawner.device_dir = '{root}/devices'\n"
-        "c.SlurmNPUSpawner.per_node_devices = True\n"
-        "c.SlurmNPUSpawner.slurm_memory = '100M'\n"
-        "c.SlurmNPUSpawner.slurm_poll = 0.3\n"
-        # batch jobs on the same cluster: partition batch (n1)
-        "c.JobsConfig.backend = 'slurm'\n"
-        f"c.JobsConfig.slurm_partition = {slurm['partition']!r}\n"
-        f"c.JobsConfig.slurm_conf = {slurm['slurm_conf']!r}\n"
-        f"c.JobsConfig.slurm_device_dir = {slurm['device_dir']!r}\n"
-        f"c.JobsConfig.slurm_log_dir = {slurm['log_dir']!r}\n"
-        "c.JobsConfig.poll_interval = 0.5\n"
-    )
-    h = new_hub(tmp_root, extra_config=extra)
-    h.start()
-    h.slurm = slurm
-    yield h
-    h.stop()
-    for user in ("alice", "bob", "carol", "dave", "erin", "frank", "gina", "hana"):
-        subprocess.run(["scancel", "-n", f"{h.prefix}-{user}--"],
-                       env=slurm_env(slurm["slurm_conf"]), capture_output=True, check=False)
-    remove_prefixed(h.prefix)
 
 
 def scontrol_job(hub, name: str) -> dict:
@@ -143,16 +106,9 @@ def test_three_full_nodes_then_a_fourth_waits_and_stop_cancels_it(cluster_hub):
     r = hub.spawn("erin", options={"profile": "npu", "npus": 4}, wait=False)
     assert r.status_code == 202, r.text
     assert wait_for("erin pending", lambda: scontrol_job(hub, "erin")["JobState"] == "PENDING")
-    # the spawn page's progress says where erin waits
-    token = hub.user_token("erin")
-    r = hub.request("GET", "/users/erin/server/progress", token=token, stream=True)
-    seen = ""
-    for line in r.iter_lines(decode_unicode=True):
-        seen += line or ""
-        if "position 1" in seen:
-            break
-    r.close()
-    assert "Waiting in the Slurm queue: position 1" in seen
+    # the spawn page's progress (its event stream's JSON) says where erin waits
+    said = progress_until(hub, "erin", "position 1", "en")
+    assert said.startswith("Waiting in the Slurm queue: position 1"), said
     job_id = scontrol_job(hub, "erin")["id"]
     hub.stop_server("erin")
     env = slurm_env(hub.slurm["slurm_conf"])

@@ -587,3 +587,22 @@ def test_manual_grading_late_policy_and_extension(hub, tmp_path):
         assert gb.find_comment("explain", "problems", "hw", s2).comment == "Clear and short."
         assert gb.find_submission("hw", s1).score == 5
     assert (out / "feedback" / s2 / "hw" / "problems.html").is_file()
+
+
+def test_submissions_stop_at_the_configured_most(hub, course):
+    """The test hub allows 4 attempts per student and assignment: the 5th is refused with a
+    sentence in the student's language."""
+    fetched = api(hub, course, "s2", "GET", "/assignments/ps1/fetch").json()["files"]
+    body = {"files": {"problems.ipynb": fetched["problems.ipynb"]}}
+    url = f"{hub.service}/courses/{course['cid']}/assignments/ps1/submit"
+    headers = {"Authorization": f"token {course['tokens']['s2']}", "Accept-Language": "zh-CN"}
+    attempts = []
+    for _ in range(5):
+        r = requests.post(url, json=body, headers=headers, timeout=60)
+        if r.status_code != 200:
+            break
+        attempts.append(r.json()["attempt"])
+    assert attempts and attempts[-1] == 4, attempts
+    assert r.status_code == 429 and r.json()["error"] == "too_many_attempts", r.text
+    assert r.json()["message"] == "你已提交作业 ps1 4 次，已达到每位学生的上限"
+

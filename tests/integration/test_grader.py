@@ -7,6 +7,7 @@ before images/build runs again. Containers are labelled with this session's pref
 
 from __future__ import annotations
 
+import asyncio
 import io
 import tarfile
 import time
@@ -18,8 +19,9 @@ import nbformat
 import pytest
 
 from npuhub.hub.courses.assignment import release, release_folder
-from npuhub.hub.courses.grader import grade_in_container, remove_stale
+from npuhub.hub.courses.grader import DEPLOYMENT_LABEL, grade_in_container, remove_stale
 from npuhub.hub.courses.grading import prepare_for_grading, score
+from npuhub.hub.courses.grading_runs import GradingRuns
 
 pytestmark = pytest.mark.integration
 
@@ -239,6 +241,32 @@ def test_stale_containers_are_removed_and_none_is_left(docker_client, image):
     assert remove_stale(docker_client, labels=LABEL) == 1
     left = docker_client.containers.list(all=True, filters={"label": f"org.npuhub.test={PREFIX}"})
     assert left == []
+
+
+def test_a_service_removes_only_its_own_deployments_stale_graders(docker_client, image):
+    """Two deployments on one Docker host: a starting service removes its own service
+    graders left behind, never another deployment's grading in flight."""
+    ours, theirs = PREFIX + "ours", PREFIX + "theirs"
+
+    def grader(deployment: str, by: str = "service", start: bool = False):
+        labels = {"org.npuhub.role": "autograde", "org.npuhub.grader": by,
+                  DEPLOYMENT_LABEL: deployment, **LABEL}
+        c = docker_client.containers.create(image, command=["sleep", "300"], labels=labels,
+                                            name=f"{deployment}-autograde-{uuid.uuid4().hex[:6]}")
+        if start:
+            c.start()
+        return c
+
+    stale = grader(ours)
+    in_flight = grader(theirs, start=True)
+    by_hand = grader(ours, by="cli")
+    asyncio.run(GradingRuns(deployment=ours).remove_stale())
+    left = {c.id for c in docker_client.containers.list(
+        all=True, filters={"label": f"org.npuhub.test={PREFIX}"})}
+    assert stale.id not in left
+    assert {in_flight.id, by_hand.id} <= left
+    in_flight.reload()
+    assert in_flight.status == "running"
 
 
 TAMPERING = {

@@ -69,7 +69,8 @@ def test_cli_refusals_are_one_line(tmp_path):
     for args, expected in (
         (["apply", "-f", str(bad)], "unknown kind 'Nonsense'"),
         (["devices", "drain", "nonode:1"], "There is no device nonode:1"),
-        (["devices", "drain", "garbage"], "is not NODE:INDEX"),
+        (["devices", "drain", "nonode:x"], "is not NODE:INDEX"),
+        (["devices", "drain", "garbage"], "no node 'garbage'"),
     ):
         r = subprocess.run([sys.executable, "-m", "npuhub.hub.cli", *args], capture_output=True,
                            text=True, env=env, timeout=60)

@@ -17,6 +17,8 @@ NOT_FORWARDED = {
     ("GET", "/health"),
     ("GET", "/openapi.json"),
     ("GET", "/devices"),
+    ("POST", "/nodes/{node}/drain"),
+    ("POST", "/nodes/{node}/undrain"),
     ("GET", "/queue"),
     ("GET", "/quotas"),
     ("GET", "/quotas/{group}"),
