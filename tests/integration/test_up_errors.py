@@ -70,7 +70,7 @@ def test_cli_refusals_are_one_line(tmp_path):
         (["apply", "-f", str(bad)], "unknown kind 'Nonsense'"),
         (["devices", "drain", "nonode:1"], "There is no device nonode:1"),
         (["devices", "drain", "nonode:x"], "is not NODE:INDEX"),
-        (["devices", "drain", "garbage"], "no node 'garbage'"),
+        (["devices", "drain", "garbage"], "There is no node garbage"),
     ):
         r = subprocess.run([sys.executable, "-m", "npuhub.hub.cli", *args], capture_output=True,
                            text=True, env=env, timeout=60)
