@@ -55,12 +55,14 @@ def read_specs(settings) -> list[NodeSpec]:
 
 
 def sync_once(inventory, settings) -> bool:
-    """Read Slurm and sync the inventory; whether anything changed. Blocking."""
+    """Read Slurm and sync the inventory; whether anything changed. An operator's drain
+    or undrain while Slurm was read wins: this round then changes nothing. Blocking."""
+    version = inventory.version()
     specs = read_specs(settings)
     if not specs:
         log.warning("Slurm reports no node with npu GRES in the partitions %s",
                     sorted(partitions(settings) or []) or "(all)")
-    changed = inventory.sync(specs)
+    changed = inventory.sync(specs, if_version=version)
     if changed:
         log.info("Inventory synced with Slurm: %s", ", ".join(
             f"{s.name} {len(s.indices)} npu{' drained' if s.drained else ''}" for s in specs))

@@ -87,18 +87,28 @@ class Inventory(store.LedgerStore):
                 self._topology = fresh
         return fresh
 
-    def sync(self, specs: list[NodeSpec]) -> bool:
+    def version(self) -> int:
+        """The inventory's version counter (grows with every change of nodes, devices,
+        drains)."""
+        with self._read() as s:
+            return store.read(s.connection()).inventory
+
+    def sync(self, specs: list[NodeSpec], if_version: int | None = None) -> bool:
         """Make the devices match `specs`: new nodes and devices appear, changed nodes are
         updated, devices no longer present are drained (never deleted: a holder keeps
         its device until release, and the history stays). A node whose spec says
         `drained` (Slurm DOWN/DRAIN) has its chips drained ("slurm"), back when it is not
         (an operator's drain stays). Nodes declared with `npuhub apply` (source "file")
-        are left alone when absent from `specs`. Returns whether anything changed."""
+        are left alone when absent from `specs`. `if_version`: change nothing when the
+        inventory is no longer at this version (an operator drained or undrained while
+        `specs` were read: they may be older than that). Returns whether it changed."""
         names = [s.name for s in specs]
         if len(set(names)) != len(names):
             raise ValueError(f"node names must be unique: {sorted(names)}")
         now = clock.utcnow()
         with self._write() as s:
+            if if_version is not None and store.read(s.connection()).inventory != if_version:
+                return False
             before = _snapshot(s)
             for spec in specs:
                 self._upsert_node(s, spec, now)

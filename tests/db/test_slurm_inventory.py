@@ -98,3 +98,15 @@ def test_an_operator_s_drain_of_a_node_slurm_drained_outlives_slurm_s_resume(led
     assert chips(ledger, "n3") == [FREE] * 4
     inv.sync(specs("changed"))  # still DRAIN in Slurm: drained again at the next sync
     assert chips(ledger, "n3") == [("drained", "slurm")] * 4
+
+
+def test_a_sync_read_before_an_operator_s_undrain_changes_nothing(ledger):
+    inv = ledger.inventory
+    inv.sync(specs("test-cluster"))
+    set_node(ledger, NPUHub(), "n3", True)
+    version = inv.version()
+    read_while_drained = specs("changed")  # Slurm still said DRAIN when it was read
+    set_node(ledger, NPUHub(), "n3", False)  # resumed in Slurm, undrained in the ledger
+    assert inv.sync(read_while_drained, if_version=version) is False
+    assert chips(ledger, "n3") == [FREE] * 4
+    assert inv.sync(specs("test-cluster"), if_version=inv.version()) is False  # no change
