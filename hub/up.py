@@ -108,6 +108,8 @@ def prepare(settings: NPUHub) -> dict[str, int]:
 def sync_with_slurm(inventory, settings: NPUHub) -> None:
     """Cluster mode: the inventory is Slurm's nodes. A controller that does not answer
     keeps the stored inventory; with none stored yet there is nothing to start on."""
+    if settings.nodes:
+        log.warning("c.NPUHub.nodes is not used in cluster mode: the inventory is Slurm's nodes")
     try:
         slurm_inventory.sync_once(inventory, settings)
     except slurm_nodes.SlurmNodeError as e:

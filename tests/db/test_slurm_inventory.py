@@ -9,10 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import delete
+from traitlets.config import Config
 
 from npuhub.hub.ledger import CapacityError, LedgerError
 from npuhub.hub.ledger.slurm_discovery import node_specs, parse_nodes
 from npuhub.hub.node_drain import set_node
+from npuhub.hub.orm import Device, Node
 from npuhub.hub.settings import NPUHub
 from tests.db.helpers import alloc, held
 
@@ -110,3 +113,19 @@ def test_a_sync_read_before_an_operator_s_undrain_changes_nothing(ledger):
     assert inv.sync(read_while_drained, if_version=version) is False
     assert chips(ledger, "n3") == [FREE] * 4
     assert inv.sync(specs("test-cluster"), if_version=inv.version()) is False  # no change
+
+
+def test_up_keeps_the_stored_inventory_when_slurm_does_not_answer(ledger, tmp_path):
+    from npuhub.hub import db
+    from npuhub.hub.up import UpError, sync_with_slurm
+
+    unreachable = NPUHub(engine="slurm", config=Config(
+        {"SlurmNPUSpawner": {"slurm_conf": str(tmp_path / "no-such-slurm.conf")}}))
+    before = ledger.inventory.devices()
+    sync_with_slurm(ledger.inventory, unreachable)  # logged, nothing changed
+    assert ledger.inventory.devices() == before
+    with db.transaction(ledger.inventory.session_factory, write=True) as s:
+        s.execute(delete(Device))
+        s.execute(delete(Node))
+    with pytest.raises(UpError, match="cannot read Slurm's nodes"):  # nothing to start on
+        sync_with_slurm(ledger.inventory, unreachable)
