@@ -98,8 +98,9 @@ class Node(Base):
 class Device(Base):
     """One NPU. ``allocation_id`` is its current holder (None: free); ``since`` is when
     the holder last changed. A drained device is never handed out; a holder keeps it
-    until release. ``drain_reason``: "admin" (drained by an operator) or "inventory"
-    (no longer present on its node; undrained when it comes back)."""
+    until release. ``drain_reason``: "admin" (drained by an operator), "inventory"
+    (no longer present on its node; undrained when it comes back) or "slurm" (its node
+    DOWN or DRAIN in Slurm, cluster mode; undrained when Slurm resumes it)."""
 
     __tablename__ = "devices"
     __table_args__ = (UniqueConstraint("node_id", "index"),)

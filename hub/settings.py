@@ -240,6 +240,14 @@ class NPUHub(Configurable):
         reconciled with them, budgets and session limits are enforced.""",
     ).tag(config=True)
 
+    slurm_sync_interval = Integer(
+        30,
+        min=1,
+        help="""Cluster mode: seconds between the service's reads of Slurm's nodes
+        (`scontrol show node`); the ledger's inventory follows their GRES npu and their
+        DOWN/DRAIN state.""",
+    ).tag(config=True)
+
     budget_grace_seconds = Integer(
         600,
         min=0,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import requests
 
-from . import db, firewall, network, state
+from . import db, firewall, network, slurm_inventory, slurm_nodes, state
 from .configcheck import ConfigProblem, check_config_file
 from .ledger.discovery import local_nodes
 from .platform import platform_for
@@ -114,6 +114,10 @@ def prepare(settings: NPUHub, gateway: str) -> dict[str, int]:
                     f"c.NPUHub.{name}_port"
                 )
     db.upgrade(settings.db_url)
+    inventory = platform_for(settings.db_url).ledger.inventory
+    if settings.engine == "slurm":
+        sync_with_slurm(inventory, settings)
+        return ports
     specs = local_nodes(
         hostname=socket.gethostname().split(".")[0],
         device_dir=settings.device_dir,
@@ -121,8 +125,24 @@ def prepare(settings: NPUHub, gateway: str) -> dict[str, int]:
         simulated_npus=settings.simulated_npus,
         state_dir=root,
     )
-    platform_for(settings.db_url).ledger.inventory.sync(specs)
+    inventory.sync(specs)
     return ports
+
+
+def sync_with_slurm(inventory, settings: NPUHub) -> None:
+    """Cluster mode: the inventory is Slurm's nodes. A controller that does not answer
+    keeps the stored inventory; with none stored yet there is nothing to start on."""
+    if settings.nodes:
+        log.warning("c.NPUHub.nodes is not used in cluster mode: the inventory is Slurm's nodes")
+    try:
+        slurm_inventory.sync_once(inventory, settings)
+    except slurm_nodes.SlurmNodeError as e:
+        if not inventory.devices():
+            raise UpError(
+                f"cannot read Slurm's nodes (scontrol show node: {e}): start slurmctld or set "
+                "c.SlurmNPUSpawner.slurm_conf"
+            ) from None
+        log.warning("Slurm's nodes not read, keeping the stored inventory: %s", e)
 
 
 def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120) -> bool:

@@ -8,6 +8,7 @@
 - :mod:`.quota` (pure): accounts, limits, the quota check; :mod:`.capacity` (pure
   wording): refusals for lack of NPUs; :mod:`.topology` (pure): rings and device paths;
 - :mod:`.discovery`: the NPUs of this host (discovered, declared or simulated);
+  :mod:`.slurm_discovery` (pure): those of a cluster, Slurm's nodes and GRES npu;
 - :mod:`.free` and :mod:`.store`: the free devices remembered between grants and the
   version counters that keep them true; :mod:`.reconcile`: the service's watch.
 

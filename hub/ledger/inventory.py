@@ -2,7 +2,8 @@
 the topology of what is in the database (cached by version, see :mod:`.store`).
 
 A device is never deleted, only drained, so its holder keeps it until release and the
-history stays.
+history stays. Drain reasons: "admin" (an operator), "inventory" (gone from its node),
+"slurm" (its node is DOWN or DRAIN in Slurm; back when Slurm resumes it).
 """
 
 from __future__ import annotations
@@ -59,6 +60,14 @@ def load_topology(conn: Connection, version: int) -> Topology:
     return Topology(version, nodes, refs, {ref: i for i, ref in refs.items()})
 
 
+def _snapshot(s: Session) -> list[tuple]:
+    """What a sync may change, to bump the inventory version only when it did."""
+    q = (select(Node.name, Node.type, Node.rings, Node.device_dir, Node.source, Device.index,
+                Device.state, Device.drain_reason)
+         .outerjoin(Device, Device.node_id == Node.id).order_by(Node.name, Device.index))
+    return [tuple(r) for r in s.execute(q)]
+
+
 class Inventory(store.LedgerStore):
     """Nodes and devices of the platform database, and their topology."""
 
@@ -78,16 +87,29 @@ class Inventory(store.LedgerStore):
                 self._topology = fresh
         return fresh
 
-    def sync(self, specs: list[NodeSpec]) -> None:
+    def version(self) -> int:
+        """The inventory's version counter (grows with every change of nodes, devices,
+        drains)."""
+        with self._read() as s:
+            return store.read(s.connection()).inventory
+
+    def sync(self, specs: list[NodeSpec], if_version: int | None = None) -> bool:
         """Make the devices match `specs`: new nodes and devices appear, changed nodes are
         updated, devices no longer present are drained (never deleted: a holder keeps
-        its device until release, and the history stays). Nodes declared with
-        `npuhub apply` (source "file") are left alone when absent from `specs`."""
+        its device until release, and the history stays). A node whose spec says
+        `drained` (Slurm DOWN/DRAIN) has its chips drained ("slurm"), back when it is not
+        (an operator's drain stays). Nodes declared with `npuhub apply` (source "file")
+        are left alone when absent from `specs`. `if_version`: change nothing when the
+        inventory is no longer at this version (an operator drained or undrained while
+        `specs` were read: they may be older than that). Returns whether it changed."""
         names = [s.name for s in specs]
         if len(set(names)) != len(names):
             raise ValueError(f"node names must be unique: {sorted(names)}")
         now = clock.utcnow()
         with self._write() as s:
+            if if_version is not None and store.read(s.connection()).inventory != if_version:
+                return False
+            before = _snapshot(s)
             for spec in specs:
                 self._upsert_node(s, spec, now)
             gone = s.scalars(
@@ -96,7 +118,10 @@ class Inventory(store.LedgerStore):
             for node in gone:
                 for device in node.devices:
                     self._mark_missing(device)
-            self._changed(s)
+            changed = _snapshot(s) != before
+            if changed:
+                self._changed(s)
+            return changed
 
     def add_node(self, spec: NodeSpec) -> None:
         """Add or update one node (``npuhub apply`` of a Node), leaving the others."""
@@ -111,7 +136,7 @@ class Inventory(store.LedgerStore):
 
     @staticmethod
     def _mark_missing(device: Device) -> None:
-        if device.state == "available":
+        if device.state == "available" or device.drain_reason == "slurm":
             device.state, device.drain_reason = "drained", "inventory"
 
     def _upsert_node(self, s: Session, spec: NodeSpec, now: datetime) -> Node:
@@ -127,15 +152,19 @@ class Inventory(store.LedgerStore):
             spec.source,
         )
         present = set(spec.indices)
-        for device in node.devices:
-            if device.index in present:
-                if device.drain_reason == "inventory":
-                    device.state, device.drain_reason = "available", None
-            else:
-                self._mark_missing(device)
         known = {d.index for d in node.devices}
         for index in sorted(present - known):
             node.devices.append(Device(index=index, state="available", since=now))
+        for device in node.devices:
+            if device.index not in present:
+                self._mark_missing(device)
+                continue
+            if device.drain_reason == "inventory" or (
+                device.drain_reason == "slurm" and not spec.drained
+            ):
+                device.state, device.drain_reason = "available", None
+            if spec.drained and device.state == "available":
+                device.state, device.drain_reason = "drained", "slurm"
         return node
 
     def drain(self, node: str, index: int) -> dict:

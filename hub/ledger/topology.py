@@ -19,6 +19,7 @@ class NodeSpec:
     rings: tuple[tuple[int, ...], ...]
     device_dir: str
     source: str
+    drained: bool = False  # its scheduler places nothing new there (Slurm DOWN/DRAIN)
 
     @property
     def indices(self) -> list[int]:

@@ -32,6 +32,7 @@ from npuhub.hub.jobs.recheck import make_recheck
 from npuhub.hub.ledger.reconcile import start_watch
 from npuhub.hub.platform import platform_for
 from npuhub.hub.settings import load_settings
+from npuhub.hub.slurm_inventory import start_sync
 
 from .health import NotFoundHandler
 from .routes import openapi, service_handlers
@@ -143,6 +144,8 @@ class PlatformService(Application):
             self.web_app.listen(self.port, address=self.container_ip)
         start_watch(self.ledger, self.enforcer, self.hub, self.npuhub.watch_interval)
         self.idle.start(self.npuhub.watch_interval)
+        if self.npuhub.engine == "slurm":
+            start_sync(self.ledger.inventory, self.npuhub, self.npuhub.slurm_sync_interval)
         asyncio.ensure_future(self.restore_mounts())
         self._mounts_task = asyncio.ensure_future(self.watch_mounts(self.npuhub.watch_interval))
         self.jobs = start_jobs(self.platform, self.npuhub_config or None, self.npuhub,

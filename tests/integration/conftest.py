@@ -16,8 +16,8 @@ def cluster_hub(tmp_root, slurm):
     root = cluster_dir(slurm)
     extra = (
         "c.NPUHub.engine = 'slurm'\n"
-        "c.NPUHub.nodes = [{'name': n, 'type': 'simulated', 'devices': 4,\n"
-        f"    'device_dir': '{root}/devices/' + n}} for n in ('n1', 'n2', 'n3')]\n"
+        # the inventory is Slurm's nodes, read again every second (test_cluster_sync)
+        "c.NPUHub.slurm_sync_interval = 1\n"
         "c.NPUHub.profiles = [\n"
         "    {'slug': 'npu', 'image': 'npuhub/base:latest', 'npus': [0, 2, 4],\n"
         "     'partition': 'npu'},\n"
