@@ -17,12 +17,17 @@ What the job script does on the compute node:
    $SLURM_JOB_ID`` — ``GRES=npu:2(IDX:0-1)`` — and maps IDX *N* to
    ``{device_dir}/davinci{N}``; this holds when gres.conf lists the chips in order,
    ``File=/dev/davinci[0-7]``, as ``scripts/start-slurm`` and Ascend sites do.
-2. Runs the job's container like the user's notebook server: same image, home volume at
-   ``/home/jovyan``, datasets read-only at ``~/datasets/{name}``, granted chips as
+2. Creates the job's container like the user's notebook server: same image, home volume
+   at ``/home/jovyan``, datasets read-only at ``~/datasets/{name}``, granted chips as
    ``/dev/davinciN`` (plus the shared Ascend nodes and driver paths present on the node),
    ``ASCEND_VISIBLE_DEVICES`` with the host indices, no network, uid 1000, no
    capabilities, no privilege gain, pids and memory limits.
-3. On SIGTERM (scancel, time limit) stops and removes the container, so that nothing is
+3. Writes what it runs on beside its Slurm log (:mod:`.node_facts`: node, NPUs, image
+   digest, the source's sha256, driver and CANN versions); the hub merges that into the
+   job's record and writes it beside them, and the script puts it at
+   ``~/jobs/{id}/provenance.json`` (waiting at most ``provenance_wait`` seconds for it),
+   then starts the container.
+4. On SIGTERM (scancel, time limit) stops and removes the container, so that nothing is
    left running on the node when Slurm considers the job over.
 
 The container command is ``runner_command + [source, parameters_json]``, by default
