@@ -353,16 +353,17 @@ NAME={name}
 DEVICE_DIR={device_dir}
 NPUS={npus}
 
-{granted}echo "npuhub: job {id} is Slurm job $SLURM_JOB_ID on $(hostname -s)," \
-    "NPUs: ${{ASCEND_VISIBLE_DEVICES:-none}}"
-
-# scancel and the time limit send SIGTERM: stop the container before Slurm's SIGKILL.
+# scancel and the time limit send SIGTERM: stop the container before Slurm's SIGKILL
+# (set first: a job cancelled as soon as it starts says so too).
 cleanup() {{
     "$DOCKER" stop -t {stop_timeout} "$NAME" >/dev/null 2>&1
     "$DOCKER" rm -f "$NAME" >/dev/null 2>&1
     return 0
 }}
 trap 'echo "npuhub: job {id} stopped by signal" >&2; cleanup; exit 143' TERM INT
+
+{granted}echo "npuhub: job {id} is Slurm job $SLURM_JOB_ID on $(hostname -s)," \
+    "NPUs: ${{ASCEND_VISIBLE_DEVICES:-none}}"
 "$DOCKER" rm -f "$NAME" >/dev/null 2>&1  # left over from an earlier attempt
 
 """
