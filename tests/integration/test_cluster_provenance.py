@@ -49,7 +49,7 @@ def test_cluster_session_and_slurm_job_records_and_like(cluster_hub, tmp_root):
     usage = platform_for(f"sqlite:///{hub.state_dir / 'npuhub.sqlite'}").ledger.usage
 
     # a cluster server: the node and NPUs Slurm granted, the image digest, driver and CANN
-    r = hub.spawn(user, options={"profile": "npu", "npus": 2}, timeout=120)
+    r = hub.spawn(user, options={"profile": "npu", "npus": 2}, timeout=300)  # shared cluster
     assert r.status_code < 400, r.text
     fields = scontrol_job(hub, user)
     r = hub.request("GET", "/me/session", token=token, base=hub.service)
