@@ -30,7 +30,10 @@ from traitlets import Bool, Float, Integer, Unicode, default
 
 from npuhub.hub import i18n
 from npuhub.hub.containers import home_volume
+from npuhub.hub.jobs.node_facts import MAX_FACTS, facts_path, parse_node_facts
 from npuhub.hub.ledger import LedgerError
+from npuhub.hub.platform import platform_for
+from npuhub.hub.sessions import session_provenance
 
 from .npu import NPUSpawner
 from .slurm_query import (
@@ -148,6 +151,7 @@ class SlurmNPUSpawner(NPUSpawner):
             driver_paths=tuple(self.driver_paths),
             log_dir=str(self._folder / "logs"),
             slurm_conf=self.slurm_conf or None,
+            node_root=self.node_root or "/",
         )
 
     async def start(self):
@@ -188,6 +192,7 @@ class SlurmNPUSpawner(NPUSpawner):
                                     info.node, info.indices)
             url = f"http://{self.ip}:{self.port}{self.server.base_url}api"
             await self._wait_http(url)
+            await self._record_provenance(request, info.indices)
         except BaseException:
             await self._cancel_job()
             self._env_file().unlink(missing_ok=True)  # it holds the server's API token
@@ -231,6 +236,29 @@ class SlurmNPUSpawner(NPUSpawner):
             waiter.result()
         finally:
             waiter.cancel()
+
+    async def _record_provenance(self, request, indices=()) -> None:
+        """Keep on the usage record what this session runs on (GET …/me/session): the
+        node and NPUs Slurm granted, and what the job script found on the node (image
+        digest, driver and CANN versions; hub/jobs/node_facts.py)."""
+        if self.allocation_id is None:
+            return
+        path = facts_path(str(self._folder / "logs"), self.job_id)
+        try:
+            text = await self._in_executor(_read, path)
+            facts = parse_node_facts(text or "")
+            record = await self._in_executor(
+                session_provenance, platform_for(self.db_url), user=self.user.name,
+                server=self.name, account=self.account, profile=request.profile,
+                image_ref=request.image, image_id=facts["image_id"],
+                devices=[(self.node, i, None) for i in indices], node_root=self.node_root,
+                versions=facts["versions"], backend="slurm",
+                with_datasets=bool(self.mounts_root), allocation_id=self.allocation_id,
+            )  # fmt: skip
+        except Exception:  # a record missing is logged; it never fails a started server
+            self.log.exception("No provenance recorded for %s", self._log_name)
+            return
+        self.log.debug("Provenance of %s: %s", self._log_name, record)
 
     def _save_state(self) -> None:
         """Keep the job id in the hub's database now, not only once the server runs: a
@@ -320,3 +348,11 @@ class SlurmNPUSpawner(NPUSpawner):
                 yield {"progress": 20 if self._job_state == "PENDING" else 50, "message": message}
                 last = message
             await asyncio.sleep(0.5)
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, errors="replace") as f:
+            return f.read(MAX_FACTS)
+    except OSError:
+        return None

@@ -16,9 +16,12 @@ its server listens):
 2. picks a free port and the node's address (its ``NodeAddr``), starts the user's image
    with the same hardening, home, datasets folder and device binding as single-host mode
    (:mod:`npuhub.hub.containers`), on the node's host network at that address;
-3. writes ``npuhub=ADDR:PORT`` into the job's Comment (``scontrol update``), which the
+3. writes what the session runs on beside its Slurm log
+   (:mod:`npuhub.hub.jobs.node_facts`: node, granted NPUs, image digest, driver and CANN
+   versions), which the hub keeps as the session's record on its usage record;
+4. writes ``npuhub=ADDR:PORT`` into the job's Comment (``scontrol update``), which the
    hub reads from ``scontrol show job``;
-4. on SIGTERM (Stop, scancel, the time limit) stops and removes the container: a
+5. on SIGTERM (Stop, scancel, the time limit) stops and removes the container: a
    container is the Docker daemon's child, not the job's, and would outlive it.
 """
 
@@ -30,6 +33,7 @@ from dataclasses import dataclass
 
 from npuhub.hub.binding import DEFAULT_DRIVER_PATHS
 from npuhub.hub.containers import CONTAINER_USER, DATASETS, HOME, hardening_args
+from npuhub.hub.jobs.node_facts import node_facts_sh
 from npuhub.hub.jobs.sbatch import (
     IMAGE,
     MEMORY,
@@ -77,6 +81,7 @@ class ServerJob:
     scontrol: str = "scontrol"
     sbatch: str = "sbatch"
     stop_timeout: int = 5
+    node_root: str = "/"  # where the node's driver and CANN version files are read
 
     def __post_init__(self) -> None:
         _require(bool(SLUG.match(self.name)), f"invalid container name {self.name!r}")
@@ -100,7 +105,7 @@ class ServerJob:
             _safe_path(self.home_volume, "home_volume")
         else:
             _require(bool(VOLUME.match(self.home_volume)), f"invalid volume {self.home_volume!r}")
-        for what in ("env_file", "device_dir", "log_dir"):
+        for what in ("env_file", "device_dir", "log_dir", "node_root"):
             _safe_path(getattr(self, what), what)
         for path in (self.datasets_folder, self.slurm_conf):
             if path is not None:
@@ -176,6 +181,7 @@ cleanup() {{
 trap 'echo "npuhub: server stopped by signal" >&2; cleanup; exit 143' TERM INT
 "$DOCKER" rm -f "$NAME" >/dev/null 2>&1  # left over from an earlier start
 
+{facts}
 """
 
 
@@ -193,6 +199,7 @@ def server_script(job: ServerJob) -> str:
         npus=job.npus,
         granted=granted_devices_sh(job.driver_paths),
         stop_timeout=job.stop_timeout,
+        facts=node_facts_sh(log_dir=job.log_dir, image=job.image, node_root=job.node_root),
     )
     run = [
         '"$DOCKER" run --rm',

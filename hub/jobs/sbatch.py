@@ -17,12 +17,17 @@ What the job script does on the compute node:
    $SLURM_JOB_ID`` — ``GRES=npu:2(IDX:0-1)`` — and maps IDX *N* to
    ``{device_dir}/davinci{N}``; this holds when gres.conf lists the chips in order,
    ``File=/dev/davinci[0-7]``, as ``scripts/start-slurm`` and Ascend sites do.
-2. Runs the job's container like the user's notebook server: same image, home volume at
-   ``/home/jovyan``, datasets read-only at ``~/datasets/{name}``, granted chips as
+2. Creates the job's container like the user's notebook server: same image, home volume
+   at ``/home/jovyan``, datasets read-only at ``~/datasets/{name}``, granted chips as
    ``/dev/davinciN`` (plus the shared Ascend nodes and driver paths present on the node),
    ``ASCEND_VISIBLE_DEVICES`` with the host indices, no network, uid 1000, no
    capabilities, no privilege gain, pids and memory limits.
-3. On SIGTERM (scancel, time limit) stops and removes the container, so that nothing is
+3. Writes what it runs on beside its Slurm log (:mod:`.node_facts`: node, NPUs, image
+   digest, the source's sha256, driver and CANN versions); the hub merges that into the
+   job's record and writes it beside them, and the script puts it at
+   ``~/jobs/{id}/provenance.json`` (waiting at most ``provenance_wait`` seconds for it),
+   then starts the container.
+4. On SIGTERM (scancel, time limit) stops and removes the container, so that nothing is
    left running on the node when Slurm considers the job over.
 
 The container command is ``runner_command + [source, parameters_json]``, by default
@@ -42,6 +47,8 @@ from typing import Any
 
 from npuhub.hub.binding import DEFAULT_DRIVER_PATHS, SHARED_ASCEND_NODES
 from npuhub.hub.containers import CONTAINER_USER, HOME, hardening_args
+
+from .node_facts import node_facts_sh
 
 __all__ = [
     "DEFAULT_RUNNER",
@@ -118,6 +125,11 @@ class SlurmConfig:
     slurm_conf: str | None = None
     #: job containers are named {container_prefix}-job-{id}, like the local backend's
     container_prefix: str = "npuhub"
+    #: where a node's file system is read for a job's record: its driver and CANN versions
+    node_root: str = "/"
+    #: seconds the job script waits for the hub's record of the job (to put it at
+    #: ~/jobs/{id}/provenance.json) before it starts the job without it
+    provenance_wait: int = 30
 
     def __post_init__(self) -> None:
         for name in ("partition", "account"):
@@ -138,6 +150,11 @@ class SlurmConfig:
         )
         _safe_path(self.device_dir, "SlurmConfig.device_dir")
         _safe_path(self.log_dir, "SlurmConfig.log_dir")
+        _safe_path(self.node_root, "SlurmConfig.node_root")
+        _require(
+            type(self.provenance_wait) is int and 0 <= self.provenance_wait <= 3600,
+            f"SlurmConfig.provenance_wait must be 0-3600 seconds, got {self.provenance_wait!r}",
+        )
         if self.slurm_conf is not None:
             _safe_path(self.slurm_conf, "SlurmConfig.slurm_conf")
         for path in self.driver_paths:
@@ -336,16 +353,17 @@ NAME={name}
 DEVICE_DIR={device_dir}
 NPUS={npus}
 
-{granted}echo "npuhub: job {id} is Slurm job $SLURM_JOB_ID on $(hostname -s)," \
-    "NPUs: ${{ASCEND_VISIBLE_DEVICES:-none}}"
-
-# scancel and the time limit send SIGTERM: stop the container before Slurm's SIGKILL.
+# scancel and the time limit send SIGTERM: stop the container before Slurm's SIGKILL
+# (set first: a job cancelled as soon as it starts says so too).
 cleanup() {{
     "$DOCKER" stop -t {stop_timeout} "$NAME" >/dev/null 2>&1
     "$DOCKER" rm -f "$NAME" >/dev/null 2>&1
     return 0
 }}
 trap 'echo "npuhub: job {id} stopped by signal" >&2; cleanup; exit 143' TERM INT
+
+{granted}echo "npuhub: job {id} is Slurm job $SLURM_JOB_ID on $(hostname -s)," \
+    "NPUs: ${{ASCEND_VISIBLE_DEVICES:-none}}"
 "$DOCKER" rm -f "$NAME" >/dev/null 2>&1  # left over from an earlier attempt
 
 """
@@ -413,7 +431,7 @@ def job_script(job: JobSpec, cfg: SlurmConfig) -> str:
         granted=granted_devices_sh(cfg.driver_paths),
     )
     run = [
-        '"$DOCKER" run --rm',
+        '"$DOCKER" create --rm',
         f"--name {q(container_name(job, cfg))}",
         f"--label npuhub.job={job.id}",
         '--label "npuhub.slurm_job=$SLURM_JOB_ID"',
@@ -440,6 +458,32 @@ def job_script(job: JobSpec, cfg: SlurmConfig) -> str:
             ]
         ),
     ]
-    body = " \\\n    ".join(run) + " &\n"
-    tail = f'wait $!\nrc=$?\necho "npuhub: job {job.id} exited with code $rc"\nexit $rc\n'
-    return head + body + tail
+    body = " \\\n    ".join(run) + " >/dev/null || exit 125\n\n"
+    facts = node_facts_sh(
+        log_dir=cfg.log_dir, image=job.image, node_root=cfg.node_root,
+        source=f"{container_name(job, cfg)}:{HOME}/{job.source}",
+    )  # fmt: skip
+    record = _RECORD.format(
+        log_dir=q(cfg.log_dir), ticks=cfg.provenance_wait * 2, id=job.id,
+        user=CONTAINER_USER.split(":")[0], group=CONTAINER_USER.split(":")[1], home=HOME,
+    )  # fmt: skip
+    tail = (
+        '"$DOCKER" start -a "$NAME" &\n'
+        f'wait $!\nrc=$?\necho "npuhub: job {job.id} exited with code $rc"\nexit $rc\n'
+    )
+    return head + body + facts + record + tail
+
+
+_RECORD = """# The hub merges these facts with its own (user, datasets, parameters…) into the job's
+# record and writes it beside them; it goes to ~/jobs/{id}/provenance.json, the user's.
+RECORD={log_dir}/slurm-"$SLURM_JOB_ID".provenance.json
+for ((t = 0; t < {ticks}; t++)); do [[ -s $RECORD ]] && break; sleep 0.5; done
+if [[ -s $RECORD ]]; then
+    tmp=$(mktemp -d)
+    mkdir -p "$tmp/jobs/{id}" && cp "$RECORD" "$tmp/jobs/{id}/provenance.json" &&
+        chmod -R u=rwX,go=rX "$tmp/jobs" &&
+        tar -C "$tmp" --owner={user} --group={group} --numeric-owner -c jobs |
+        "$DOCKER" cp - "$NAME:{home}"
+    rm -rf "$tmp"
+fi
+"""

@@ -9,14 +9,18 @@ submitted twice.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 from functools import partial
 
 from npuhub.hub import clock
+from npuhub.hub.datasets.store import DatasetStore
 from npuhub.hub.ledger import LedgerError
 
 from .common import home_volume, read_range
 from .models import ACTIVE, TERMINAL, Job
+from .node_facts import MAX_FACTS, facts_path, job_record, parse_node_facts, record_path
 from .queue import JobQueue, check_quota
 from .sbatch import InvalidJob, JobSpec, SlurmConfig, job_name
 from .slurm import SlurmBackend, SlurmError, SlurmJobUnknown
@@ -38,6 +42,7 @@ def slurm_config(cfg) -> SlurmConfig:
         stop_timeout=cfg.stop_timeout,
         slurm_conf=cfg.slurm_conf or None,
         container_prefix=cfg.prefix or "npuhub",
+        node_root=cfg.node_root or "/",
     )
 
 
@@ -103,13 +108,17 @@ class SlurmJobs:
                     devices=devices,
                     reason=reason,
                 ):
-                    await self._charge(job, devices)
+                    job.state, job.allocation_id = "running", await self._charge(job, devices)
+                    await self._record(job)
             elif state in TERMINAL:
                 await self._end(job, state, reason, code)
-            elif reason != job.reason:
-                await self._run(self.queue.note, job.id, job.state, reason)
+            else:
+                if reason != job.reason:
+                    await self._run(self.queue.note, job.id, job.state, reason)
+                if job.state == "running":
+                    await self._record(job)
 
-    async def _charge(self, job: Job, devices=()) -> None:
+    async def _charge(self, job: Job, devices=()) -> int:
         alloc = await self._run(
             self.ledger.charge_job, user=job.user, account=job.account, job_id=job.id,
             npus=job.npus, profile=job.profile,
@@ -118,8 +127,37 @@ class SlurmJobs:
         if node and devices:  # the ledger shows the node and chips Slurm chose
             await self._run(self.ledger.hold_granted, alloc, node, devices)
         await self._run(self.queue.move, job.id, ["running"], "running", allocation_id=alloc)
+        return alloc
+
+    async def _record(self, job: Job) -> None:
+        """Once the job script wrote what it runs on (node_facts), merge it with the hub's
+        facts into the job's record: on the job, on its usage record, and beside the facts
+        for the script to put at ~/jobs/{id}/provenance.json."""
+        if job.provenance is not None or not job.backend_id:
+            return
+        cfg = self.slurm.cfg
+        text = await self._run(_read, facts_path(cfg.log_dir, job.backend_id))
+        if text is None:
+            return  # not yet written: asked again on the next tick
+        datasets = await self._run(self._dataset_versions, job)
+        prov = job_record(job, parse_node_facts(text), datasets)
+        await self._run(_write, record_path(cfg.log_dir, job.backend_id), prov)
+        if await self._run(self.queue.move, job.id, [job.state], job.state, provenance=prov):
+            job.provenance = prov
+            if job.allocation_id is not None:
+                await self._run(self.ledger.usage.set_provenance, job.allocation_id, prov)
+
+    def _dataset_versions(self, job: Job) -> list[dict]:
+        store = DatasetStore(self.ledger.session_factory)
+        out = []
+        for _, name in job.datasets or []:
+            d = store.get(name)
+            out.append({"name": name, "version": d["version"] if d else None})
+        return out
 
     async def _end(self, job: Job, state: str, reason: str, code: int | None) -> None:
+        if job.state in ("submitted", "running"):  # a short job may end before a tick
+            await self._record(job)
         if await self._run(self.queue.finish, job.id, state, reason, code):
             await self._release(job)
 
@@ -222,3 +260,20 @@ class SlurmJobs:
             read_range, self.slurm.log(job.backend_id), offset, limit
         )
         return piece, start, size, final
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, errors="replace") as f:
+            return f.read(MAX_FACTS)
+    except OSError:
+        return None
+
+
+def _write(path: str, record: dict) -> None:
+    """Write atomically, readable on the node (the script copies it into the home)."""
+    part = f"{path}.part"
+    with open(part, "w") as f:
+        f.write(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    os.chmod(part, 0o644)
+    os.replace(part, path)

@@ -3,10 +3,13 @@ in cluster mode on the session's three-node Slurm cluster (tests/slurm_fixture).
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
+from npuhub.hub.jobs.provenance import CANN_CFG, DRIVER_INFO
 from tests.conftest import new_hub, remove_prefixed
 from tests.slurm_fixture import cluster_dir, slurm_env
 
@@ -14,6 +17,12 @@ from tests.slurm_fixture import cluster_dir, slurm_env
 @pytest.fixture(scope="session")
 def cluster_hub(tmp_root, slurm):
     root = cluster_dir(slurm)
+    # the nodes' NPU driver and CANN version files, where the job scripts read them
+    node_root = tmp_root / "cluster-node-root"
+    data = Path(__file__).parents[1] / "data" / "ascend"
+    for name, rel in (("driver-version.info", DRIVER_INFO), ("toolkit-version.cfg", CANN_CFG)):
+        (node_root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(data / name, node_root / rel)
     extra = (
         "c.NPUHub.engine = 'slurm'\n"
         # the inventory is Slurm's nodes, read again every second (test_cluster_sync)
@@ -36,6 +45,8 @@ def cluster_hub(tmp_root, slurm):
         f"c.JobsConfig.slurm_device_dir = {slurm['device_dir']!r}\n"
         f"c.JobsConfig.slurm_log_dir = {slurm['log_dir']!r}\n"
         "c.JobsConfig.poll_interval = 0.5\n"
+        f"c.JobsConfig.node_root = {str(node_root)!r}\n"
+        f"c.SlurmNPUSpawner.node_root = {str(node_root)!r}\n"
     )
     h = new_hub(tmp_root, extra_config=extra)
     h.start()

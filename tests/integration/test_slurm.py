@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from npuhub.hub.jobs.node_facts import facts_path, parse_node_facts
 from npuhub.hub.jobs.sbatch import JobSpec, SlurmConfig
 from npuhub.hub.jobs.slurm import (
     SlurmBackend,
@@ -75,7 +76,8 @@ def docker_image():
 
 @pytest.fixture(scope="module")
 def backend(slurm, docker_image):
-    return SlurmBackend(SlurmConfig(**slurm, docker=DOCKER))
+    # no hub here to write a job's record: the script starts without waiting for it
+    return SlurmBackend(SlurmConfig(**slurm, docker=DOCKER, provenance_wait=0))
 
 
 @pytest.fixture
@@ -234,6 +236,11 @@ def test_container_job_end_to_end(backend, home):
     result = home / "jobs" / str(job.id) / "result.txt"
     assert result.read_text() == "result of work/train.ipynb\n"
     assert containers(f"npuhub-job-{job.id}") == []  # --rm
+    # what it ran on, written by the script on its node beside the Slurm log
+    facts = parse_node_facts(Path(facts_path(be.cfg.log_dir, slurm_id)).read_text())
+    image_id = subprocess.run([DOCKER, "image", "inspect", "-f", "{{.Id}}", IMAGE],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    assert (facts["node"], facts["devices"], facts["image_id"]) == ("n1", indices, image_id)
 
 
 def test_failing_job_reports_its_exit_code(backend, home):

@@ -6,13 +6,17 @@ One test runs the generated script with bash against a fake `scontrol` and a fak
 cluster; the real cluster is in tests/integration/test_slurm.py.
 """
 
+import hashlib
 import json
 import os
+import re
+import socket
 import subprocess
 import textwrap
 
 import pytest
 
+from npuhub.hub.jobs.node_facts import parse_node_facts
 from npuhub.hub.jobs.sbatch import (
     InvalidJob,
     JobSpec,
@@ -135,7 +139,7 @@ def test_format_time_limit_refuses(seconds):
 # --- the job script --------------------------------------------------------------------
 
 EXPECTED_RUN = """\
-"$DOCKER" run --rm \\
+"$DOCKER" create --rm \\
     --name npuhub-job-42 \\
     --label npuhub.job=42 \\
     --label "npuhub.slurm_job=$SLURM_JOB_ID" \\
@@ -154,7 +158,38 @@ EXPECTED_RUN = """\
     -e NPUHUB_OUTPUT_DIR=/home/jovyan/jobs/42 \\
     --workdir /home/jovyan \\
     npuhub/base:latest python -m npuhub.extensions.jobrunner work/train.ipynb \
-'{"epochs":3,"lr":0.1}' &
+'{"epochs":3,"lr":0.1}' >/dev/null || exit 125
+
+"""
+
+EXPECTED_FACTS = """\
+FACTS=/srv/npuhub/slurm-logs/slurm-"$SLURM_JOB_ID".node
+{
+    echo "node=${SLURMD_NODENAME:-$(hostname -s)}"
+    echo "devices=$ASCEND_VISIBLE_DEVICES"
+    echo "image=$("$DOCKER" image inspect --format '{{.Id}}' npuhub/base:latest 2>/dev/null)"
+    if sum=$("$DOCKER" cp npuhub-job-42:/home/jovyan/work/train.ipynb - 2>/dev/null \
+| tar -xO 2>/dev/null | sha256sum); then
+        echo "source=${sum%% *}"
+    fi
+    head -c 65536 /usr/local/Ascend/driver/version.info 2>/dev/null | sed 's/^/driver:/'
+    head -c 65536 /usr/local/Ascend/ascend-toolkit/latest/version.cfg 2>/dev/null \
+| sed 's/^/cann:/'
+} > "$FACTS.part"; mv -f "$FACTS.part" "$FACTS"
+"""
+
+EXPECTED_TAIL = """\
+RECORD=/srv/npuhub/slurm-logs/slurm-"$SLURM_JOB_ID".provenance.json
+for ((t = 0; t < 60; t++)); do [[ -s $RECORD ]] && break; sleep 0.5; done
+if [[ -s $RECORD ]]; then
+    tmp=$(mktemp -d)
+    mkdir -p "$tmp/jobs/42" && cp "$RECORD" "$tmp/jobs/42/provenance.json" &&
+        chmod -R u=rwX,go=rX "$tmp/jobs" &&
+        tar -C "$tmp" --owner=1000 --group=100 --numeric-owner -c jobs |
+        "$DOCKER" cp - "$NAME:/home/jovyan"
+    rm -rf "$tmp"
+fi
+"$DOCKER" start -a "$NAME" &
 wait $!
 rc=$?
 echo "npuhub: job 42 exited with code $rc"
@@ -168,7 +203,23 @@ def test_job_script_runs_the_container_like_the_notebook():
     assert "\nexport SLURM_CONF=/var/lib/npuhub-slurm/slurm.conf\n" in script
     assert "\nDEVICE_DIR=/var/lib/npuhub-slurm/devices\nNPUS=2\n" in script
     assert '"$SCONTROL" show job -d "$SLURM_JOB_ID"' in script
-    assert script.endswith("\n\n" + EXPECTED_RUN)
+    assert "\n\n" + EXPECTED_RUN in script
+
+
+def test_job_script_gathers_node_facts_then_puts_the_record_home():
+    """On the node, before the job starts: the facts file beside the Slurm log (node,
+    devices, image digest, source sha256, driver and CANN files), then the hub's record
+    into ~/jobs/ID as the user's; all paths and names shell-quoted literals."""
+    script = job_script(job(), CFG)
+    assert EXPECTED_FACTS in script
+    assert script.endswith(EXPECTED_TAIL)
+    assert script.index(EXPECTED_RUN) < script.index(EXPECTED_FACTS) < script.index(EXPECTED_TAIL)
+    cfg = SlurmConfig(log_dir="/srv/logs", node_root="/srv/node-root", provenance_wait=0)
+    odd = job_script(job(source="my dir/it's.py"), cfg)
+    assert "\nFACTS=/srv/logs/slurm-\"$SLURM_JOB_ID\".node\n" in odd
+    assert "head -c 65536 /srv/node-root/usr/local/Ascend/driver/version.info " in odd
+    assert "cp 'npuhub-job-42:/home/jovyan/my dir/it'\"'\"'s.py' - " in odd
+    assert "for ((t = 0; t < 0; t++))" in odd
 
 
 def test_job_script_without_slurm_conf_leaves_slurm_default():
@@ -181,7 +232,7 @@ def test_job_script_without_slurm_conf_leaves_slurm_default():
 def test_hostile_values_stay_single_quoted_words():
     params = {"cmd": "$(touch /tmp/pwned) `id` '; rm -rf / #", "nl": "a\nb"}
     script = job_script(job(parameters=params, source="my dir/it's.py"), CFG)
-    last = script.split("npuhub/base:latest ", 1)[1].split(" &\n", 1)[0]
+    last = script.split("npuhub/base:latest ", 1)[1].split(" >/dev/null", 1)[0]
     assert last == (
         "python -m npuhub.extensions.jobrunner 'my dir/it'\"'\"'s.py' "
         '\'{"cmd":"$(touch /tmp/pwned) `id` \'"\'"\'; rm -rf / #","nl":"a\\nb"}\''
@@ -216,18 +267,31 @@ def test_script_maps_granted_idx_to_devices_and_quotes_argv(tmp_path, idx, visib
         echo "     Nodes=vm CPU_IDs=0 Mem=512 GRES=npu:{len(visible.split(","))}(IDX:{idx})"
         """,
     )
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "train.ipynb").write_text("the source")
     docker = _fake(
         tmp_path / "docker",
         f"""\
-        if [[ $1 == run ]]; then printf '%s\\0' "$@" > {argv_file}; exit 7; fi
+        case "$1 $2" in
+            "create "*) printf '%s\\0' "$@" > {argv_file} ;;
+            "image inspect") echo sha256:{"ab" * 32} ;;
+            "cp npuhub-job-42:/home/jovyan/work/train.ipynb") tar -C {tmp_path}/src -c train.ipynb ;;
+            "cp -") tar -t -v --numeric-owner > {tmp_path}/home.lst ;;
+            "start -a") exit 7 ;;
+        esac
         """,
     )
+    root = tmp_path / "node"
+    (root / "usr/local/Ascend/driver").mkdir(parents=True)
+    (root / "usr/local/Ascend/driver/version.info").write_text("Version=23.0.rc3\n")
+    (tmp_path / "slurm-99.provenance.json").write_text('{"job": 42}\n')  # the hub's
     cfg = SlurmConfig(
         device_dir=str(devdir),
         log_dir=str(tmp_path),
         docker=docker,
         scontrol=scontrol,
         driver_paths=(str(driver), "/nonexistent/npu-smi"),
+        node_root=str(root),
     )
     params = {"q": "$(touch pwned)'\"`", "n": [1, 2]}
     spec = job(npus=len(visible.split(",")), parameters=params, datasets=())
@@ -243,6 +307,16 @@ def test_script_maps_granted_idx_to_devices_and_quotes_argv(tmp_path, idx, visib
     assert f"NPUs: {visible}" in proc.stdout
     assert "exited with code 7" in proc.stdout
     assert not (tmp_path / "pwned").exists()
+    facts = parse_node_facts((tmp_path / "slurm-99.node").read_text())
+    assert facts == {
+        "node": socket.gethostname().split(".")[0],  # no SLURMD_NODENAME here
+        "devices": [int(i) for i in visible.split(",")],
+        "image_id": "sha256:" + "ab" * 32,
+        "source_sha256": hashlib.sha256(b"the source").hexdigest(),
+        "versions": {"driver": {"version": "23.0.rc3"}, "cann": None},
+    }
+    home = (tmp_path / "home.lst").read_text()  # the record, the user's, into the home
+    assert re.search(r"-rw-r--r-- 1000/100 +12 .* jobs/42/provenance.json", home), home
     argv = argv_file.read_bytes().decode().split("\0")[:-1]
     devices = []
     for i in visible.split(","):
@@ -250,7 +324,7 @@ def test_script_maps_granted_idx_to_devices_and_quotes_argv(tmp_path, idx, visib
     devices += ["--device", f"{devdir}/davinci_manager:/dev/davinci_manager"]
     devices += ["-v", f"{driver}:{driver}:ro"]
     assert argv == [
-        "run",
+        "create",
         "--rm",
         "--name",
         "npuhub-job-42",
@@ -313,10 +387,11 @@ def test_cpu_only_job_sees_no_npus(tmp_path):
     argv_file = tmp_path / "argv"
     docker = _fake(
         tmp_path / "docker",
-        f"if [[ $1 == run ]]; then printf '%s\\0' \"$@\" > {argv_file}; fi\n",
+        f"if [[ $1 == create ]]; then printf '%s\\0' \"$@\" > {argv_file}; fi\n",
     )
     scontrol = _fake(tmp_path / "scontrol", "exit 1\n")  # never asked for a CPU-only job
-    cfg = SlurmConfig(log_dir=str(tmp_path), docker=docker, scontrol=scontrol)
+    cfg = SlurmConfig(log_dir=str(tmp_path), docker=docker, scontrol=scontrol,
+                      provenance_wait=0)  # fmt: skip
     proc = subprocess.run(
         ["bash"],
         input=job_script(job(npus=0), cfg),

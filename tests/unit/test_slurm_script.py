@@ -89,6 +89,27 @@ def test_script_runs_the_hardened_container_and_reports_its_address():
     assert "TOKEN" not in script  # the hub's environment is in the 0600 env file only
 
 
+def test_script_writes_the_sessions_node_facts_before_the_server_starts():
+    script = server_script(job(node_root="/srv/node-root"))
+    facts = (
+        'FACTS=/var/lib/npuhub/slurm/logs/slurm-"$SLURM_JOB_ID".node\n'
+        "{\n"
+        '    echo "node=${SLURMD_NODENAME:-$(hostname -s)}"\n'
+        '    echo "devices=$ASCEND_VISIBLE_DEVICES"\n'
+        "    echo \"image=$(\"$DOCKER\" image inspect --format '{{.Id}}' npuhub/base:latest"
+        ' 2>/dev/null)"\n'
+        "    head -c 65536 /srv/node-root/usr/local/Ascend/driver/version.info 2>/dev/null"
+        " | sed 's/^/driver:/'\n"
+        "    head -c 65536 /srv/node-root/usr/local/Ascend/ascend-toolkit/latest/version.cfg"
+        " 2>/dev/null | sed 's/^/cann:/'\n"
+        '} > "$FACTS.part"; mv -f "$FACTS.part" "$FACTS"\n'
+    )
+    assert facts in script
+    assert script.index("ASCEND_VISIBLE_DEVICES=$(IFS=,") < script.index(facts)
+    assert script.index(facts) < script.index('"$DOCKER" run --rm')
+    assert "docker\" cp" not in script  # a server has no source to hash
+
+
 def test_values_are_validated():
     with pytest.raises(InvalidJob):
         job(base_url="/user/$(id)/")
