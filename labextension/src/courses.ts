@@ -164,7 +164,8 @@ export class CourseSection {
     const t = this.trans;
     const base = `courses/${c.id}/assignments/${a.name}`;
     const state = [a.released ? t.__('released') : t.__('not released yet'),
-      a.due ? t.__('due %1', when(a.due, this.lang)) : ''].filter(Boolean).join(' · ');
+      a.due ? t.__('due %1', when(a.due, this.lang)) : '', ...this.counts(a)]
+      .filter(Boolean).join(' · ');
     return h('div', { class: 'npuhub-row npuhub-assignment', 'data-assignment': `${c.id}/${a.name}` },
       h('span', { class: 'npuhub-name' }, a.name),
       h('span', { class: 'npuhub-state' }, state),
@@ -177,6 +178,19 @@ export class CourseSection {
             { autoClose: 6000 });
         }),
         this.act(t.__('Autograde'), () => this.autograde(base, a.name), true)));
+  }
+
+  /** "2 submitted · 2 collected · 1 graded · 1 late · 1 newer attempt not graded" */
+  counts(a: any): string[] {
+    const t = this.trans;
+    const n = a.counts;
+    if (!n || !(a.released || n.submitted)) {
+      return [];
+    }
+    return [t.__('%1 submitted', n.submitted), t.__('%1 collected', n.collected),
+      t.__('%1 graded', n.graded), n.late ? t.__('%1 late', n.late) : '',
+      n.newer ? t._n('%1 newer attempt not graded', '%1 newer attempts not graded', n.newer)
+        : ''];
   }
 
   /** Release: the student version opens first, then a dialog asks before releasing. */
@@ -223,23 +237,35 @@ export class CourseSection {
         autoClose: false });
       return;
     }
-    Notification.update({ id, message: t.__('Graded %1 submissions', r.graded),
+    Notification.update({ id, message: t._n('Graded %1 submission', 'Graded %1 submissions',
+      r.graded),
       type: 'success', autoClose: 4000 });
   }
 
-  /** Grades: a button that shows the table (counts per assignment, a row per student). */
+  /** Grades: a button that shows the table (counts per assignment, a row per student);
+   * once shown, it stays open, with fresh numbers, when the sidebar is refreshed. */
   private gradesBlock(c: any): HTMLElement {
     const t = this.trans;
     const box = h('div', { class: 'npuhub-grades' });
-    const show = button(t.__('Grades'), async () => {
+    const load = async () => {
       try {
         box.replaceChildren(this.gradesTable(c, await api(`courses/${c.id}/grades`)));
       } catch (e) {
+        this.gradesShown.delete(c.id);
         notifyError(e);
       }
-    });
-    return h('div', { class: 'npuhub-grades-block' }, show, box);
+    };
+    if (this.gradesShown.has(c.id)) {
+      void load();
+    }
+    const show = async () => {
+      this.gradesShown.add(c.id);  // a refresh while it loads shows it too
+      await load();
+    };
+    return h('div', { class: 'npuhub-grades-block' }, button(t.__('Grades'), show), box);
   }
+
+  private gradesShown = new Set<string>();
 
   gradesTable(c: any, rows: any[]): HTMLElement {
     const t = this.trans;

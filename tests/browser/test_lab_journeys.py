@@ -156,7 +156,7 @@ def test_student_fetches_submits_and_opens_feedback(hub, page, page_factory, tmp
     trow.get_by_role("button", name="Collect").click()
     expect(tpage.get_by_text("Collected 1 submission of ps1")).to_be_visible(timeout=60_000)
     trow.get_by_role("button", name="Autograde").click()
-    expect(tpage.get_by_text("Graded 1 submissions")).to_be_visible(timeout=300_000)
+    expect(tpage.get_by_text("Graded 1 submission", exact=True)).to_be_visible(timeout=300_000)
     r = requests.get(f"{base}/autograde", headers={"Authorization": f"token {teacher}"},
                      timeout=60)
     assert r.json()["state"] == "done" and r.json()["graded"] == 1, r.text
