@@ -121,7 +121,8 @@ export class CourseSection {
     const r = await api(`${base}/fetch`);
     const written = await writeFiles(folder, r.files);
     if (written.length) {
-      Notification.success(t.__('Fetched %1 files into ~/%2', written.length, folder),
+      Notification.success(t._n('Fetched %1 file into ~/%2', 'Fetched %1 files into ~/%2',
+        written.length, folder),
         { autoClose: 4000 });
     } else {
       Notification.info(t.__('Fetched 0 files: your work in ~/%1 was kept', folder),
@@ -207,7 +208,8 @@ export class CourseSection {
     }
     const body = new Widget();
     body.node.append(
-      h('p', {}, t.__('The student version (%1 files) is open in ~/%2.', names.length, folder)),
+      h('p', {}, t._n('The student version (%1 file) is open in ~/%2.',
+        'The student version (%1 files) is open in ~/%2.', names.length, folder)),
       h('p', {}, t.__('Students of %1 will be able to fetch it.', c.title || c.id)));
     const ok = await showDialog({
       title: t.__('Release %1?', a.name), body,

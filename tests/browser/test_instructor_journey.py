@@ -41,7 +41,7 @@ TEXT = {
     "en": {"title": "Deep learning 101", "role": "Deep learning 101 (instructor)",
            "not_released": "not released yet", "released": "released", "due": "due ",
            "release": "Release", "confirm": "Release ps1?",
-           "preview": "The student version (1 files) is open in ~/courses/{cid}/student-version/ps1.",
+           "preview": "The student version (1 file) is open in ~/courses/{cid}/student-version/ps1.",
            "released_note": "Released ps1", "submitted": "1 submitted",
            "collect": "Collect", "collected": "Collected 1 submission of ps1",
            "collected_count": "1 collected", "autograde": "Autograde",
@@ -152,6 +152,7 @@ def test_instructor_releases_collects_grades_and_downloads(hub, page_factory, tm
     expect(line.nth(1)).to_have_text("ps1")
     expect(line.nth(2)).to_have_text(re.compile(r"^\d+(\.\d+)? / \d+(\.\d+)?$"))
     expect(line.nth(3)).to_have_text("1")
+    view.scroll_into_view_if_needed()
     screenshot(page, f"instructor-grades-{lang}")
     if lang == "zh":
         no_english(page, panel, names)

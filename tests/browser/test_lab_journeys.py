@@ -31,22 +31,23 @@ def _unmount_at_end(hub):
     mounter.unmount_all(hub.state_dir)
 
 
-def dataset(hub) -> str:
+def dataset(hub, group: str) -> str:
     name = "d" + uuid.uuid4().hex[:8]
     src = hub.state_dir.parent / f"{hub.prefix}-src-{name}"
     src.mkdir()
     (src / "hello.txt").write_text("hello from the dataset\n")
     os.chmod(src, 0o755)
     r = hub.request("POST", "/datasets", base=hub.service,
-                    json={"name": name, "source": str(src), "access": "public",
+                    json={"name": name, "source": str(src), "access": [group],
                           "title": f"Greetings {name}"})
     assert r.status_code == 201, r.text
     return name
 
 
 def test_researcher_mounts_a_dataset_and_runs_the_notebook_as_a_job(hub, page, username):
-    name = dataset(hub)
-    hub.create_user(username)
+    group = "g" + username[-8:]  # only this user sees it: other screens stay theirs
+    name = dataset(hub, group)
+    hub.create_user(username, groups=[group])
     start_lab(page, hub, username, npus=2)
     expect(page.locator(".npuhub-status")).to_contain_text("NPU 2")
 

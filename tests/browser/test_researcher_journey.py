@@ -60,14 +60,15 @@ def _unmount_at_end(hub):
     mounter.unmount_all(hub.state_dir)
 
 
-def dataset(hub, t) -> str:
+def dataset(hub, t, group: str) -> str:
+    """A dataset only `group` sees (other journeys' screens stay theirs)."""
     name = "d" + uuid.uuid4().hex[:8]
     src = hub.state_dir.parent / f"{hub.prefix}-src-{name}"
     src.mkdir()
     (src / "hello.txt").write_text("hello from the dataset\n")
     os.chmod(src, 0o755)
     r = hub.request("POST", "/datasets", base=hub.service,
-                    json={"name": name, "source": str(src), "access": "public",
+                    json={"name": name, "source": str(src), "access": [group],
                           "title": t["title"].format(name=name), "version": "1.0",
                           "license": "CC-BY-4.0", "description": t["description"]})
     assert r.status_code == 201, r.text
@@ -84,8 +85,9 @@ def no_english(page, panel, allowed) -> None:
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_researcher_runs_a_notebook_as_a_batch_job(hub, page_factory, username, lang):
     t = TEXT[lang]
-    name = dataset(hub, t)
-    hub.create_user(username)
+    group = "g" + username[-8:]
+    name = dataset(hub, t, group)
+    hub.create_user(username, groups=[group])
     token = hub.user_token(username)
     page = page_factory("zh-CN" if lang == "zh" else "en-US")
     login(page, hub, username)
