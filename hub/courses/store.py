@@ -158,12 +158,13 @@ class CourseStore(db.Store):
     def _counts(s: Session, a: Assignment) -> dict:
         """What an instructor's row counts, one per student (their latest attempt):
         submitted, collected, graded, late, and "newer" (an attempt after the graded one,
-        not graded yet)."""
+        not graded yet); when the last grading ran."""
         subs = s.scalars(select(Submission).where(Submission.assignment_id == a.id)
                          .order_by(Submission.user, Submission.attempt)).all()
         latest = {x.user: x for x in subs}
         graded = {x.user for x in subs if x.graded_at is not None}
-        return {"submitted": len(latest),
+        last = max((x.graded_at for x in subs if x.graded_at is not None), default=None)
+        return {"submitted": len(latest), "last_graded": _iso(last),
                 "collected": sum(x.collected_at is not None for x in latest.values()),
                 "graded": len(graded),
                 "late": sum(bool(x.late) for x in latest.values()),

@@ -181,7 +181,8 @@ export class CourseSection {
         this.act(t.__('Autograde'), () => this.autograde(base, a.name), true)));
   }
 
-  /** "2 submitted · 2 collected · 1 graded · 1 late · 1 newer attempt not graded" */
+  /** "2 submitted · 2 collected · 1 graded · 1 late · 1 newer attempt not graded ·
+   * last graded Jan 9, 2026, 08:00 CST" */
   counts(a: any): string[] {
     const t = this.trans;
     const n = a.counts;
@@ -191,7 +192,8 @@ export class CourseSection {
     return [t.__('%1 submitted', n.submitted), t.__('%1 collected', n.collected),
       t.__('%1 graded', n.graded), n.late ? t.__('%1 late', n.late) : '',
       n.newer ? t._n('%1 newer attempt not graded', '%1 newer attempts not graded', n.newer)
-        : ''];
+        : '',
+      n.last_graded ? t.__('last graded %1', when(n.last_graded, this.lang)) : ''];
   }
 
   /** Release: the student version opens first, then a dialog asks before releasing. */

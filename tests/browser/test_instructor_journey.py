@@ -3,7 +3,8 @@ what the instructor reads in the sidebar's course view: the assignment not relea
 yet, Release opens the student version and asks first; after a student submitted, the
 row counts the submission, Collect says how many it collected; Autograde reports the
 graded count; Grades shows its own table with the counts, and the CSV download holds the
-student's row. The Chinese screens hold no English."""
+student's row; a newer attempt after the grading is counted as not graded yet. The
+Chinese screens hold no English."""
 
 from __future__ import annotations
 
@@ -45,10 +46,11 @@ TEXT = {
            "released_note": "Released ps1", "submitted": "1 submitted",
            "collect": "Collect", "collected": "Collected 1 submission of ps1",
            "collected_count": "1 collected", "autograde": "Autograde",
-           "graded": "Graded 1 submission", "graded_count": "1 graded",
+           "graded": "Graded 1 submission", "graded_count": "1 graded", "last": "last graded ",
            "grades": "Grades", "counts": "ps1: 1 graded, 0 late",
            "head": ["Student", "Assignment", "Score", "Attempt", "Late"],
-           "csv": "Download CSV", "refresh": "Refresh"},
+           "csv": "Download CSV", "refresh": "Refresh",
+           "newer": "1 newer attempt not graded"},
     "zh": {"title": "深度学习入门", "role": "深度学习入门（教师）",
            "not_released": "尚未发布", "released": "已发布", "due": "截止 ",
            "release": "发布", "confirm": "发布 ps1？",
@@ -56,10 +58,11 @@ TEXT = {
            "released_note": "已发布 ps1", "submitted": "已提交 1 份",
            "collect": "收取", "collected": "已收取 ps1 的 1 份提交",
            "collected_count": "已收取 1 份", "autograde": "自动评分",
-           "graded": "已评分 1 份提交", "graded_count": "已评分 1 份",
+           "graded": "已评分 1 份提交", "graded_count": "已评分 1 份", "last": "上次评分于 ",
            "grades": "成绩", "counts": "ps1：已评分 1 份，迟交 0 份",
            "head": ["学生", "作业", "得分", "提交次数", "迟交"],
-           "csv": "下载 CSV", "refresh": "刷新"},
+           "csv": "下载 CSV", "refresh": "刷新",
+           "newer": "1 份较新的提交尚未评分"},
 }
 
 
@@ -142,6 +145,7 @@ def test_instructor_releases_collects_grades_and_downloads(hub, page_factory, tm
     expect(page.get_by_text(t["graded"], exact=True)).to_be_visible(timeout=300_000)
     panel.get_by_role("button", name=t["refresh"], exact=True).click()
     expect(state).to_contain_text(t["graded_count"])
+    expect(state).to_contain_text(t["last"])
 
     # the grades in their own table, and the CSV
     course.get_by_role("button", name=t["grades"], exact=True).click()
@@ -152,7 +156,9 @@ def test_instructor_releases_collects_grades_and_downloads(hub, page_factory, tm
     expect(line.nth(1)).to_have_text("ps1")
     expect(line.nth(2)).to_have_text(re.compile(r"^\d+(\.\d+)? / \d+(\.\d+)?$"))
     expect(line.nth(3)).to_have_text("1")
-    view.scroll_into_view_if_needed()
+    # the picture's height: the sidebar scrolls to the table, as a person would
+    page.set_viewport_size({"width": 1400, "height": 640})
+    view.evaluate("el => el.scrollIntoView({block: 'end'})")
     screenshot(page, f"instructor-grades-{lang}")
     if lang == "zh":
         no_english(page, panel, names)
@@ -162,4 +168,10 @@ def test_instructor_releases_collects_grades_and_downloads(hub, page_factory, tm
     rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
     assert [(r["student"], r["assignment"], r["attempt"], r["late"]) for r in rows] == [
         (student, "ps1", "1", "false")]
+
+    # the student submits again: the newer attempt, not graded yet, is counted
+    student_submits(hub, names)
+    panel.get_by_role("button", name=t["refresh"], exact=True).click()
+    expect(state).to_contain_text(t["newer"])
+    expect(view.locator("th")).to_have_text(t["head"])  # the grades stay open
     hub.stop_server(teacher)
