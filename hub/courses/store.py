@@ -148,9 +148,29 @@ class CourseStore(db.Store):
                         or instructors_group(c.name) in groups):
                     continue
                 role = _role(c, user, groups, admin)
+                states = [self._state(s, a, user, now) for a in c.assignments]
+                if role == "instructor":
+                    for a, state in zip(c.assignments, states, strict=True):
+                        state["counts"] = self._counts(s, a)
                 out.append({"id": c.name, "title": c.title, "term": c.term, "role": role,
-                            "assignments": [self._state(s, a, user, now) for a in c.assignments]})
+                            "assignments": states})
             return out
+
+    @staticmethod
+    def _counts(s: Session, a: Assignment) -> dict:
+        """What an instructor's row counts, one per student (their latest attempt):
+        submitted, collected, graded, late, and "newer" (an attempt after the graded one,
+        not graded yet); when the last grading ran."""
+        subs = s.scalars(select(Submission).where(Submission.assignment_id == a.id)
+                         .order_by(Submission.user, Submission.attempt)).all()
+        latest = {x.user: x for x in subs}
+        graded = {x.user for x in subs if x.graded_at is not None}
+        last = max((x.graded_at for x in subs if x.graded_at is not None), default=None)
+        return {"submitted": len(latest), "last_graded": _iso(last),
+                "collected": sum(x.collected_at is not None for x in latest.values()),
+                "graded": len(graded),
+                "late": sum(bool(x.late) for x in latest.values()),
+                "newer": sum(x.graded_at is None for u, x in latest.items() if u in graded)}
 
     def _state(self, s: Session, a: Assignment, user: str, now: datetime) -> dict:
         subs = s.scalars(select(Submission).where(

@@ -122,7 +122,8 @@ export class CourseSection {
     const r = await api(`${base}/fetch`);
     const written = await writeFiles(folder, r.files);
     if (written.length) {
-      Notification.success(t.__('Fetched %1 files into ~/%2', written.length, folder),
+      Notification.success(t._n('Fetched %1 file into ~/%2', 'Fetched %1 files into ~/%2',
+        written.length, folder),
         { autoClose: 4000 });
     } else {
       Notification.info(t.__('Fetched 0 files: your work in ~/%1 was kept', folder),
@@ -165,7 +166,8 @@ export class CourseSection {
     const t = this.trans;
     const base = `courses/${c.id}/assignments/${a.name}`;
     const state = [a.released ? t.__('released') : t.__('not released yet'),
-      a.due ? t.__('due %1', when(a.due, this.lang)) : ''].filter(Boolean).join(' · ');
+      a.due ? t.__('due %1', when(a.due, this.lang)) : '', ...this.counts(a)]
+      .filter(Boolean).join(' · ');
     return h('div', { class: 'npuhub-row npuhub-assignment', 'data-assignment': `${c.id}/${a.name}` },
       h('span', { class: 'npuhub-name' }, a.name),
       h('span', { class: 'npuhub-state' }, state),
@@ -178,6 +180,21 @@ export class CourseSection {
             { autoClose: 6000 });
         }),
         this.act(t.__('Autograde'), () => this.autograde(base, a.name), true)));
+  }
+
+  /** "2 submitted · 2 collected · 1 graded · 1 late · 1 newer attempt not graded ·
+   * last graded Jan 9, 2026, 08:00 CST" */
+  counts(a: any): string[] {
+    const t = this.trans;
+    const n = a.counts;
+    if (!n || !(a.released || n.submitted)) {
+      return [];
+    }
+    return [t.__('%1 submitted', n.submitted), t.__('%1 collected', n.collected),
+      t.__('%1 graded', n.graded), n.late ? t.__('%1 late', n.late) : '',
+      n.newer ? t._n('%1 newer attempt not graded', '%1 newer attempts not graded', n.newer)
+        : '',
+      n.last_graded ? t.__('last graded %1', when(n.last_graded, this.lang)) : ''];
   }
 
   /** Release: the student version opens first, then a dialog asks before releasing. */
@@ -194,7 +211,8 @@ export class CourseSection {
     }
     const body = new Widget();
     body.node.append(
-      h('p', {}, t.__('The student version (%1 files) is open in ~/%2.', names.length, folder)),
+      h('p', {}, t._n('The student version (%1 file) is open in ~/%2.',
+        'The student version (%1 files) is open in ~/%2.', names.length, folder)),
       h('p', {}, t.__('Students of %1 will be able to fetch it.', c.title || c.id)));
     const ok = await showDialog({
       title: t.__('Release %1?', a.name), body,
@@ -224,23 +242,35 @@ export class CourseSection {
         autoClose: false });
       return;
     }
-    Notification.update({ id, message: t.__('Graded %1 submissions', r.graded),
+    Notification.update({ id, message: t._n('Graded %1 submission', 'Graded %1 submissions',
+      r.graded),
       type: 'success', autoClose: 4000 });
   }
 
-  /** Grades: a button that shows the table (counts per assignment, a row per student). */
+  /** Grades: a button that shows the table (counts per assignment, a row per student);
+   * once shown, it stays open, with fresh numbers, when the sidebar is refreshed. */
   private gradesBlock(c: any): HTMLElement {
     const t = this.trans;
     const box = h('div', { class: 'npuhub-grades' });
-    const show = button(t.__('Grades'), async () => {
+    const load = async () => {
       try {
         box.replaceChildren(this.gradesTable(c, await api(`courses/${c.id}/grades`)));
       } catch (e) {
+        this.gradesShown.delete(c.id);
         notifyError(e);
       }
-    });
-    return h('div', { class: 'npuhub-grades-block' }, show, box);
+    };
+    if (this.gradesShown.has(c.id)) {
+      void load();
+    }
+    const show = async () => {
+      this.gradesShown.add(c.id);  // a refresh while it loads shows it too
+      await load();
+    };
+    return h('div', { class: 'npuhub-grades-block' }, button(t.__('Grades'), show), box);
   }
+
+  private gradesShown = new Set<string>();
 
   gradesTable(c: any, rows: any[]): HTMLElement {
     const t = this.trans;

@@ -246,9 +246,30 @@ export function jobMeta(j: any, trans: TranslationBundle, now = Date.now()): str
     parts.push(s >= 60 ? trans.__('%1 min %2 s', Math.floor(s / 60), s % 60)
       : trans.__('%1 s', s));
   } else if (j.reason) {
-    parts.push(j.reason);
+    parts.push(jobReason(j.reason, trans));
   }
   return parts.join(' · ');
+}
+
+/** The reason a job waits, translated when it is one the platform gives (hub/jobs). */
+export function jobReason(reason: string, trans: TranslationBundle): string {
+  const fixed: { [reason: string]: () => string } = {
+    'waiting to be scheduled': () => trans.__('waiting to be scheduled'),
+    'starting': () => trans.__('starting'),
+    'queued again': () => trans.__('queued again')
+  };
+  if (fixed[reason]) {
+    return fixed[reason]();
+  }
+  const behind = /^waiting behind job (\d+), first in line$/.exec(reason);
+  if (behind) {
+    return trans.__('waiting behind job %1, first in line', behind[1]);
+  }
+  const cancelled = /^cancelled by (\S+)$/.exec(reason);
+  if (cancelled) {
+    return trans.__('cancelled by %1', cancelled[1]);
+  }
+  return reason;
 }
 
 function size(bytes: number | null | undefined): string {

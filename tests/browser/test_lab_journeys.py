@@ -31,22 +31,23 @@ def _unmount_at_end(hub):
     mounter.unmount_all(hub.state_dir)
 
 
-def dataset(hub) -> str:
+def dataset(hub, group: str) -> str:
     name = "d" + uuid.uuid4().hex[:8]
     src = hub.state_dir.parent / f"{hub.prefix}-src-{name}"
     src.mkdir()
     (src / "hello.txt").write_text("hello from the dataset\n")
     os.chmod(src, 0o755)
     r = hub.request("POST", "/datasets", base=hub.service,
-                    json={"name": name, "source": str(src), "access": "public",
+                    json={"name": name, "source": str(src), "access": [group],
                           "title": f"Greetings {name}"})
     assert r.status_code == 201, r.text
     return name
 
 
 def test_researcher_mounts_a_dataset_and_runs_the_notebook_as_a_job(hub, page, username):
-    name = dataset(hub)
-    hub.create_user(username)
+    group = "g" + username[-8:]  # only this user sees it: other screens stay theirs
+    name = dataset(hub, group)
+    hub.create_user(username, groups=[group])
     start_lab(page, hub, username, npus=2)
     expect(page.locator(".npuhub-status")).to_contain_text("NPU 2")
 
@@ -156,7 +157,7 @@ def test_student_fetches_submits_and_opens_feedback(hub, page, page_factory, tmp
     trow.get_by_role("button", name="Collect").click()
     expect(tpage.get_by_text("Collected 1 submission of ps1")).to_be_visible(timeout=60_000)
     trow.get_by_role("button", name="Autograde").click()
-    expect(tpage.get_by_text("Graded 1 submissions")).to_be_visible(timeout=300_000)
+    expect(tpage.get_by_text("Graded 1 submission", exact=True)).to_be_visible(timeout=300_000)
     r = requests.get(f"{base}/autograde", headers={"Authorization": f"token {teacher}"},
                      timeout=60)
     assert r.json()["state"] == "done" and r.json()["graded"] == 1, r.text

@@ -200,6 +200,15 @@ def test_store_cycle(store, monkeypatch):
         "days_late": 1, "late_penalty": 0.0}]
     mine = store.courses_of("s1", [])[0]
     assert mine["role"] == "student" and mine["assignments"][0]["score"] == 1.0
+    assert "counts" not in mine["assignments"][0]  # students see their own state only
+    # the instructor's row counts one per student, by their latest attempt
+    counts = store.courses_of("alice", [])[0]["assignments"][0]["counts"]
+    assert counts == {"submitted": 2, "collected": 2, "graded": 1, "late": 2, "newer": 0,
+                      "last_graded": "2026-03-09T00:00:00+00:00"}
+    store.submit("ai101", "ps1", "s1", {"a.ipynb": "4"})  # a newer attempt, not graded
+    counts = store.courses_of("alice", [])[0]["assignments"][0]["counts"]
+    assert counts == {"submitted": 2, "collected": 1, "graded": 1, "late": 2, "newer": 1,
+                      "last_graded": "2026-03-09T00:00:00+00:00"}
     assert store.courses_of("eve", []) == []
     assert [p["slug"] for p in store.profiles()] == ["course-ai101"]
 

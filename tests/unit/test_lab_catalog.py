@@ -9,13 +9,24 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = ROOT / "extensions/locale/zh_CN/LC_MESSAGES/npuhub_labextension.json"
-JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled", "timed_out")
+JOB_STATES = ("queued", "starting", "running", "succeeded", "failed", "cancelled",
+              "timed_out")
+STRING = r"'((?:[^'\\]|\\.)*)'"
 
 
 def literal_msgids() -> set[str]:
+    """Every msgid the sources pass to the translator (`trans.__`, `t.__`, and the
+    singular of `_n`)."""
     ids = set()
     for ts in (ROOT / "labextension/src").glob("*.ts"):
-        ids |= set(re.findall(r"trans\.__\('((?:[^'\\]|\\.)*)'", ts.read_text()))
+        ids |= set(re.findall(r"\b(?:trans|t)\.__\(" + STRING, ts.read_text()))
+    return ids | set(plural_msgids())
+
+
+def plural_msgids() -> list[str]:
+    ids = []
+    for ts in (ROOT / "labextension/src").glob("*.ts"):
+        ids += re.findall(r"\._n\(\s*" + STRING + r",\s*'", ts.read_text())
     return ids
 
 
@@ -37,3 +48,12 @@ def test_every_string_of_the_extension_is_translated():
     for msgid in msgids:
         placeholders = sorted(set(re.findall(r"%\d", msgid)))
         assert sorted(set(re.findall(r"%\d", catalog[msgid][0]))) == placeholders, msgid
+
+
+def test_plurals_have_the_forms_lab_s_translator_needs():
+    """Lab ignores a plural msgid whose translation has a single form (gettext.ts
+    checks length > 1), so `_n` fell back to English: each needs at least two."""
+    catalog = json.loads(CATALOG.read_text())
+    assert len(plural_msgids()) >= 3
+    for msgid in plural_msgids():
+        assert len(catalog[msgid]) >= 2, msgid
