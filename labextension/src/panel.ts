@@ -7,6 +7,7 @@ import { Widget } from '@lumino/widgets';
 import { api, exists } from './api';
 import { CourseSection, notifyError } from './courses';
 import { button, field, h } from './dom';
+import { showSessionRecord } from './sessionrecord';
 
 const FINAL = ['succeeded', 'failed', 'cancelled', 'timed_out'];
 
@@ -54,7 +55,9 @@ export class NPUHubPanel extends Widget {
         this.jobs, this.logs),
       h('section', { class: 'npuhub-section' },
         h('h3', {}, trans.__('Courses')), this.courses),
-      button(trans.__('Refresh'), () => this.refresh(), 'npuhub-refresh')
+      button(trans.__('Refresh'), () => this.refresh(), 'npuhub-refresh'),
+      button(trans.__('What this session runs on'),
+        () => showSessionRecord(trans).catch(fail), 'npuhub-session-record')
     );
   }
 
