@@ -124,3 +124,50 @@ def reclaimed(s: Session, start: datetime | None = None, end: datetime | None = 
         hours += max((stopped - since).total_seconds(), 0.0) / 3600 * n
         by_account[account] = by_account.get(account, 0) + n
     return {"servers": servers, "npus": npus, "idle_npu_hours": hours, "by_account": by_account}
+
+
+class IdleClock(Base):
+    """Since when a server's NPUs read idle (and when it was warned): the idle watch's
+    memory, kept so that a restarted service goes on counting, and so that the operators'
+    page and the metrics can say which held NPUs are idle and for how long."""
+
+    __tablename__ = "idle_clocks"
+
+    allocation_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+    warned: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+def save_clocks(session_factory, known: dict) -> None:
+    """The stored clocks are exactly `known` ({allocation id: decide.Idle})."""
+    with session_factory() as s, s.begin():
+        rows = {c.allocation_id: c for c in s.scalars(select(IdleClock))}
+        for aid, idle in known.items():
+            row = rows.pop(aid, None)
+            if row is None:
+                s.add(IdleClock(allocation_id=aid, since=idle.since, warned=idle.warned))
+            elif (row.since, row.warned) != (idle.since, idle.warned):
+                row.since, row.warned = idle.since, idle.warned
+        if rows:
+            s.execute(delete(IdleClock).where(IdleClock.allocation_id.in_(list(rows))))
+
+
+def load_clocks(session_factory) -> dict:
+    """{allocation id: decide.Idle} of the servers still holding their NPUs."""
+    from .decide import Idle
+
+    with session_factory() as s:
+        active = select(Allocation.id).where(Allocation.state == "active")
+        return {c.allocation_id: Idle(since=c.since, warned=c.warned) for c in s.scalars(
+            select(IdleClock).where(IdleClock.allocation_id.in_(active)))}
+
+
+def idle_devices(s: Session, now: datetime) -> dict[tuple[str, int], float]:
+    """{(node, index): seconds idle} of the NPUs held by servers whose NPUs read idle."""
+    out: dict[tuple[str, int], float] = {}
+    q = select(Allocation.devices, IdleClock.since).join(
+        IdleClock, IdleClock.allocation_id == Allocation.id).where(Allocation.state == "active")
+    for devices, since in s.execute(q):
+        for node, index in devices or []:
+            out[(str(node), int(index))] = max((now - since).total_seconds(), 0.0)
+    return out

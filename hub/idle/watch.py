@@ -1,7 +1,8 @@
 """The idle watch in the platform service, every `watch_interval` seconds: read the use
 of every device held by a server, decide (:mod:`.decide`), keep the warnings (shown in
-/me and on the hub's home page), stop what stayed idle through JupyterHub's REST API
-(the home volume stays) and record it (:mod:`.models`)."""
+/me and on the hub's home page) and the idle clocks (a restarted service goes on
+counting; the operators' page and the metrics read them), stop what stayed idle through
+JupyterHub's REST API (the home volume stays) and record it (:mod:`.models`)."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ class IdleWatch:
         self.hub = hub  # npuhub.hub.hubapi.AsyncHubAPI
         self.settings = settings
         self.policy = policy_of(settings)
-        self.known: dict[int, Idle] = {}
+        self.known: dict[int, Idle] | None = None  # read from the database at the first tick
 
     async def _blocking(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
@@ -83,12 +84,15 @@ class IdleWatch:
         ]
 
     async def tick(self) -> list[Verdict]:
+        if self.known is None:  # a restarted service goes on counting
+            self.known = await self._blocking(models.load_clocks, self.platform.session_factory)
         servers = await self.servers()
         waiting = 0
         if self.policy.reclaim == "when_waiting" and servers:
             waiting = await self._blocking(waiting_for_npus, self.platform.session_factory)
         now = clock.utcnow()
         self.known, verdicts = decide(servers, self.known, now, self.policy, waiting)
+        await self._blocking(models.save_clocks, self.platform.session_factory, self.known)
         standing = [v for v in verdicts if v.action in ("warn", "stop")]  # stop: until done
         await self._blocking(models.sync_warnings, self.platform.session_factory, standing)
         for v in verdicts:
@@ -108,7 +112,8 @@ class IdleWatch:
         except Exception:
             log.exception("Stopping idle server %r of %s failed", s.name, s.user)
             return
-        self.known.pop(s.allocation_id, None)
+        if self.known is not None:
+            self.known.pop(s.allocation_id, None)
         await self._blocking(models.record_stop, self.platform.session_factory, v,
                              clock.utcnow())
 

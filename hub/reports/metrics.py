@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from npuhub.hub import clock
-from npuhub.hub.idle.models import reclaimed
+from npuhub.hub.idle.models import idle_devices, reclaimed
 from npuhub.hub.jobs.models import STATES, Job
 from npuhub.hub.orm import Allocation, Device, Node
 
@@ -96,6 +96,18 @@ class PlatformCollector:
             for state in DEVICE_STATES:
                 g.add_metric([node, state], counts.get((node, state), 0))
         yield g
+        idle = GaugeMetricFamily(
+            "npuhub_idle_held_npus",
+            "Of the held NPUs, those of servers whose NPUs read idle (below "
+            "c.NPUHub.npu_idle_threshold), by node",
+            labels=["node"],
+        )
+        by_node: dict[str, int] = dict.fromkeys(sorted({n for n, _ in counts}), 0)
+        for node, _ in idle_devices(s, clock.utcnow()):
+            by_node[node] = by_node.get(node, 0) + 1
+        for node, n in sorted(by_node.items()):
+            idle.add_metric([node], n)
+        yield idle
 
     def _allocations(self, s: Session):
         count = GaugeMetricFamily(

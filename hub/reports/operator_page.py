@@ -11,6 +11,7 @@ from jupyterhub.handlers.base import BaseHandler
 from tornado import web
 
 from npuhub.hub import clock
+from npuhub.hub.idle.models import idle_devices
 from npuhub.hub.ledger.quota import LIMIT_FIELDS, USER_LIMIT_FIELDS
 from npuhub.hub.pages import LanguageMixin
 
@@ -36,7 +37,7 @@ def page_data() -> dict:
     platform = _platform()
     now = clock.utcnow()
     with platform.ledger.session_factory() as s:
-        devices = overview.devices(s, now)
+        devices = overview.devices(s, now, idle_devices(s, now))
         line = overview.waiting_requests(s, now)
     return {
         "now": now,
