@@ -88,6 +88,10 @@ def test_a_batch_job_killed_on_its_node_frees_its_npus_for_the_next(cluster_hub)
     second = submit(hub, token, "npuhubtest-after")
     slurm_id = running(hub, token, second)["backend_id"]
     assert held_by_job(hub, second) == N1
+    # its script has its container running (a job cancelled while Slurm still launches its
+    # script ends before the script can say anything)
+    assert wait_for("its container", lambda: [c for c in containers(slurm_id)
+                                              if c.status == "running"], 60)
     subprocess.run(["scancel", slurm_id], env=env, check=True)
     ended = wait_for("the end recorded", lambda: (j := job(hub, token, second))["state"]
                      in FINAL and j, 60)
