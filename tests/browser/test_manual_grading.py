@@ -2,7 +2,8 @@
 table offers "Grade by hand" on a submission with a cell that needs a person; the dialog
 shows the student's answer, the points at most and the mark fields; saving gives the
 points and the comment, which the platform keeps (the REST sheet says so) and the table
-shows in the new score. The Chinese dialog holds no English."""
+shows in the new score. The Chinese dialog holds no English. The instructor's server asked
+nothing of any outside address meanwhile (Lab's extension manager is off)."""
 
 from __future__ import annotations
 
@@ -81,4 +82,7 @@ def test_instructor_grades_by_hand_in_the_sidebar(hub, page_factory, tmp_path, l
                   if c["grade_id"] == "explain"]
     assert (explain["points"], explain["comment"]) == (1.0, t["comment"])
     assert sheet["score"] == 6
+    # the instructor's Lab session asked nothing of any outside address (no package index)
+    logs = hub.container(teacher).logs().decode(errors="replace")
+    assert "SSL Error" not in logs and "pypi" not in logs.lower(), logs[-2000:]
     hub.stop_server(teacher)
