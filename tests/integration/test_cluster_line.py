@@ -22,8 +22,9 @@ NODES, PER_NODE = ("n1", "n2", "n3"), 4
 
 
 def busy_jobs(hub) -> list[str]:
-    """Jobs of anyone that run or wait in partition npu."""
-    out = subprocess.run(["squeue", "-h", "-p", "npu", "-o", "%i %j %T"],
+    """Jobs of anyone that run, wait or complete (its Epilog still running) on the
+    cluster, in any partition (partition batch shares node n1)."""
+    out = subprocess.run(["squeue", "-h", "-o", "%i %j %T"],
                          env=slurm_env(hub.slurm["slurm_conf"]), capture_output=True,
                          text=True, check=True).stdout
     return out.splitlines()
