@@ -163,10 +163,14 @@ NPUS={npus}
 # job's Comment.
 ADDR=$("$SCONTROL" show node "$SLURMD_NODENAME" | sed -n 's/.*NodeAddr=\\([^ ]*\\).*/\\1/p')
 ADDR=${{ADDR:-127.0.0.1}}
+# Below the ephemeral range, where the node's outgoing connections take their ports, and
+# used by no socket at all (a listening one, or a connection's).
+read -r LOW _ < /proc/sys/net/ipv4/ip_local_port_range || LOW=32768
+LAST=$(( LOW > 21000 ? LOW - 1 : 29999 ))
 PORT=""
 for _ in $(seq 50); do
-    p=$((20000 + RANDOM % 40000))
-    if ! ss -Hltn "sport = :$p" | grep -q .; then PORT=$p; break; fi
+    p=$((20000 + RANDOM % (LAST - 20000 + 1)))
+    if ! ss -Hatn "sport = :$p" | grep -q .; then PORT=$p; break; fi
 done
 [[ -n $PORT ]] || {{ echo "npuhub: no free port on $SLURMD_NODENAME" >&2; exit 1; }}
 echo "npuhub: server {label} is Slurm job $SLURM_JOB_ID on $SLURMD_NODENAME" \\

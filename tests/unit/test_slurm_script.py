@@ -61,6 +61,10 @@ def test_sbatch_args():
 def test_script_runs_the_hardened_container_and_reports_its_address():
     script = server_script(job())
     subprocess.run(["bash", "-n"], input=script, text=True, check=True)
+    # the server's port: below the node's ephemeral range (outgoing connections take
+    # their ports there) and used by no socket of any state
+    assert "< /proc/sys/net/ipv4/ip_local_port_range" in script
+    assert 'ss -Hatn "sport = :$p"' in script
     assert "DEVICE_DIR=/var/lib/npuhub-cluster/devices/\"$SLURMD_NODENAME\"\n" in script
     assert "export SLURM_CONF=/var/lib/npuhub-cluster/slurm.conf\n" in script
     for line in (
