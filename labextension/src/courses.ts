@@ -280,7 +280,7 @@ export class CourseSection {
         mine.filter(r => r.late).length);
     });
     const head = h('tr', {}, ...[t.__('Student'), t.__('Assignment'), t.__('Score'),
-      t.__('Attempt'), t.__('Late'), ''].map(x => h('th', {}, x)));
+      t.__('Attempt'), t.__('Late'), t.__('By hand')].map(x => h('th', {}, x)));
     let view: HTMLElement;
     // cells a person grades (or the autograder flagged): a button opens them
     const byHand = (r: any) => r.needs_manual_grading || r.needs_review
