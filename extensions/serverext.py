@@ -24,6 +24,7 @@ ROUTES: list[tuple[re.Pattern, frozenset[str]]] = [
     (re.compile(p), frozenset(m.split()))
     for p, m in (
         (r"me", "GET"),
+        (r"me/session", "GET"),
         (r"datasets", "GET"),
         (rf"datasets/{SEG}/mount", "POST DELETE"),
         (r"jobs", "GET POST"),

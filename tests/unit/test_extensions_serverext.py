@@ -122,6 +122,8 @@ async def test_requires_authentication(service, jp_fetch):
         ("GET", "devices", False),
         ("GET", "../../hub/api/users", False),
         ("GET", "me/", False),
+        ("GET", "me/session", True),
+        ("POST", "me/session", False),
         ("GET", "", False),
     ],
 )
