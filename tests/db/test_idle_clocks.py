@@ -10,30 +10,11 @@ from npuhub.hub.idle import models
 from npuhub.hub.idle.decide import Idle
 from npuhub.hub.reports import overview
 from npuhub.hub.reports.metrics import exposition, registry
+from tests.db.helpers import table_differs_from_migrations
 
 
 def test_model_matches_migration(db_engine):
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-
-    from npuhub.hub import orm
-
-    def include_name(name, type_, parent_names):
-        if type_ == "schema":
-            return True
-        if type_ == "table":
-            return name == "idle_clocks"
-        return parent_names.get("table_name", name) == "idle_clocks"
-
-    def include_object(obj, name, type_, reflected, compare_to):
-        table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", None)
-        return table == "idle_clocks"
-
-    with db_engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={
-            "compare_type": True, "include_name": include_name,
-            "include_object": include_object})
-        assert compare_metadata(ctx, orm.Base.metadata) == []
+    assert table_differs_from_migrations(db_engine, "idle_clocks") == []
 
 
 def test_clocks_survive_a_restart_and_show_as_idle_held(ledger, fake_clock):

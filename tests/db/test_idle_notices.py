@@ -12,30 +12,11 @@ from npuhub.hub.idle.watch import waiting_for_npus
 from npuhub.hub.jobs.queue import JobQueue
 from npuhub.hub.reports.metrics import exposition, registry
 from npuhub.hub.reports.monthly import monthly_report
+from tests.db.helpers import table_differs_from_migrations
 
 
 def test_model_matches_migration(db_engine):
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-
-    from npuhub.hub import orm
-
-    def include_name(name, type_, parent_names):
-        if type_ == "schema":
-            return True
-        if type_ == "table":
-            return name == "idle_notices"
-        return parent_names.get("table_name", name) == "idle_notices"
-
-    def include_object(obj, name, type_, reflected, compare_to):
-        table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", None)
-        return table == "idle_notices"
-
-    with db_engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={
-            "compare_type": True, "include_name": include_name,
-            "include_object": include_object})
-        assert compare_metadata(ctx, orm.Base.metadata) == []
+    assert table_differs_from_migrations(db_engine, "idle_notices") == []
 
 
 def verdict(grant, user, action, since, deadline):
