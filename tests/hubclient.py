@@ -198,7 +198,11 @@ class Hub:
         path = f"/users/{name}/server" + (f"s/{server}" if server else "")
         r = self.request("DELETE", path)
         assert r.status_code in (202, 204), r.text
-        deadline = time.monotonic() + 60
+        self.wait_stopped(name, server=server)
+
+    def wait_stopped(self, name: str, server="", timeout=60) -> None:
+        """Until the server is gone from the user's model (a stop may be pending)."""
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             model = self.request("GET", f"/users/{name}").json()
             if server not in model.get("servers", {}):

@@ -54,6 +54,7 @@ def test_lab_starts_in_the_browsers_language_then_follows_its_setting(
     page.click("#stop")
     expect(page.locator("#stop")).to_be_hidden(timeout=60_000)
     expect(page.locator("#start")).to_have_text("启动我的服务器")
+    hub.wait_stopped(username)  # the stop may still be pending: the spawn page would say so
 
     # a new start keeps the user's own choice
     page.goto(f"{hub.url}/hub/spawn")

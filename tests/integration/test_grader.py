@@ -197,18 +197,24 @@ def test_huge_output_and_fork_bomb_are_contained(tmp_path, image, docker_client)
         "import os\nfor _ in range(10**4):\n    try:\n        os.fork()\n"
         "    except OSError:\n        pass\nANSWER = 42")))
     # one after the other: each alone must be contained (concurrency is tested above)
-    nb, _ = grade(flood, tmp_path, image, docker_client, timeout=5)
+    nb, flood_result = grade(flood, tmp_path, image, docker_client, timeout=5,
+                             total_timeout=60)
     _, bomb_result = grade(bomb, tmp_path, image, docker_client, timeout=5,
                            total_timeout=40)
-    # the flood is cut; the cell then times out, or the kernel dies under the flood (seen
-    # under load) -- either way it is contained and scores nothing
+    # the flood is cut; the cell then times out, or the kernel dies under the flood, or (on a
+    # machine loaded enough) the whole run is stopped at its total limit and nothing comes
+    # back -- either way it is contained and scores nothing
+    assert points(flood_result)["test_squares"] == 0.0
     squares = next(c for c in nb.cells if c.get("id") == "squares")
     text = "".join(o.get("text", "") for o in squares.outputs if o.output_type == "stream")
-    ended = squares.outputs[-1].ename
-    assert ended in ("CellTimeoutError", "DeadKernelError")
-    if ended == "CellTimeoutError":
-        # the kernel lived to the timeout: what it printed past the cap was cut, and said so
-        assert "output truncated by the autograder" in text
+    if not squares.outputs:
+        assert nb.metadata.npuhub.autograde.status in ("timeout", "crashed")
+    else:
+        ended = squares.outputs[-1].ename
+        assert ended in ("CellTimeoutError", "DeadKernelError")
+        if ended == "CellTimeoutError":
+            # the kernel lived to the timeout: what it printed past the cap was cut, said so
+            assert "output truncated by the autograder" in text
     for cell_id in ("squares", "answer"):
         cell = next(c for c in nb.cells if c.get("id") == cell_id)
         text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")

@@ -30,7 +30,6 @@ NOT_FORWARDED = {
     ("DELETE", "/datasets/{name}"),
     ("GET", "/courses/{cid}"),
     ("POST", "/users/{name}/activation"),  # instructors use the CLI or the REST API
-    ("GET", "/me/session"),  # the kernel's session.provenance() calls the service itself
 }
 
 
