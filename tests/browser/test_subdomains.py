@@ -12,7 +12,7 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import open_sidebar
+from tests.browser.conftest import login, open_sidebar
 from tests.conftest import cleanup, new_hub
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -29,15 +29,6 @@ def subdomain_hub(tmp_root):
     cleanup(h)
 
 
-def sign_in(page, hub, base: str, name: str, password: str) -> None:
-    hub.activate(name, password)
-    page.goto(f"{base}/hub/login")
-    page.fill("#username_input", name)
-    page.fill("#password_input", password)
-    page.click("#login_submit")
-    page.wait_for_url(lambda url: "/hub/login" not in url)
-
-
 def test_each_users_server_has_its_own_origin(subdomain_hub, page_factory):
     hub = subdomain_hub
     base = f"http://localhost:{hub.port}"
@@ -47,7 +38,7 @@ def test_each_users_server_has_its_own_origin(subdomain_hub, page_factory):
     hub.spawn(bob, options={"profile": "base", "npus": 0})
 
     page = page_factory("en-US")
-    sign_in(page, hub, base, alice, "alice's own passphrase")
+    login(page, hub, alice, "alice's own passphrase", base=base)
     page.goto(f"{base}/hub/spawn")
     page.select_option("#npus", "1")
     page.click("#spawn_form button[type=submit]")
