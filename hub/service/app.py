@@ -153,6 +153,7 @@ class PlatformService(Application):
         log.info("npuhub service listening on %s:%s%s", self.ip, self.port,
                  self.service_prefix)
         stop_on_signals()
+        exit_with_parent()
         await asyncio.Event().wait()
 
     def start(self) -> None:
@@ -175,6 +176,23 @@ def stop_on_signals() -> None:
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop, signum)
+
+
+def exit_with_parent() -> None:
+    """Get SIGTERM when JupyterHub dies, even by SIGKILL (Linux's PR_SET_PDEATHSIG): an
+    orphaned service would keep its port and the next hub's service could not start."""
+    import ctypes
+
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(1, int(signal.SIGTERM), 0, 0, 0) != 0:  # PR_SET_PDEATHSIG
+            raise OSError(ctypes.get_errno(), "prctl")
+    except (OSError, AttributeError) as e:
+        log.warning("the service will not stop by itself if the hub dies: %s", e)
+        return
+    if os.getppid() != parent:  # the hub died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 main = PlatformService.launch_instance
