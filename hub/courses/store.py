@@ -172,8 +172,6 @@ class CourseStore(db.Store):
                 if role == "instructor":
                     for a, state in zip(c.assignments, states, strict=True):
                         state["counts"] = self._counts(s, a)
-                if role == "instructor":
-                    for a, state in zip(c.assignments, states, strict=True):
                         state.update(self._instructor_state(a))
                 out.append({"id": c.name, "title": c.title, "term": c.term, "role": role,
                             "timezone": (c.spec or {}).get("timezone", "UTC"),
