@@ -75,6 +75,8 @@ class Hub:
             # (tests/unit/test_course_submission_limits.py), the cap here
             "c.NPUHub.submission_min_interval = 0\n"
             "c.NPUHub.submission_max_attempts = 4\n"
+            # release times come within a second (default 30 s)
+            "c.NPUHub.course_release_interval = 1\n"
             + self.extra_config
         )
 

@@ -22,6 +22,7 @@ from traitlets import Integer, Unicode, default
 from traitlets.config import Application
 
 from npuhub.hub.courses.grading_runs import GradingRuns
+from npuhub.hub.courses.schedule import start_release_schedule
 from npuhub.hub.datasets.restore import drop_lost_mounts, restore_running
 from npuhub.hub.enforce import Enforcer
 from npuhub.hub.hubapi import AsyncHubAPI
@@ -146,6 +147,7 @@ class PlatformService(Application):
         self.idle.start(self.npuhub.watch_interval)
         if self.npuhub.engine == "slurm":
             start_sync(self.ledger.inventory, self.npuhub, self.npuhub.slurm_sync_interval)
+        start_release_schedule(self.platform.courses, self.npuhub.course_release_interval)
         asyncio.ensure_future(self.restore_mounts())
         self._mounts_task = asyncio.ensure_future(self.watch_mounts(self.npuhub.watch_interval))
         self.jobs = start_jobs(self.platform, self.npuhub_config or None, self.npuhub,
