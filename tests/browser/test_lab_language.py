@@ -3,7 +3,7 @@ Chinese at their first start (the language pack in the image; npuhub's own catal
 extensions/locale/, for the sidebar, the status bar item and the file-browser menu).
 From then on Lab follows its own setting: the user switches to English in Settings >
 Language, and a later start keeps it. The service's refusals follow the Lab's language
-(not the browser's). The hub's home page follows the browser."""
+(not the browser's), in the Lab and in the magics of the user's kernel. The hub's home page follows the browser."""
 
 from __future__ import annotations
 
@@ -31,6 +31,18 @@ def run_refused(page, text: str) -> None:
     expect(page.locator(".Toastify")).to_contain_text(text, timeout=60_000)
 
 
+def magic(hub, username: str, line: str) -> str:
+    """What a magic line prints in the user's server (its kernel's code, its environment,
+    its Lab settings), stdout and stderr."""
+    kind, _, rest = line.partition(" ")
+    code = f"from npuhub.extensions import magics; magics.run({kind!r}, {rest!r})"
+    r = hub.container(username).exec_run(["python", "-c", code], user="1000:100",
+                                         workdir="/home/jovyan",
+                                         environment={"HOME": "/home/jovyan"})
+    assert r.exit_code == 0, r.output
+    return r.output.decode().strip()
+
+
 def test_lab_starts_in_the_browsers_language_then_follows_its_setting(
     hub, page_factory, username
 ):
@@ -55,6 +67,8 @@ def test_lab_starts_in_the_browsers_language_then_follows_its_setting(
     expect(menu_item).to_contain_text("作为批处理任务运行…")
     page.keyboard.press("Escape")
     run_refused(page, "您申请了 999")  # the service's refusal, in the Lab's language
+    assert magic(hub, username, "job submit train.ipynb --npus 999").startswith("npuhub：您申请了 999")
+    assert magic(hub, username, "job list") == "没有任务"  # the refused jobs were never queued
 
     # the user chooses English in Settings > Language
     menubar.get_by_text("设置", exact=True).click()
@@ -65,6 +79,8 @@ def test_lab_starts_in_the_browsers_language_then_follows_its_setting(
     expect(open_sidebar(page).locator("h3", has_text="Datasets")).to_be_visible()
     # the browser still asks for Chinese: the refusal follows the Lab, not the browser
     run_refused(page, "You asked for 999")
+    assert magic(hub, username, "job submit train.ipynb --npus 999").startswith(
+        "npuhub: You asked for 999")
 
     # the hub's home page still follows the browser, also after home.js rewrites it
     page.goto(f"{hub.url}/hub/home")
