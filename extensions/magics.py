@@ -13,6 +13,7 @@ prints one readable line.
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 import sys
 from collections.abc import Callable
@@ -29,10 +30,35 @@ class UsageError(NPUHubError):
     """A magic line that does not parse."""
 
 
+# argparse's own complaints (English only) said in the person's language
+ARGPARSE = [
+    (re.compile(r"the following arguments are required: (?P<names>.+)"),
+     N_("the following arguments are required: {names}")),
+    (re.compile(r"argument (?P<arg>\S+): invalid choice: (?P<value>'[^']*') \(choose from "
+                r"(?P<choices>.+)\)"),
+     N_("argument {arg}: invalid choice: {value} (choose from {choices})")),
+    (re.compile(r"argument (?P<arg>\S+): invalid int value: (?P<value>.+)"),
+     N_("argument {arg}: invalid int value: {value}")),
+    (re.compile(r"argument (?P<arg>\S+): expected one argument"),
+     N_("argument {arg}: expected one argument")),
+    (re.compile(r"unrecognized arguments: (?P<args>.+)"), N_("unrecognized arguments: {args}")),
+]  # fmt: skip
+
+
+def argparse_message(message: str) -> str:
+    for rx, template in ARGPARSE:
+        m = rx.fullmatch(message)
+        if m:
+            return _(template).format(**m.groupdict())
+    return message
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
         raise UsageError(
-            _("{prog}: {message} (see {prog} --help)").format(prog=self.prog, message=message)
+            _("{prog}: {message} (see {prog} --help)").format(
+                prog=self.prog, message=argparse_message(message)
+            )
         )
 
     def exit(self, status: int = 0, message: str | None = None):

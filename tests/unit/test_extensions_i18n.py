@@ -170,6 +170,12 @@ def test_magics_in_chinese(lang, monkeypatch, capsys):
     assert capsys.readouterr().out.strip() == "任务 7：排队中（排在任务 5 之后，它排在队首）"
     magics.run("job", "submit a.ipynb --like 3")
     assert "%job submit：源文件和 --like ID 只能给出其一" in capsys.readouterr().err
+    magics.run("job", "submit a.py --npus two")
+    assert capsys.readouterr().err.strip() == (
+        "npuhub：%job submit：参数 --npus：不是整数：'two'（参见 %job submit --help）")
+    magics.run("dataset", "mount")
+    assert capsys.readouterr().err.strip() == (
+        "npuhub：%dataset mount：缺少参数：name（参见 %dataset mount --help）")
     lang("en")
     magics.run("job", "status 7")
     assert capsys.readouterr().out.strip() == (
