@@ -48,7 +48,7 @@ TEXT = {
            "collected_count": "1 collected", "autograde": "Autograde",
            "graded": "Graded 1 submission", "graded_count": "1 graded", "last": "last graded ",
            "grades": "Grades", "counts": "ps1: 1 graded, 0 late",
-           "head": ["Student", "Score", "Attempt", "Late", "By hand"],
+           "head": ["Student", "Score", "Attempt", "By hand"],
            "csv": "Download CSV", "refresh": "Refresh",
            "newer": "1 newer attempt not graded"},
     "zh": {"title": "深度学习入门", "role": "深度学习入门（教师）",
@@ -60,7 +60,7 @@ TEXT = {
            "collected_count": "已收取 1 份", "autograde": "自动评分",
            "graded": "已评分 1 份提交", "graded_count": "已评分 1 份", "last": "上次评分于 ",
            "grades": "成绩", "counts": "ps1：已评分 1 份，迟交 0 份",
-           "head": ["学生", "得分", "提交次数", "迟交", "人工评分"],
+           "head": ["学生", "得分", "提交次数", "人工评分"],
            "csv": "下载 CSV", "refresh": "刷新",
            "newer": "1 份较新的提交尚未评分"},
 }
