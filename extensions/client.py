@@ -16,6 +16,8 @@ from urllib.parse import quote
 
 import requests
 
+from .i18n import _, accept_language
+
 DEFAULT_TIMEOUT = 60.0
 ENV_URL = "NPUHUB_API_URL"
 ENV_TOKEN = "JUPYTERHUB_API_TOKEN"  # noqa: S105 - the variable's name
@@ -45,7 +47,9 @@ def _refusal(resp: requests.Response) -> str:
     text = (resp.text or "").strip()
     if text and len(text) < 300 and "<" not in text:
         return text
-    return f"the npuhub service answered {resp.status_code} {resp.reason or ''}".strip()
+    return _("the npuhub service answered {status} {reason}").format(
+        status=resp.status_code, reason=resp.reason or ""
+    ).strip()
 
 
 class Client:
@@ -57,13 +61,15 @@ class Client:
         url = url if url is not None else os.environ.get(ENV_URL, "")
         if not url:
             raise NPUHubError(
-                f"not running inside an npuhub server: {ENV_URL} is not set "
-                "(start a server from the npuhub hub, or pass url= and token=)"
+                _(
+                    "not running inside an npuhub server: {env} is not set "
+                    "(start a server from the npuhub hub, or pass url= and token=)"
+                ).format(env=ENV_URL)
             )
         self.url = url.rstrip("/")
         self.token = token if token is not None else os.environ.get(ENV_TOKEN, "")
         if not self.token:
-            raise NPUHubError(f"no API token: {ENV_TOKEN} is not set")
+            raise NPUHubError(_("no API token: {env} is not set").format(env=ENV_TOKEN))
         self.timeout = timeout
         self.session = requests.Session()
 
@@ -81,7 +87,11 @@ class Client:
     ) -> Any:
         """Call `method resource` and return the decoded JSON (or the text if `text`)."""
         url = self.url + "/" + resource.lstrip("/")
-        headers = {"Authorization": f"token {self.token}", "Accept": "application/json"}
+        headers = {
+            "Authorization": f"token {self.token}",
+            "Accept": "application/json",
+            "Accept-Language": accept_language(),  # the service's refusals in this language
+        }
         try:
             resp = self.session.request(
                 method,
@@ -93,12 +103,16 @@ class Client:
             )
         except requests.Timeout:
             raise NPUHubError(
-                f"the npuhub service did not answer {method} {resource} in time"
+                _("the npuhub service did not answer {method} {resource} in time").format(
+                    method=method, resource=resource
+                )
             ) from None
         except requests.RequestException as e:
             # the exception text holds the URL, never the headers
             raise NPUHubError(
-                f"cannot reach the npuhub service at {self.url}: {type(e).__name__}"
+                _("cannot reach the npuhub service at {url}: {error}").format(
+                    url=self.url, error=type(e).__name__
+                )
             ) from None
         if resp.status_code >= 400:
             raise NPUHubError(_refusal(resp), status=resp.status_code)
@@ -109,7 +123,11 @@ class Client:
         try:
             return resp.json()
         except ValueError:
-            raise NPUHubError(f"the npuhub service sent no JSON for {method} {resource}") from None
+            raise NPUHubError(
+                _("the npuhub service sent no JSON for {method} {resource}").format(
+                    method=method, resource=resource
+                )
+            ) from None
 
 
 _default: Client | None = None

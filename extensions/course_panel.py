@@ -14,6 +14,7 @@ from typing import Any
 import ipywidgets as w
 
 from . import courses
+from .i18n import _, ngettext
 from .magics import assignment_state
 from .ui import StatusLine, esc, guarded, link, server_url
 from .util import home
@@ -35,7 +36,7 @@ def assignment_row(course: dict, a: dict) -> dict[str, Any]:
         "can_fetch": released,
         "can_submit": released and fetched,
         "can_feedback": bool(a.get("feedback")),
-        "fetch_label": "Fetch again" if fetched else "Fetch",
+        "fetch_label": _("Fetch again") if fetched else _("Fetch"),
     }
 
 
@@ -71,18 +72,23 @@ class CoursePanelModel:
 
     def fetch(self, course: str, assignment: str) -> str:
         path = courses.fetch(course, assignment)
-        kept = f"; kept your own {', '.join(path.skipped)}" if path.skipped else ""
-        return f"Fetched {len(path.written)} file(s) into {path}{kept}"
+        n = len(path.written)
+        text = ngettext("Fetched {n} file into {path}", "Fetched {n} files into {path}", n)
+        text = text.format(n=n, path=path)
+        if path.skipped:
+            text += _("; kept your own {files}").format(files=_(", ").join(path.skipped))
+        return text
 
     def submit(self, course: str, assignment: str) -> str:
         r = courses.submit(course, assignment)
         self.refresh()
-        late = " — late" if r.get("late") else ""
-        return f"Submitted {course}/{assignment} (attempt {r.get('attempt')}){late}"
+        text = (_("Submitted {what} (attempt {attempt}), late") if r.get("late")
+                else _("Submitted {what} (attempt {attempt})"))
+        return text.format(what=f"{course}/{assignment}", attempt=r.get("attempt"))
 
     def feedback(self, course: str, assignment: str) -> tuple[str, list[tuple[str, str]]]:
         folder = courses.feedback(course, assignment)
-        return f"Feedback saved in {folder}", feedback_links(folder)
+        return _("Feedback saved in {path}").format(path=folder), feedback_links(folder)
 
 
 class CoursePanel(w.VBox):
@@ -90,7 +96,7 @@ class CoursePanel(w.VBox):
 
     def __init__(self, **kwargs: Any) -> None:
         self.model = CoursePanelModel()
-        self.refresh_button = w.Button(description="Refresh", icon="refresh")
+        self.refresh_button = w.Button(description=_("Refresh"), icon="refresh")
         self.status = StatusLine()
         self.links = w.HTML()
         self.list_box = w.VBox()
@@ -105,11 +111,11 @@ class CoursePanel(w.VBox):
     def render(self) -> None:
         rows = self.model.rows()
         self.list_box.children = [self._row(r) for r in rows] or [
-            w.HTML("<i>no assignments yet</i>")
+            w.HTML(f"<i>{esc(_('no assignments yet'))}</i>")
         ]
 
     def _row(self, r: dict) -> w.Widget:
-        due = f" · due {esc(r['due'])}" if r["due"] else ""
+        due = " · " + esc(_("due {date}").format(date=r["due"])) if r["due"] else ""
         info = w.HTML(
             f"<b>{esc(r['course_title'])}</b> / {esc(r['assignment'])}{due} · {esc(r['state'])}",
             layout=w.Layout(width="60%"),
@@ -117,8 +123,8 @@ class CoursePanel(w.VBox):
         buttons = []
         for label, action, enabled in (
             (r["fetch_label"], self.on_fetch, r["can_fetch"]),
-            ("Submit", self.on_submit, r["can_submit"]),
-            ("Feedback", self.on_feedback, r["can_feedback"]),
+            (_("Submit"), self.on_submit, r["can_submit"]),
+            (_("Feedback"), self.on_feedback, r["can_feedback"]),
         ):
             b = w.Button(description=label, disabled=not enabled, layout=w.Layout(width="100px"))
             b.on_click(lambda _b, f=action, c=r["course"], a=r["assignment"]: f(c, a))

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from . import client, filecodec
 from .client import NPUHubError
+from .i18n import _
 from .util import check_name, home, human_size, safe_join
 
 MAX_SUBMISSION_BYTES = 20 * 1024 * 1024
@@ -46,11 +47,13 @@ def assignment_dir(course: str, assignment: str) -> Path:
 def _checked_files(files: object, root: Path) -> dict[Path, str]:
     """Validate every name before writing anything: a bad name refuses the whole set."""
     if not isinstance(files, dict):
-        raise NPUHubError("the npuhub service sent an unexpected file list")
+        raise NPUHubError(_("the npuhub service sent an unexpected file list"))
     out = {}
     for rel, text in files.items():
         if not isinstance(text, str):
-            raise NPUHubError(f"the npuhub service sent no text for {rel!r}")
+            raise NPUHubError(
+                _("the npuhub service sent no text for {name}").format(name=repr(rel))
+            )
         out[safe_join(root, rel)] = text
     return out
 
@@ -66,7 +69,9 @@ def write_new_files(files: dict, root: Path) -> tuple[builtins.list[str], builti
         try:
             data = filecodec.decode(text)
         except ValueError as e:
-            raise NPUHubError(f"the npuhub service sent {rel}: {e}") from None
+            raise NPUHubError(
+                _("the npuhub service sent {name}: {error}").format(name=rel, error=e)
+            ) from None
         try:
             with open(target, "xb") as f:  # "x": never overwrite
                 f.write(data)
@@ -84,7 +89,7 @@ def read_files(folder: str | os.PathLike, limit: int | None = None) -> dict[str,
     limit = MAX_SUBMISSION_BYTES if limit is None else limit
     root = Path(folder)
     if not root.is_dir():
-        raise NPUHubError(f"{root}: no such folder")
+        raise NPUHubError(_("{path}: no such folder").format(path=root))
     files: dict[str, str] = {}
     total = 0
     for dirpath, dirnames, filenames in os.walk(root):
@@ -100,8 +105,10 @@ def read_files(folder: str | os.PathLike, limit: int | None = None) -> dict[str,
             total += p.stat().st_size
             if total > limit:
                 raise NPUHubError(
-                    f"{root} holds more than {human_size(limit)}, the most a "
-                    "submission may hold: move data files or checkpoints out of it"
+                    _(
+                        "{path} holds more than {size}, the most a submission may hold: "
+                        "move data files or checkpoints out of it"
+                    ).format(path=root, size=human_size(limit))
                 )
             files[p.relative_to(root).as_posix()] = filecodec.encode(p.read_bytes())
     return files
@@ -129,10 +136,12 @@ def submit(course: str, assignment: str) -> dict:
     `{submitted_at, late, attempt}`."""
     root = assignment_dir(course, assignment)
     if not root.is_dir():
-        raise NPUHubError(f"nothing to submit: {root} does not exist (fetch the assignment)")
+        raise NPUHubError(
+            _("nothing to submit: {path} does not exist (fetch the assignment)").format(path=root)
+        )
     files = read_files(root)
     if not files:
-        raise NPUHubError(f"nothing to submit: {root} holds no files")
+        raise NPUHubError(_("nothing to submit: {path} holds no files").format(path=root))
     return client.request("POST", _assignment(course, assignment, "submit"), json={"files": files})
 
 
@@ -156,7 +165,7 @@ def feedback(course: str, assignment: str) -> str:
 def create(course: dict) -> dict:
     """Create (or update) a course from its description, as in a course file."""
     if not isinstance(course, dict) or "id" not in course:
-        raise NPUHubError("a course is a dict with at least an 'id'")
+        raise NPUHubError(_("a course is a dict with at least an 'id'"))
     check_name(course["id"], "course id")
     return client.request("POST", "/courses", json=course)
 
@@ -168,7 +177,7 @@ def upload_source(course: str, assignment: str, folder: str | os.PathLike) -> di
     root = root if root.is_absolute() else home() / root
     files = read_files(root)
     if not files:
-        raise NPUHubError(f"{root} holds no files to upload")
+        raise NPUHubError(_("{path} holds no files to upload").format(path=root))
     resource = _assignment(course, assignment, "source")
     return client.request("PUT", resource, json={"files": files})
 
@@ -209,7 +218,7 @@ def autograde(
         time.sleep(poll)
         state = client.request("GET", resource)
     if state.get("state") == "failed":
-        raise NPUHubError(state.get("error") or "autograding failed")
+        raise NPUHubError(state.get("error") or _("autograding failed"))
     if progress:
         progress(state)
     return state

@@ -14,12 +14,13 @@ import ipywidgets as w
 
 from . import datasets
 from .client import NPUHubError
+from .i18n import _, ngettext
 from .ui import StatusLine, esc, guarded
 from .util import human_size
 
 
 def button_label(mounted: bool) -> str:
-    return "Unmount" if mounted else "Mount"
+    return _("Unmount") if mounted else _("Mount")
 
 
 def matches(item: dict, query: str) -> bool:
@@ -66,9 +67,9 @@ class DatasetBrowserModel:
         try:
             if was:
                 datasets.unmount(name)
-                message = f"Unmounted {name}."
+                message = _("Unmounted {name}.").format(name=name)
             else:
-                message = f"Mounted {name} at {datasets.mount(name)}"
+                message = _("Mounted {name} at {path}").format(name=name, path=datasets.mount(name))
         finally:
             try:
                 self.refresh()
@@ -83,8 +84,8 @@ class DatasetBrowser(w.VBox):
 
     def __init__(self, **kwargs: Any) -> None:
         self.model = DatasetBrowserModel()
-        self.search = w.Text(placeholder="search datasets", layout=w.Layout(width="40%"))
-        self.refresh_button = w.Button(description="Refresh", icon="refresh")
+        self.search = w.Text(placeholder=_("search datasets"), layout=w.Layout(width="40%"))
+        self.refresh_button = w.Button(description=_("Refresh"), icon="refresh")
         self.status = StatusLine()
         self.list_box = w.VBox()
         super().__init__(
@@ -98,14 +99,16 @@ class DatasetBrowser(w.VBox):
         @guarded(self.status)
         def run() -> None:
             self.model.refresh()
-            self.status.show(f"{len(self.model.items)} datasets", "info")
+            n = len(self.model.items)
+            self.status.show(ngettext("{n} dataset", "{n} datasets", n).format(n=n), "info")
 
         run()
         self.render()
 
     def render(self) -> None:
         rows = self.model.rows(self.search.value)
-        self.list_box.children = [self._row(r) for r in rows] or [w.HTML("<i>no datasets</i>")]
+        empty = w.HTML(f"<i>{esc(_('no datasets'))}</i>")
+        self.list_box.children = [self._row(r) for r in rows] or [empty]
 
     def _row(self, row: dict) -> w.Widget:
         meta = " · ".join(
@@ -123,8 +126,8 @@ class DatasetBrowser(w.VBox):
     def click(self, name: str) -> None:
         @guarded(self.status)
         def run() -> None:
-            self.status.show(f"{'Unmounting' if self.model.mounted(name) else 'Mounting'} "
-                             f"{name}…")  # fmt: skip
+            text = _("Unmounting {name}…") if self.model.mounted(name) else _("Mounting {name}…")
+            self.status.show(text.format(name=name))
             self.status.show(self.model.toggle(name), "ok")
 
         run()

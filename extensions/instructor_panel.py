@@ -15,10 +15,13 @@ from typing import Any
 import ipywidgets as w
 
 from . import courses
+from .i18n import N_, _, ngettext
 from .ui import StatusLine, esc, guarded, html_table, link, set_options
 from .util import home
 
 GRADE_COLUMNS = ["student", "assignment", "score", "max_score", "submitted_at", "late"]
+GRADE_HEADINGS = [N_("Student"), N_("Assignment"), N_("Score"), N_("Out of"), N_("Submitted"),
+                  N_("Late")]  # fmt: skip
 
 
 def _num(x: Any) -> str:
@@ -28,15 +31,19 @@ def _num(x: Any) -> str:
 
 def manual_summary(sheet: dict) -> str:
     """One line on a submission's grade: total, automatic and by-hand parts, lateness."""
-    text = (f"{sheet.get('student')}: {_num(sheet.get('score'))} / "
-            f"{_num(sheet.get('max_score'))} (automatic {_num(sheet.get('auto_score'))}, "
-            f"by hand {_num(sheet.get('manual_score'))}")
+    parts = [_("automatic {points}").format(points=_num(sheet.get("auto_score"))),
+             _("by hand {points}").format(points=_num(sheet.get("manual_score")))]
     late = sheet.get("late") or {}
     if late.get("late"):
-        text += f", {late.get('days')} day(s) late: -{_num(late.get('percent'))}%"
-    text += ")"
+        days = int(late.get("days") or 0)
+        parts.append(ngettext("{days} day late: -{percent}%", "{days} days late: -{percent}%",
+                              days).format(days=days, percent=_num(late.get("percent"))))
+    text = _("{student}: {score} / {max_score} ({details})").format(
+        student=sheet.get("student"), score=_num(sheet.get("score")),
+        max_score=_num(sheet.get("max_score")), details=_(", ").join(parts),
+    )  # fmt: skip
     if sheet.get("needs_manual_grading"):
-        text += "; answers still to grade"
+        text += _("; answers still to grade")
     return text
 
 
@@ -49,15 +56,16 @@ def manual_cells(sheet: dict) -> list[dict]:
 def cell_html(cell: dict) -> str:
     """A cell to grade: its id and points, the answer, the mark scheme (escaped)."""
     pre = "<pre style='white-space:pre-wrap;background:#f6f6f6;padding:4px'>{}</pre>"
-    out = (f"<b>{esc(cell.get('notebook'))} / {esc(cell.get('grade_id'))}</b> "
-           f"(at most {esc(_num(cell.get('max_points')))} points)")
+    at_most = _("(at most {points} points)").format(points=_num(cell.get("max_points")))
+    out = f"<b>{esc(cell.get('notebook'))} / {esc(cell.get('grade_id'))}</b> {esc(at_most)}"
     if cell.get("review"):
-        out += f"<br><i>flagged by the autograder: {esc(cell['review'])}</i>"
-    out += "<br>Answer:" + pre.format(esc(cell.get("answer") or ""))
+        flagged = _("flagged by the autograder: {why}").format(why=cell["review"])
+        out += f"<br><i>{esc(flagged)}</i>"
+    out += "<br>" + esc(_("Answer:")) + pre.format(esc(cell.get("answer") or ""))
     if cell.get("mark_scheme"):
-        out += "Mark scheme:" + pre.format(esc(cell["mark_scheme"]))
+        out += esc(_("Mark scheme:")) + pre.format(esc(cell["mark_scheme"]))
     elif cell.get("solution"):
-        out += "Solution:" + pre.format(esc(cell["solution"]))
+        out += esc(_("Solution:")) + pre.format(esc(cell["solution"]))
     return out
 
 
@@ -69,7 +77,7 @@ def grade_rows(grades: list[dict]) -> list[list[Any]]:
     """Grades as table rows, sorted by assignment then student; `late` as 'late' or ''."""
     ordered = sorted(grades, key=lambda g: (str(g.get("assignment")), str(g.get("student"))))
     return [
-        [g.get(c) if c != "late" else ("late" if g.get("late") else "") for c in GRADE_COLUMNS]
+        [g.get(c) if c != "late" else (_("late") if g.get("late") else "") for c in GRADE_COLUMNS]
         for g in ordered
     ]
 
@@ -81,15 +89,29 @@ def csv_data_url(text: str) -> str:
 def action_message(action: str, course: str, assignment: str, result: dict) -> str:
     what = f"{course}/{assignment}"
     if action == "release":
-        return f"Released {what}: {len(result.get('files') or [])} file(s)"
-    if action == "collect":
-        return f"Collected {result.get('submissions', 0)} submission(s) of {what}"
-    return f"Autograded {result.get('graded', 0)} submission(s) of {what}"
+        n = len(result.get("files") or [])
+        text = ngettext("Released {what}: {n} file", "Released {what}: {n} files", n)
+    elif action == "collect":
+        n = int(result.get("submissions", 0) or 0)
+        text = ngettext("Collected {n} submission of {what}", "Collected {n} submissions of {what}",
+                        n)  # fmt: skip
+    else:
+        n = int(result.get("graded", 0) or 0)
+        text = ngettext("Autograded {n} submission of {what}",
+                        "Autograded {n} submissions of {what}", n)  # fmt: skip
+    return text.format(what=what, n=n)
 
 
 def grading_progress(course: str, assignment: str, state: dict) -> str:
-    return (f"Grading {course}/{assignment}: {state.get('done', 0)} of "
-            f"{state.get('total', 0)} submission(s) done…")
+    total = int(state.get("total", 0) or 0)
+    text = ngettext("Grading {what}: {done} of {total} submission done…",
+                    "Grading {what}: {done} of {total} submissions done…", total)  # fmt: skip
+    return text.format(what=f"{course}/{assignment}", done=state.get("done", 0), total=total)
+
+
+ACTION_LABELS = {"release": N_("Release"), "collect": N_("Collect"), "autograde": N_("Autograde")}
+ACTION_RUNNING = {"release": N_("Release running…"), "collect": N_("Collect running…"),
+                  "autograde": N_("Autograde running…")}  # fmt: skip
 
 
 class InstructorPanelModel:
@@ -146,20 +168,20 @@ class InstructorPanel(w.VBox):
 
     def __init__(self, **kwargs: Any) -> None:
         self.model = InstructorPanelModel()
-        self.course = w.Dropdown(description="Course", options=[])
-        self.assignment = w.Dropdown(description="Assignment", options=[])
+        self.course = w.Dropdown(description=_("Course"), options=[])
+        self.assignment = w.Dropdown(description=_("Assignment"), options=[])
         self.buttons = {
-            a: w.Button(description=a.capitalize(), button_style="primary")
+            a: w.Button(description=_(ACTION_LABELS[a]), button_style="primary")
             for a in InstructorPanelModel.ACTIONS
         }
-        self.grades_button = w.Button(description="Grades", icon="table")
+        self.grades_button = w.Button(description=_("Grades"), icon="table")
         self.csv_button = w.Button(description="CSV", icon="download")
         self.status = StatusLine()
         self.csv_link = w.HTML()
         self.grade_table = w.HTML()
-        self.student = w.Text(description="Student", placeholder="user name")
-        self.load_button = w.Button(description="Grade by hand", icon="pencil")
-        self.save_button = w.Button(description="Save grades", button_style="success",
+        self.student = w.Text(description=_("Student"), placeholder=_("user name"))
+        self.load_button = w.Button(description=_("Grade by hand"), icon="pencil")
+        self.save_button = w.Button(description=_("Save grades"), button_style="success",
                                     disabled=True)
         self.sheet_summary = w.HTML()
         self.sheet_box = w.VBox([])
@@ -190,7 +212,7 @@ class InstructorPanel(w.VBox):
             for c in self.model.courses
         ])  # fmt: skip
         if not self.model.courses:
-            self.status.show("You teach no course here.", "info")
+            self.status.show(_("You teach no course here."), "info")
         self._course_changed()
 
     def _course_changed(self) -> None:
@@ -200,9 +222,9 @@ class InstructorPanel(w.VBox):
         @guarded(self.status)
         def run() -> None:
             if not (self.course.value and self.assignment.value):
-                self.status.show("Choose a course and an assignment first.", "error")
+                self.status.show(_("Choose a course and an assignment first."), "error")
                 return
-            self.status.show(f"{action.capitalize()} running…")
+            self.status.show(_(ACTION_RUNNING[action]))
             self.status.show(
                 self.model.run(
                     action, self.course.value, self.assignment.value, progress=self.status.show
@@ -216,8 +238,9 @@ class InstructorPanel(w.VBox):
         @guarded(self.status)
         def run() -> None:
             rows = self.model.load_grades(self.course.value or "")
-            self.grade_table.value = html_table(rows, GRADE_COLUMNS)
-            self.status.show(f"{len(rows)} grade(s)", "info")
+            self.grade_table.value = html_table(rows, [_(h) for h in GRADE_HEADINGS])
+            self.status.show(ngettext("{n} grade", "{n} grades", len(rows)).format(n=len(rows)),
+                             "info")  # fmt: skip
 
         run()
 
@@ -228,15 +251,15 @@ class InstructorPanel(w.VBox):
             given = cell.get("points") is not None
             points = w.BoundedFloatText(value=float(cell.get("points") or 0), min=0,
                                         max=float(cell.get("max_points") or 0),
-                                        description="Points")
-            graded = w.Checkbox(value=given, description="graded", indent=False)
-            comment = w.Textarea(value=cell.get("comment") or "", description="Comment")
+                                        description=_("Points"))
+            graded = w.Checkbox(value=given, description=_("graded"), indent=False)
+            comment = w.Textarea(value=cell.get("comment") or "", description=_("Comment"))
             self.inputs.append((cell, points, graded, comment))
             rows.append(w.VBox([w.HTML(cell_html(cell)), w.HBox([points, graded]), comment]))
         self.sheet_box.children = rows
         self.save_button.disabled = not self.inputs
         if not self.inputs:
-            self.status.show("Nothing to grade by hand in this submission.", "info")
+            self.status.show(_("Nothing to grade by hand in this submission."), "info")
 
     def on_load_sheet(self) -> None:
         @guarded(self.status)
@@ -255,7 +278,7 @@ class InstructorPanel(w.VBox):
             sheet = self.model.save_manual(self.course.value or "", self.assignment.value or "",
                                            self.student.value, grades)
             self.show_sheet(sheet)
-            self.status.show(f"Saved: {manual_summary(sheet)}", "ok")
+            self.status.show(_("Saved: {summary}").format(summary=manual_summary(sheet)), "ok")
 
         run()
 
@@ -265,8 +288,8 @@ class InstructorPanel(w.VBox):
             course = self.course.value or ""
             path, url = self.model.save_csv(course)
             self.csv_link.value = (
-                link(url, "download grades.csv", download=f"{course}-grades.csv")
-                + f" (saved to {esc(path)})"
+                link(url, _("download grades.csv"), download=f"{course}-grades.csv")
+                + " " + esc(_("(saved to {path})").format(path=path))
             )
 
         run()

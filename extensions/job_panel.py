@@ -18,8 +18,10 @@ import ipywidgets as w
 
 from . import jobs
 from .client import NPUHubError
+from .i18n import _
 from .ui import StatusLine, esc, guarded, link, server_url, set_options
 from .util import elapsed, format_duration, home
+from .words import reason_text, state_text
 
 SKIP_DIRS = frozenset({"datasets", "jobs", "__pycache__", "node_modules"})
 ACTIVE_STATES = frozenset({"queued", "running"})
@@ -51,7 +53,9 @@ def job_row(job: dict, now: datetime | None = None) -> dict[str, Any]:
     return {
         "id": str(job.get("id", "")),
         "name": job.get("name") or "",
-        "state": state + (f" ({job['reason']})" if job.get("reason") else ""),
+        "state": _("{state} ({reason})").format(state=state_text(state),
+                                                 reason=reason_text(job["reason"]))
+        if job.get("reason") else state_text(state),
         "npus": job.get("npus", 0),
         "source": job.get("source") or "",
         "elapsed": format_duration(elapsed(job, now)),
@@ -64,7 +68,7 @@ def form_kwargs(source: str, npus: int, time_limit: str, params: str, name: str)
     """The form's fields as `jobs.submit` keyword arguments (sent as typed: the service
     reads the time limit and the name=value lines)."""
     if not source:
-        raise NPUHubError("choose a notebook or script to run")
+        raise NPUHubError(_("choose a notebook or script to run"))
     return {
         "source": source,
         "npus": int(npus),
@@ -101,7 +105,7 @@ class JobPanelModel:
     def cancel(self, job_id: str) -> str:
         job = jobs.cancel(job_id)
         self.refresh()
-        return f"Job {job_id}: {job.get('state')}"
+        return _("Job {id}: {state}").format(id=job_id, state=state_text(job.get("state")))
 
     def follow(self, job_id: str) -> None:
         self.following, self.offset, self.log, self.log_done = job_id, 0, "", False
@@ -110,7 +114,7 @@ class JobPanelModel:
     def poll_log(self, max_reads: int = 50) -> str:
         """Read what the followed log has gained; returns the new text."""
         new = ""
-        for _ in range(max_reads):
+        for _read in range(max_reads):
             if self.following is None or self.log_done:
                 break
             r = jobs.log_chunk(self.following, self.offset)
@@ -133,13 +137,13 @@ class JobPanel(w.VBox):
         self.model = JobPanelModel()
         self.interval = interval
         self._task: asyncio.Task | None = None
-        self.source = w.Dropdown(description="Source", options=[])
-        self.npus = w.BoundedIntText(value=0, min=0, max=64, description="NPUs")
-        self.time_limit = w.Text(description="Time limit", placeholder="1:00:00")
-        self.name = w.Text(description="Name", placeholder="optional")
-        self.params = w.Textarea(description="Parameters", placeholder="lr=0.01\nepochs=3")
-        self.submit_button = w.Button(description="Submit", button_style="primary")
-        self.refresh_button = w.Button(description="Refresh", icon="refresh")
+        self.source = w.Dropdown(description=_("Source"), options=[])
+        self.npus = w.BoundedIntText(value=0, min=0, max=64, description=_("NPUs"))
+        self.time_limit = w.Text(description=_("Time limit"), placeholder="1:00:00")
+        self.name = w.Text(description=_("Name"), placeholder=_("optional"))
+        self.params = w.Textarea(description=_("Parameters"), placeholder="lr=0.01\nepochs=3")
+        self.submit_button = w.Button(description=_("Submit"), button_style="primary")
+        self.refresh_button = w.Button(description=_("Refresh"), icon="refresh")
         self.status = StatusLine()
         self.table = w.VBox()
         self.log_title = w.HTML()
@@ -168,22 +172,24 @@ class JobPanel(w.VBox):
 
     def render(self) -> None:
         rows = self.model.rows()
-        header = w.HTML("<b>id · name · state · NPUs · source · elapsed</b>")
+        names = (_("id"), _("name"), _("state"), _("NPUs"), _("source"), _("elapsed"))
+        header = w.HTML(f"<b>{esc(' · '.join(names))}</b>")
         self.table.children = [header] + [self._row(r) for r in rows] if rows else []
         if self.model.following:
-            done = " (finished)" if self.model.log_done else ""
-            self.log_title.value = f"<b>Log of job {esc(self.model.following)}</b>{done}"
+            done = _(" (finished)") if self.model.log_done else ""
+            title = _("Log of job {id}").format(id=self.model.following)
+            self.log_title.value = f"<b>{esc(title)}</b>{esc(done)}"
             self.log_view.value = self.model.log
 
     def _row(self, r: dict) -> w.Widget:
         cells = " · ".join(esc(r[k]) for k in ("id", "name", "state", "npus", "source"))
         info = w.HTML(f"{cells} · {esc(r['elapsed'])}", layout=w.Layout(width="60%"))
-        logs = w.Button(description="Logs", layout=w.Layout(width="70px"))
+        logs = w.Button(description=_("Logs"), layout=w.Layout(width="70px"))
         logs.on_click(lambda _b, i=r["id"]: self.on_follow(i))
-        cancel = w.Button(description="Cancel", disabled=not r["active"],
+        cancel = w.Button(description=_("Cancel"), disabled=not r["active"],
                           button_style="danger", layout=w.Layout(width="70px"))  # fmt: skip
         cancel.on_click(lambda _b, i=r["id"]: self.on_cancel(i))
-        out = w.HTML(link(r["output"], "outputs") if r["output"] else "")
+        out = w.HTML(link(r["output"], _("outputs")) if r["output"] else "")
         return w.HBox([info, logs, cancel, out])
 
     def on_submit(self) -> None:
@@ -194,7 +200,9 @@ class JobPanel(w.VBox):
                 time_limit=self.time_limit.value, params=self.params.value,
                 name=self.name.value,
             )  # fmt: skip
-            self.status.show(f"Submitted job {job.get('id')} ({job.get('state')})", "ok")
+            text = _("Submitted job {id} ({state})")
+            self.status.show(text.format(id=job.get("id"), state=state_text(job.get("state"))),
+                             "ok")  # fmt: skip
             self.model.follow(str(job.get("id")))
 
         run()

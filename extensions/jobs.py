@@ -20,6 +20,7 @@ from typing import Any
 
 from . import client
 from .client import NPUHubError
+from .i18n import _
 from .util import check_name, home
 
 FINAL_STATES = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
@@ -32,11 +33,17 @@ def relative_source(source: str | os.PathLike) -> str:
     p = os.path.expanduser(os.fspath(source))
     full = os.path.realpath(p if os.path.isabs(p) else os.path.join(root, p))
     if os.path.commonpath([root, full]) != root:
-        raise NPUHubError(f"{source}: a job's source must be a file in your home ({root})")
+        raise NPUHubError(
+            _("{source}: a job's source must be a file in your home ({root})").format(
+                source=source, root=root
+            )
+        )
     if not full.endswith(SOURCE_SUFFIXES):
-        raise NPUHubError(f"{source}: a job runs a notebook (.ipynb) or a script (.py)")
+        raise NPUHubError(
+            _("{source}: a job runs a notebook (.ipynb) or a script (.py)").format(source=source)
+        )
     if not os.path.isfile(full):
-        raise NPUHubError(f"{source}: no such file in your home")
+        raise NPUHubError(_("{source}: no such file in your home").format(source=source))
     return os.path.relpath(full, root).replace(os.sep, "/")
 
 
@@ -62,19 +69,25 @@ def submit(
     `source`; the `parameters` given replace those of the same name).
     """
     if (source is None) == (like is None):
-        raise NPUHubError("give a source, or like=ID to re-run a job")
+        raise NPUHubError(_("give a source, or like=ID to re-run a job"))
     if like is not None and (isinstance(like, bool) or not isinstance(like, int)):
-        raise NPUHubError(f"invalid like {like!r}: the id of one of your jobs")
+        raise NPUHubError(
+            _("invalid like {value}: the id of one of your jobs").format(value=repr(like))
+        )
     if npus is None and like is None:
         npus = 0
     if npus is not None and (isinstance(npus, bool) or not isinstance(npus, int) or npus < 0):
-        raise NPUHubError(f"invalid npus {npus!r}: a whole number, 0 or more")
+        raise NPUHubError(
+            _("invalid npus {value}: a whole number, 0 or more").format(value=repr(npus))
+        )
     if parameters is not None and not isinstance(parameters, dict | str):
-        raise NPUHubError("parameters must be a dict, e.g. {'lr': 0.01}, or name=value lines")
+        raise NPUHubError(
+            _("parameters must be a dict, e.g. {'lr': 0.01}, or name=value lines")
+        )
     if time_limit is not None and (
         isinstance(time_limit, bool) or not isinstance(time_limit, int | str)
     ):
-        raise NPUHubError("time_limit must be seconds or text like '2h', '45m', '1:30:00'")
+        raise NPUHubError(_("time_limit must be seconds or text like '2h', '45m', '1:30:00'"))
     if isinstance(time_limit, str):
         time_limit = time_limit.strip() or None
     body: dict[str, Any] = {

@@ -13,6 +13,7 @@ prints one readable line.
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 import sys
 from collections.abc import Callable
@@ -20,16 +21,45 @@ from typing import Any
 
 from . import courses, datasets, jobs
 from .client import NPUHubError
+from .i18n import N_, _
 from .util import elapsed, format_duration, human_size, table
+from .words import reason_text, role_text, state_text
 
 
 class UsageError(NPUHubError):
     """A magic line that does not parse."""
 
 
+# argparse's own complaints (English only) said in the person's language
+ARGPARSE = [
+    (re.compile(r"the following arguments are required: (?P<names>.+)"),
+     N_("the following arguments are required: {names}")),
+    (re.compile(r"argument (?P<arg>\S+): invalid choice: (?P<value>'[^']*') \(choose from "
+                r"(?P<choices>.+)\)"),
+     N_("argument {arg}: invalid choice: {value} (choose from {choices})")),
+    (re.compile(r"argument (?P<arg>\S+): invalid int value: (?P<value>.+)"),
+     N_("argument {arg}: invalid int value: {value}")),
+    (re.compile(r"argument (?P<arg>\S+): expected one argument"),
+     N_("argument {arg}: expected one argument")),
+    (re.compile(r"unrecognized arguments: (?P<args>.+)"), N_("unrecognized arguments: {args}")),
+]  # fmt: skip
+
+
+def argparse_message(message: str) -> str:
+    for rx, template in ARGPARSE:
+        m = rx.fullmatch(message)
+        if m:
+            return _(template).format(**m.groupdict())
+    return message
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
-        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+        raise UsageError(
+            _("{prog}: {message} (see {prog} --help)").format(
+                prog=self.prog, message=argparse_message(message)
+            )
+        )
 
     def exit(self, status: int = 0, message: str | None = None):
         raise _Exit(message or "")
@@ -47,15 +77,16 @@ def _subparsers(prog: str) -> tuple[_Parser, Any]:
 
 def dataset_parser() -> _Parser:
     parser, sub = _subparsers("%dataset")
-    sub.add_parser("list", help="the datasets you may use")
-    for cmd in ("mount", "unmount"):
-        sub.add_parser(cmd, help=f"{cmd} a dataset at ~/datasets/NAME").add_argument("name")
+    sub.add_parser("list", help=_("the datasets you may use"))
+    for cmd, text in (("mount", N_("mount a dataset at ~/datasets/NAME")),
+                      ("unmount", N_("unmount a dataset at ~/datasets/NAME"))):
+        sub.add_parser(cmd, help=_(text)).add_argument("name")
     return parser
 
 
 def job_parser() -> _Parser:
     parser, sub = _subparsers("%job")
-    s = sub.add_parser("submit", help="queue a notebook or script of your home")
+    s = sub.add_parser("submit", help=_("queue a notebook or script of your home"))
     s.add_argument("source", nargs="?")
     s.add_argument("--like", type=int, default=None, metavar="ID")
     s.add_argument("--npus", type=int, default=None)
@@ -65,9 +96,10 @@ def job_parser() -> _Parser:
     s.add_argument("--account", default=None)
     s.add_argument("--image", default=None)
     s.add_argument("--dataset", action="append", default=None, metavar="NAME")
-    sub.add_parser("list", help="your jobs")
-    for cmd in ("logs", "cancel", "status"):
-        p = sub.add_parser(cmd, help=f"{cmd} of a job")
+    sub.add_parser("list", help=_("your jobs"))
+    for cmd, text in (("logs", N_("the log of a job")), ("cancel", N_("cancel a job")),
+                      ("status", N_("the state of a job"))):
+        p = sub.add_parser(cmd, help=_(text))
         p.add_argument("id")
         if cmd == "logs":
             p.add_argument("-f", "--follow", action="store_true")
@@ -76,9 +108,10 @@ def job_parser() -> _Parser:
 
 def course_parser() -> _Parser:
     parser, sub = _subparsers("%course")
-    sub.add_parser("list", help="your courses and assignments")
-    for cmd in ("fetch", "submit", "feedback"):
-        p = sub.add_parser(cmd, help=f"{cmd} an assignment")
+    sub.add_parser("list", help=_("your courses and assignments"))
+    for cmd, text in (("fetch", N_("fetch an assignment")), ("submit", N_("submit an assignment")),
+                      ("feedback", N_("the feedback on an assignment"))):
+        p = sub.add_parser(cmd, help=_(text))
         p.add_argument("course")
         p.add_argument("assignment")
     return parser
@@ -99,10 +132,10 @@ def parse(kind: str, line: str) -> argparse.Namespace:
         ns.parameters = "\n".join(ns.param) or None
         if ns.source is None and ns.like is None:
             raise UsageError(
-                "%job submit: the following arguments are required: source (or --like ID)"
+                _("%job submit: the following arguments are required: source (or --like ID)")
             )
         if ns.source is not None and ns.like is not None:
-            raise UsageError("%job submit: give a source or --like ID, not both")
+            raise UsageError(_("%job submit: give a source or --like ID, not both"))
         if ns.like is None and ns.npus is None:
             ns.npus = 0
     return ns
@@ -115,20 +148,21 @@ def _dataset(ns: argparse.Namespace, out: Callable[[str], None]) -> None:
     if ns.command == "list":
         rows = [
             [d.get("name"), d.get("title"), human_size(d.get("size")),
-             "mounted" if d.get("mounted") else ""]
+             _("mounted") if d.get("mounted") else ""]
             for d in datasets.list()
         ]  # fmt: skip
-        out(table(rows, ["name", "title", "size", "mounted"]) if rows else "no datasets")
+        header = [_("name"), _("title"), _("size"), _("mounted")]
+        out(table(rows, header) if rows else _("no datasets"))
     elif ns.command == "mount":
-        out(f"mounted {ns.name} at {datasets.mount(ns.name)}")
+        out(_("mounted {name} at {path}").format(name=ns.name, path=datasets.mount(ns.name)))
     else:
         datasets.unmount(ns.name)
-        out(f"unmounted {ns.name}")
+        out(_("unmounted {name}").format(name=ns.name))
 
 
 def job_rows(items: list[dict]) -> list[list[Any]]:
     return [
-        [j.get("id"), j.get("name"), j.get("state"), j.get("npus"), j.get("source"),
+        [j.get("id"), j.get("name"), state_text(j.get("state")), j.get("npus"), j.get("source"),
          format_duration(elapsed(j))]
         for j in items
     ]  # fmt: skip
@@ -141,11 +175,12 @@ def _job(ns: argparse.Namespace, out: Callable[[str], None]) -> None:
             name=ns.name, account=ns.account, image=ns.image, datasets=ns.dataset,
             like=ns.like,
         )  # fmt: skip
-        out(f"submitted job {job.get('id')} ({job.get('state')}); %job logs {job.get('id')}")
+        out(_("submitted job {id} ({state}); %job logs {id}").format(
+            id=job.get("id"), state=state_text(job.get("state"))))
     elif ns.command == "list":
         items = jobs.list()
-        header = ["id", "name", "state", "npus", "source", "elapsed"]
-        out(table(job_rows(items), header) if items else "no jobs")
+        header = [_("id"), _("name"), _("state"), _("NPUs"), _("source"), _("elapsed")]
+        out(table(job_rows(items), header) if items else _("no jobs"))
     elif ns.command == "logs":
         if ns.follow:
             for chunk in jobs.logs(ns.id, follow=True):
@@ -154,11 +189,14 @@ def _job(ns: argparse.Namespace, out: Callable[[str], None]) -> None:
         else:
             out(jobs.logs(ns.id))
     elif ns.command == "cancel":
-        out(f"job {ns.id}: {jobs.cancel(ns.id).get('state')}")
+        state = state_text(jobs.cancel(ns.id).get("state"))
+        out(_("job {id}: {state}").format(id=ns.id, state=state))
     else:
         j = jobs.get(ns.id)
-        reason = f" ({j['reason']})" if j.get("reason") else ""
-        out(f"job {ns.id}: {j.get('state')}{reason}")
+        state = state_text(j.get("state"))
+        if j.get("reason"):
+            state = _("{state} ({reason})").format(state=state, reason=reason_text(j["reason"]))
+        out(_("job {id}: {state}").format(id=ns.id, state=state))
 
 
 def _course(ns: argparse.Namespace, out: Callable[[str], None]) -> None:
@@ -166,36 +204,43 @@ def _course(ns: argparse.Namespace, out: Callable[[str], None]) -> None:
         rows = []
         for c in courses.list():
             for a in c.get("assignments") or [{}]:
-                rows.append([c.get("id"), c.get("role"), a.get("name"), a.get("due"),
+                rows.append([c.get("id"), role_text(c.get("role")), a.get("name"), a.get("due"),
                              assignment_state(a)])  # fmt: skip
-        out(table(rows, ["course", "role", "assignment", "due", "state"]) if rows else "none")
+        header = [_("course"), _("role"), _("assignment"), _("due"), _("state")]
+        out(table(rows, header) if rows else _("no courses"))
     elif ns.command == "fetch":
         path = courses.fetch(ns.course, ns.assignment)
-        kept = f"; kept your {', '.join(path.skipped)}" if path.skipped else ""
-        out(f"fetched into {path}{kept}")
+        if path.skipped:
+            out(_("fetched into {path}; kept your {files}").format(
+                path=path, files=_(", ").join(path.skipped)))
+        else:
+            out(_("fetched into {path}").format(path=path))
     elif ns.command == "submit":
         r = courses.submit(ns.course, ns.assignment)
-        late = " (late)" if r.get("late") else ""
-        out(f"submitted {ns.course}/{ns.assignment} at {r.get('submitted_at')}{late}")
+        text = (_("submitted {what} at {at} (late)") if r.get("late")
+                else _("submitted {what} at {at}"))
+        out(text.format(what=f"{ns.course}/{ns.assignment}", at=r.get("submitted_at")))
     else:
-        out(f"feedback in {courses.feedback(ns.course, ns.assignment)}")
+        out(_("feedback in {path}").format(path=courses.feedback(ns.course, ns.assignment)))
 
 
 def assignment_state(a: dict) -> str:
     """'graded 8/10', 'feedback', 'submitted (late)', 'released', 'not released'."""
     if a.get("score") is not None:
-        return f"graded {a['score']}/{a.get('max_score')}"
+        text = _("graded {score}/{max_score}")
+        return text.format(score=a["score"], max_score=a.get("max_score"))
     if a.get("submitted_at"):
-        state = "submitted (late)" if a.get("late") else "submitted"
+        state = _("submitted (late)") if a.get("late") else _("submitted")
         held = a.get("feedback_held") or {}
         if held.get("until") == "instructor":
-            state += ", feedback held until the instructor returns it"
+            state += _(", feedback held until the instructor returns it")
         elif held.get("until") == "due":
-            state += f", feedback after the due date {held.get('when') or held.get('due')}"
+            state += _(", feedback after the due date {when}").format(
+                when=held.get("when") or held.get("due"))
         return state
     if a.get("released"):
-        return "released"
-    return "not released" if a else ""
+        return _("released")
+    return _("not released") if a else ""
 
 
 ACTIONS = {"dataset": _dataset, "job": _job, "course": _course}
@@ -209,7 +254,7 @@ def run(kind: str, line: str, out: Callable[[str], None] = print) -> None:
         if str(e):
             print(str(e).strip(), file=sys.stderr)
     except NPUHubError as e:
-        print(f"npuhub: {e}", file=sys.stderr)
+        print(_("npuhub: {error}").format(error=e), file=sys.stderr)
 
 
 def register(ip: Any) -> None:

@@ -18,6 +18,8 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import httpclient, web
 from traitlets import Float, Int, Unicode, default
 
+from .i18n import LAB_LANGUAGE_SETTINGS, N_, lab_settings_dir, supported, translation
+
 SEG = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
 ASSIGNMENT = rf"courses/{SEG}/assignments/{SEG}"
 ROUTES: list[tuple[re.Pattern, frozenset[str]]] = [
@@ -55,19 +57,24 @@ class ForwardHandler(ExtensionHandlerMixin, APIHandler):
 
     auth_resource = "npuhub"
 
-    def _refuse(self, status: int, message: str) -> None:
+    def _refuse(self, status: int, message: str, **params: object) -> None:
+        """The forwarder's own refusal, in the language the Lab asked for."""
+        first = self.request.headers.get("Accept-Language", "").split(",")[0]
+        lang = supported(first.split(";")[0])
+        text = translation(lang or "en").gettext(message).format(**params)
         self.set_status(status)
-        self.finish(json.dumps({"status": status, "message": message}))
+        self.finish(json.dumps({"status": status, "message": text}))
 
     async def _forward(self, path: str) -> None:
         app: NPUHubApp = self.extensionapp  # type: ignore[assignment]
         method = self.request.method or "GET"
         if not allowed(method, path):
-            return self._refuse(404, f"npuhub: {method} {path} is not a forwarded resource")
+            return self._refuse(404, N_("npuhub: {method} {path} is not a forwarded resource"),
+                               method=method, path=path)
         if len(self.request.body or b"") > app.max_body_size:
-            return self._refuse(413, f"request body over {app.max_body_size} bytes")
+            return self._refuse(413, N_("request body over {size} bytes"), size=app.max_body_size)
         if not app.api_url or not app.api_token:
-            return self._refuse(503, "not running inside an npuhub server (no NPUHUB_API_URL)")
+            return self._refuse(503, N_("not running inside an npuhub server (no NPUHUB_API_URL)"))
         url = f"{app.api_url.rstrip('/')}/{path}"
         if self.request.query:
             url += "?" + self.request.query
@@ -86,9 +93,9 @@ class ForwardHandler(ExtensionHandlerMixin, APIHandler):
             resp = await httpclient.AsyncHTTPClient().fetch(req, raise_error=False)
         except Exception as e:  # connection refused, DNS, timeout before a response
             self.log.warning("npuhub forward %s %s failed: %s", method, path, type(e).__name__)
-            return self._refuse(502, "cannot reach the npuhub service")
+            return self._refuse(502, N_("cannot reach the npuhub service"))
         if resp.code == 599:  # tornado's "no response" (timeout, connection reset)
-            return self._refuse(504, "the npuhub service did not answer in time")
+            return self._refuse(504, N_("the npuhub service did not answer in time"))
         self.set_status(resp.code)
         if "Content-Disposition" in resp.headers:
             self.set_header("Content-Disposition", resp.headers["Content-Disposition"])
@@ -117,16 +124,6 @@ class ForwardHandler(ExtensionHandlerMixin, APIHandler):
 
 
 LANG = re.compile(r"^[a-z]{2,3}(_[A-Z]{2})?$")
-LAB_LANGUAGE_SETTINGS = ("@jupyterlab", "translation-extension", "plugin.jupyterlab-settings")
-
-
-def lab_settings_dir() -> str:
-    """JupyterLab's user settings folder (as jupyterlab.commands.get_user_settings_dir)."""
-    from jupyter_core.paths import jupyter_config_dir
-
-    return os.environ.get("JUPYTERLAB_SETTINGS_DIR") or os.path.join(
-        jupyter_config_dir(), "lab", "user-settings"
-    )
 
 
 def seed_lab_language(lang: str | None, settings_dir: str) -> str | None:

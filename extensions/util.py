@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .client import NPUHubError
+from .i18n import N_, _
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -18,13 +19,19 @@ def home() -> Path:
     return Path(os.path.expanduser("~"))
 
 
+NAME_KINDS = {k: k for k in (N_("name"), N_("course id"), N_("assignment name"), N_("student"),
+                             N_("dataset name"), N_("job name"), N_("job id"))}  # fmt: skip
+
+
 def check_name(value: Any, what: str = "name") -> str:
     """A slug-like name (letters, digits, '.', '_', '-'; no '/', no '..'), or NPUHubError."""
     s = str(value)
     if not NAME_RE.match(s) or ".." in s:
         raise NPUHubError(
-            f"invalid {what} {s!r}: use letters, digits, '.', '_' or '-' "
-            "(no '/', no '..', at most 128 characters)"
+            _(
+                "invalid {what} {value}: use letters, digits, '.', '_' or '-' "
+                "(no '/', no '..', at most 128 characters)"
+            ).format(what=_(NAME_KINDS[what]) if what in NAME_KINDS else what, value=repr(s))
         )
     return s
 
@@ -44,12 +51,16 @@ def safe_join(root: str | os.PathLike, rel: str) -> Path:
         or any(p in ("", ".", "..") for p in rel.split("/"))
     )
     if bad:
-        raise NPUHubError(f"refusing unsafe file name {rel!r}")
+        raise NPUHubError(_("refusing unsafe file name {name}").format(name=repr(rel)))
     root_real = os.path.realpath(root)
     target = os.path.join(root_real, *rel.split("/"))
     parent_real = os.path.realpath(os.path.dirname(target))
     if os.path.commonpath([root_real, parent_real]) != root_real:
-        raise NPUHubError(f"refusing file name {rel!r}: it leads outside {root}")
+        raise NPUHubError(
+            _("refusing file name {name}: it leads outside {root}").format(
+                name=repr(rel), root=root
+            )
+        )
     return Path(target)
 
 

@@ -6,6 +6,14 @@ import { ServerConnection } from '@jupyterlab/services';
 
 const settings = () => ServerConnection.makeSettings();
 
+let language = '';
+
+/** The Lab's language (BCP 47, e.g. "zh-CN"): the service answers in it, refusals too
+ * (the browser's own Accept-Language may be another one). */
+export function setLanguage(lang: string): void {
+  language = lang;
+}
+
 export class NPUHubError extends Error {
   /** The service's refusal code (e.g. "no_feedback_yet"), or "" */
   constructor(message: string, public code = '', public params: any = {}) {
@@ -17,10 +25,15 @@ async function call(base: string, path: string, method = 'GET', body?: unknown):
   const s = settings();
   const url = URLExt.join(s.baseUrl, base, path);
   const init: RequestInit = { method };
+  const headers: { [name: string]: string } = {};
   if (body !== undefined) {
     init.body = JSON.stringify(body);
-    init.headers = { 'Content-Type': 'application/json' };
+    headers['Content-Type'] = 'application/json';
   }
+  if (language) {
+    headers['Accept-Language'] = language;
+  }
+  init.headers = headers;
   const resp = await ServerConnection.makeRequest(url, init, s);
   const text = await resp.text();
   let data: any = null;

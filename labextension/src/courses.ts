@@ -342,19 +342,18 @@ export class CourseSection {
 
   private gradesShown = new Set<string>();
 
+  /** The grades, an assignment at a time (its counts, then a row per student: score and
+   * "late" under it, attempt, grading by hand), narrow enough for the sidebar at its
+   * default width in both languages. */
   gradesTable(c: any, rows: any[]): HTMLElement {
     const t = this.trans;
-    const counts = (c.assignments || []).map((a: any) => {
-      const mine = rows.filter(r => r.assignment === a.name);
-      return t.__('%1: %2 graded, %3 late', a.name, mine.length,
-        mine.filter(r => r.late).length);
-    });
-    const head = h('tr', {}, ...[t.__('Student'), t.__('Assignment'), t.__('Score'),
-      t.__('Attempt'), t.__('Late'), t.__('By hand')].map(x => h('th', {}, x)));
     let view: HTMLElement;
     // cells a person grades (or the autograder flagged): a button opens them
-    const byHand = (r: any) => r.needs_manual_grading || r.needs_review
-      ? button(t.__('Grade by hand'), async () => {
+    const byHand = (r: any) => {
+      if (!(r.needs_manual_grading || r.needs_review)) {
+        return '';
+      }
+      const b = button(t.__('Grade'), async () => {
         try {
           if (await gradeByHand(c.id, r.assignment, r.student, t)) {
             view.replaceWith(this.gradesTable(c, await api(`courses/${c.id}/grades`)));
@@ -362,12 +361,27 @@ export class CourseSection {
         } catch (e) {
           notifyError(e);
         }
-      }, 'npuhub-grade-by-hand') : '';
-    const body = rows.map(r => h('tr', { 'data-student': r.student,
+      }, 'npuhub-grade-by-hand');
+      b.setAttribute('aria-label', t.__('Grade by hand'));
+      b.title = t.__('Grade by hand');
+      return b;
+    };
+    const head = () => h('tr', {}, ...[t.__('Student'), t.__('Score'), t.__('Attempt'),
+      t.__('By hand')].map(x => h('th', {}, x)));
+    const row = (r: any) => h('tr', { 'data-student': r.student,
       'data-assignment': r.assignment },
-    h('td', {}, r.student), h('td', {}, r.assignment),
-    h('td', {}, `${r.score} / ${r.max_score}`), h('td', {}, String(r.attempt)),
-    h('td', {}, r.late ? t.__('late') : ''), h('td', {}, byHand(r))));
+    h('td', { class: 'npuhub-student' }, r.student),
+    h('td', { class: 'npuhub-score' }, `${r.score} / ${r.max_score}`,
+      r.late ? h('span', { class: 'npuhub-late' }, t.__('late')) : ''),
+    h('td', {}, String(r.attempt)), h('td', {}, byHand(r)));
+    const parts = (c.assignments || []).flatMap((a: any) => {
+      const mine = rows.filter(r => r.assignment === a.name);
+      const counts = h('div', { class: 'npuhub-counts' }, t.__('%1: %2 graded, %3 late',
+        a.name, mine.length, mine.filter(r => r.late).length));
+      return mine.length ? [counts, h('table', { class: 'npuhub-table npuhub-grades-table',
+        'data-assignment': a.name }, h('thead', {}, head()), h('tbody', {}, ...mine.map(row)))]
+        : [counts];
+    });
     const csv = h('a', {
       class: 'npuhub-csv', download: `${c.id}-grades.csv`,
       href: `npuhub/api/courses/${encodeURIComponent(c.id)}/grades?format=csv`
@@ -377,9 +391,7 @@ export class CourseSection {
       void this.downloadCsv(c.id);
     });
     view = h('div', { class: 'npuhub-grades-view' },
-      h('div', { class: 'npuhub-counts' }, counts.join(' · ') || t.__('No grades yet')),
-      rows.length ? h('table', { class: 'npuhub-table' }, h('thead', {}, head),
-        h('tbody', {}, ...body)) : '',
+      ...(parts.length ? parts : [h('div', { class: 'npuhub-counts' }, t.__('No grades yet'))]),
       csv);
     return view;
   }

@@ -9,6 +9,7 @@ import { IStatusBar } from '@jupyterlab/statusbar';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
+import { setLanguage } from './api';
 import { field, h } from './dom';
 import { NPUHubPanel, submitJob } from './panel';
 import { NPUStatus } from './status';
@@ -46,6 +47,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     };
     // what is on screen is what runs: the open document is saved first
     const lang = ((translator && translator.languageCode) || 'en').replace('_', '-');
+    setLanguage(lang);  // the service's messages and refusals in the Lab's language
     const panel = new NPUHubPanel({ app, trans, lang, currentPath: async () => {
       const w: any = shell.currentWidget;
       if (w && w.context && w.context.model && w.context.model.dirty) {

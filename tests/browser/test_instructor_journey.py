@@ -2,7 +2,7 @@
 what the instructor reads in the sidebar's course view: the assignment not released
 yet, Release opens the student version and asks first; after a student submitted, the
 row counts the submission, Collect says how many it collected; Autograde reports the
-graded count; Grades shows its own table with the counts, and the CSV download holds the
+graded count; Grades shows its own table with the counts (fitting the sidebar), and the CSV download holds the
 student's row; a newer attempt after the grading is counted as not graded yet. The
 Chinese screens hold no English."""
 
@@ -48,7 +48,7 @@ TEXT = {
            "collected_count": "1 collected", "autograde": "Autograde",
            "graded": "Graded 1 submission", "graded_count": "1 graded", "last": "last graded ",
            "grades": "Grades", "counts": "ps1: 1 graded, 0 late",
-           "head": ["Student", "Assignment", "Score", "Attempt", "Late", "By hand"],
+           "head": ["Student", "Score", "Attempt", "By hand"],
            "csv": "Download CSV", "refresh": "Refresh",
            "newer": "1 newer attempt not graded",
            "held": "feedback after the due date, ", "return": "Return feedback",
@@ -65,7 +65,7 @@ TEXT = {
            "collected_count": "已收取 1 份", "autograde": "自动评分",
            "graded": "已评分 1 份提交", "graded_count": "已评分 1 份", "last": "上次评分于 ",
            "grades": "成绩", "counts": "ps1：已评分 1 份，迟交 0 份",
-           "head": ["学生", "作业", "得分", "提交次数", "迟交", "人工评分"],
+           "head": ["学生", "得分", "提交次数", "人工评分"],
            "csv": "下载 CSV", "refresh": "刷新",
            "newer": "1 份较新的提交尚未评分",
            "held": "之后可查看反馈", "return": "发还反馈", "return_confirm": "发还 ps1 的反馈？",
@@ -173,10 +173,14 @@ def test_instructor_releases_collects_grades_and_downloads(hub, page_factory, tm
     view = course.locator(".npuhub-grades-view")
     expect(view.locator(".npuhub-counts")).to_have_text(t["counts"])
     expect(view.locator("th")).to_have_text(t["head"])
+    expect(view.locator("table")).to_have_attribute("data-assignment", "ps1")
     line = view.locator(f'tr[data-student="{student}"] td')
-    expect(line.nth(1)).to_have_text("ps1")
-    expect(line.nth(2)).to_have_text(re.compile(r"^\d+(\.\d+)? / \d+(\.\d+)?$"))
-    expect(line.nth(3)).to_have_text("1")
+    expect(line.nth(0)).to_have_text(student)
+    expect(line.nth(1)).to_have_text(re.compile(r"^\d+(\.\d+)? / \d+(\.\d+)?$"))
+    expect(line.nth(2)).to_have_text("1")
+    # the table fits the sidebar at its default width: nothing to scroll sideways
+    assert view.evaluate("v => v.scrollWidth <= v.clientWidth"), "the grades overflow"
+    assert panel.evaluate("p => p.scrollWidth <= p.clientWidth"), "the sidebar overflows"
     # the picture's height: the sidebar scrolls to the table, as a person would
     page.set_viewport_size({"width": 1400, "height": 640})
     view.evaluate("el => el.scrollIntoView({block: 'end'})")

@@ -30,7 +30,8 @@ class FakeService(web.RequestHandler):
             return self.finish({"status": 404, "message": "no job nope"})
         body = json.loads(self.request.body) if self.request.body else None
         self.finish({"name": "alice", "path": path, "method": self.request.method,
-                     "query": self.request.query, "body": body})
+                     "query": self.request.query, "body": body,
+                     "accept_language": self.request.headers.get("Accept-Language")})
 
     def get(self, path):
         self._answer(path)
@@ -89,6 +90,20 @@ async def test_unlisted_path_is_not_forwarded(service, jp_fetch):
     with pytest.raises(HTTPClientError) as e:
         await jp_fetch("npuhub", "api", "devices")
     assert e.value.code == 404
+
+
+async def test_the_lab_s_language_reaches_the_service_and_the_forwarder_s_refusals(
+    service, jp_fetch
+):
+    resp = await jp_fetch("npuhub", "api", "me", headers={"Accept-Language": "zh-CN"})
+    assert json.loads(resp.body)["accept_language"] == "zh-CN"
+    with pytest.raises(HTTPClientError) as e:
+        await jp_fetch("npuhub", "api", "devices", headers={"Accept-Language": "zh-CN;q=1"})
+    assert json.loads(e.value.response.body)["message"] == "npuhub：GET devices 不是可转发的资源"
+    with pytest.raises(HTTPClientError) as e:
+        await jp_fetch("npuhub", "api", "devices", headers={"Accept-Language": "en-US"})
+    assert json.loads(e.value.response.body)["message"] == (
+        "npuhub: GET devices is not a forwarded resource")
 
 
 async def test_requires_authentication(service, jp_fetch):

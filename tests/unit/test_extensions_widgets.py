@@ -204,7 +204,7 @@ def test_instructor_view_model():
                                   ["zoe", "hw1", 9, 10, None, "late"]]  # fmt: skip
     assert csv_data_url("a,b\n") == "data:text/csv;base64,YSxiCg=="
     assert action_message("collect", "c", "a", {"submissions": 3}) == (
-        "Collected 3 submission(s) of c/a"
+        "Collected 3 submissions of c/a"
     )
 
 
@@ -253,7 +253,7 @@ def test_instructor_grades_by_hand_in_the_panel(monkeypatch, tmp_path):
     from npuhub.extensions.instructor_panel import cell_html, manual_summary
 
     assert manual_summary(SHEET) == (
-        "s2: 3.5 / 7 (automatic 5, by hand 2, 400 day(s) late: -50%)")
+        "s2: 3.5 / 7 (automatic 5, by hand 2, 400 days late: -50%)")
     assert "&lt;b&gt;Because" in cell_html({**SHEET["notebooks"][0]["cells"][0],
                                              "notebook": "ps1.ipynb"})
     monkeypatch.setenv("HOME", str(tmp_path))
