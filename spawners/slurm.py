@@ -11,6 +11,8 @@ request) and replaces the lifecycle:
   (:mod:`.slurm_script`); the devices Slurm granted go into the ledger and the hub routes
   to ADDR:PORT. A job that ends before its server answers fails the start at once with
   Slurm's reason.
+- ``wait: false`` (user_options): a job Slurm does not start at once is cancelled and
+  the request refused with the capacity refusal of single-host mode (:mod:`.slurm_room`).
 - `poll`: ``scontrol show job``; a controller that does not answer is asked again, and
   if it still does not the server is taken as running (never as stopped).
 - `stop`: ``scancel`` (a pending job leaves the line); the job stops its container.
@@ -44,6 +46,7 @@ from .slurm_query import (
     sbatch,
     scancel,
 )
+from .slurm_room import must_wait, why_not_now
 from .slurm_script import ServerJob, sbatch_args, server_script
 
 
@@ -72,6 +75,10 @@ class SlurmNPUSpawner(NPUSpawner):
         help="Folder the hub and every node share: env files (mode 0600) and Slurm logs."
     ).tag(config=True)
     slurm_poll = Float(0.5, help="Seconds between looks at a starting job.").tag(config=True)
+    slurm_decision_timeout = Float(
+        5.0, help="wait: false — seconds the controller has to start a job before it is "
+        "refused (it decides at submission unless SchedulerParameters defers it).",
+    ).tag(config=True)
 
     job_id = Unicode("")
     node = Unicode("")
@@ -186,6 +193,8 @@ class SlurmNPUSpawner(NPUSpawner):
                 raise web.HTTPError(503, f"Slurm refused the server: {e}") from None
             self.log.info("Server %s is Slurm job %s", self._log_name, self.job_id)
             self._save_state()
+            if not request.wait:
+                await self._start_now_or_refuse(request)
             info = await self._wait_running()
             self.node, (self.ip, self.port) = info.node, info.address
             await self._in_executor(self.ledger.hold_granted, self.allocation_id,
@@ -199,6 +208,27 @@ class SlurmNPUSpawner(NPUSpawner):
             await self._release("failed")
             raise
         return self.ip, self.port
+
+    async def _start_now_or_refuse(self, request) -> None:
+        """wait: false. The controller's first decision about the job: it starts (go on)
+        or it waits, and then the request is refused (start's cleanup cancels the job
+        and frees the ledger's reservation)."""
+        deadline = asyncio.get_running_loop().time() + self.slurm_decision_timeout
+        while True:
+            info = await job_info(self.job_id, self.slurm_conf or None)
+            if info is None:
+                return  # gone already: _wait_running says why
+            waits = must_wait(info.state, info.reason)
+            if waits is False:
+                return
+            if waits or asyncio.get_running_loop().time() >= deadline:
+                break
+            await asyncio.sleep(self.slurm_poll)
+        refusal = await why_not_now(info, request.npus, request.device_type,
+                                    self.slurm_conf or None)
+        self.log.info("%s may not wait and Slurm job %s cannot start now (%s): %s",
+                      self._log_name, self.job_id, info.reason, refusal.code)
+        raise web.HTTPError(refusal.status, refusal.message(i18n.language_of(self)))
 
     async def _wait_running(self):
         """Poll the job until it runs and reported its address; fail at once if it ends."""
