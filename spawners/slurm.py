@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from pathlib import Path
 
 from jupyterhub.utils import wait_for_http_server
@@ -32,6 +33,9 @@ from traitlets import Bool, Float, Integer, Unicode, default
 
 from npuhub.hub import i18n
 from npuhub.hub.containers import home_volume
+from npuhub.hub.datasets.catalog import DatasetError, user_folder
+from npuhub.hub.datasets.node_step import helper_argv, spec_for
+from npuhub.hub.datasets.store import wanted_datasets
 from npuhub.hub.jobs.node_facts import MAX_FACTS, facts_path, parse_node_facts
 from npuhub.hub.ledger import LedgerError
 from npuhub.hub.platform import platform_for
@@ -75,6 +79,11 @@ class SlurmNPUSpawner(NPUSpawner):
         help="Folder the hub and every node share: env files (mode 0600) and Slurm logs."
     ).tag(config=True)
     slurm_poll = Float(0.5, help="Seconds between looks at a starting job.").tag(config=True)
+    node_python = Unicode(
+        sys.executable,
+        help="Python with npuhub on the nodes (same path there); it mounts the datasets on "
+        "a server's node (hub/datasets/node_mount.py). Empty: the hub's host mounts them.",
+    ).tag(config=True)
     slurm_decision_timeout = Float(
         5.0, help="wait: false — seconds the controller has to start a job before it is "
         "refused (it decides at submission unless SchedulerParameters defers it).",
@@ -134,7 +143,7 @@ class SlurmNPUSpawner(NPUSpawner):
 
     async def _job(self, request) -> ServerJob:
         profile = next((p for p in self.profiles if p["slug"] == request.profile), {})
-        folder = await self._datasets_folder()
+        folder, setup = await self._node_datasets()
         (self._folder / "logs").mkdir(parents=True, exist_ok=True)
         return ServerJob(
             name=self.object_name,
@@ -159,7 +168,28 @@ class SlurmNPUSpawner(NPUSpawner):
             log_dir=str(self._folder / "logs"),
             slurm_conf=self.slurm_conf or None,
             node_root=self.node_root or "/",
+            datasets_setup=setup,
         )
+
+    async def _node_datasets(self) -> tuple[str | None, tuple[str, ...]]:
+        """The datasets folder and the command the job runs on its node before the
+        container starts: it prepares the folder there and mounts the user's datasets
+        (later mounts reach the running container through a step, node_step.py). Without
+        node_python, the hub's host does it (single-host mode's way)."""
+        if not self.mounts_root:
+            return None, ()
+        if not self.node_python:
+            return await self._datasets_folder(), ()
+        try:
+            datasets = await self._in_executor(
+                wanted_datasets, platform_for(self.db_url).datasets, self.user.name,
+                [g.name for g in self.user.groups], bool(self.user.admin))
+            spec = spec_for(self.mounts_root, self.user.name, datasets)
+            setup = tuple(helper_argv(self.node_python, spec))
+        except (DatasetError, ValueError, OSError) as e:
+            self.log.warning("No datasets folder for %s: %s", self._log_name, e)
+            return None, ()
+        return str(user_folder(self.mounts_root, self.user.name)), setup
 
     async def start(self):
         request = self.spawn_request

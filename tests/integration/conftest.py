@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from npuhub.hub.datasets.mounter import unmount_all
 from npuhub.hub.jobs.provenance import CANN_CFG, DRIVER_INFO
 from tests.conftest import new_hub, remove_prefixed
 from tests.slurm_fixture import cluster_dir, slurm_env
@@ -55,6 +56,7 @@ def cluster_hub(tmp_root, slurm):
     h.stop()
     cancel_prefixed(slurm["slurm_conf"], h.prefix)
     remove_prefixed(h.prefix)
+    unmount_all(h.state_dir)  # the nodes' dataset mounts (one host here)
 
 
 def cancel_prefixed(slurm_conf: str, prefix: str) -> None:
