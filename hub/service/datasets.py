@@ -153,7 +153,7 @@ class DatasetHandler(DatasetBase):
             if not may_mount(d["access"], d["grants"], groups, admin):
                 await self.run(mounter.unmount, self.root, user, d["name"])
                 await self.run(self.store.forget, user, d["name"])
-            elif moved:
+            elif moved and self.service.node_mounts is None:  # cluster: the next watch
                 await self.run(mounter.unmount, self.root, user, d["name"])
                 await self.run(
                     mounter.mount, d["source"], self.root, user, d["name"], d["symlinks"]

@@ -100,7 +100,6 @@ def test_a_batch_job_and_servers_compete_for_n1_through_one_ledger(cluster_hub):
         assert r.status_code == 200, r.text
         hub.wait_ready(c, timeout=300)
         assert [d.split(":")[0] for d in placed(hub, c)] == ["n1", "n1"]
-        assert held_by_job(hub, job_id) == []
         wait_for("the ledger holds what Slurm granted", lambda: ledger_holders(hub, users)
                  == slurm_holders(hub, [a, b, c], {}), 30)
     finally:
