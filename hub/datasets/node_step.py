@@ -26,8 +26,6 @@ import string
 import subprocess
 import sys
 
-from escapism import escape
-
 from .node_mount import parse_spec
 
 HELPER = "npuhub.hub.datasets.node_mount"
@@ -42,8 +40,10 @@ class NodeMountError(RuntimeError):
 
 
 def escaped(user: str) -> str:
-    """The user's name as in container and job names (DockerSpawner's escaping)."""
-    return escape(user, SAFE, escape_char="-").lower()
+    """The user's name as in container and job names (DockerSpawner's escaping: a
+    character other than a-z and 0-9 becomes -XX per UTF-8 byte, then lower case)."""
+    return "".join(c if c in SAFE else "".join(f"-{b:02X}" for b in c.encode())
+                   for c in user).lower()
 
 
 def spec_for(root: str, user: str, datasets: list[dict]) -> dict:

@@ -77,6 +77,10 @@ def test_a_user_s_running_server_jobs_by_name():
            "15 npuhub-li-2ewei-- RUNNING\n16 other-alice-- RUNNING\nbad line\n")
     assert server_jobs(out, "npuhub", "alice") == ["11", "12"]
     assert escaped("li.wei") == "li-2ewei"
+    from dockerspawner import DockerSpawner
+
+    for name in ("alice", "li.wei", "Bob_2", "a-b", "张伟", "x@y.org"):
+        assert escaped(name) == DockerSpawner._escape(name)
     assert server_jobs(out, "npuhub", "li.wei") == ["15"]
     with pytest.raises(ValueError):
         server_jobs(out, "-x", "alice")
