@@ -1,8 +1,8 @@
 """pytest plugin: the real three-node Slurm cluster (slurmctld + slurmd n1, n2, n3 with 4
 fake NPUs each) that every Slurm and cluster test shares.
 
-Load it with ``pytest_plugins = ["tests.slurm_fixture"]`` in ``tests/conftest.py`` (or
-``-p tests.slurm_fixture``). The session fixture ``slurm`` runs ``scripts/start-slurm``
+Load it with ``pytest_plugins = ["tests.slurm_fixture"]`` in ``tests/conftest.py``, whose
+``tmp_root`` (the session's folder) it uses. The session fixture ``slurm`` runs ``scripts/start-slurm``
 once — a no-op when the cluster already runs — and yields the keyword arguments of a
 :class:`npuhub.hub.jobs.sbatch.SlurmConfig` for the one-node partition "batch" (n1: the
 batch-backend tests count its four NPUs)::
