@@ -25,7 +25,7 @@ test: test-deps
 	scripts/start-dockerd
 	images/build base
 	.venv/bin/ruff check .
-	$(PY) -m pytest -p no:cacheprovider tests
+	$(PY) -m pytest -p no:cacheprovider --durations=30 tests
 
 unit: deps
 	$(PY) -m pytest -p no:cacheprovider tests/unit

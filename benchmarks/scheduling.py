@@ -45,8 +45,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from placement import RINGS_8, Node, load_nodes, load_tasks, pct, sample_nodes
+from placement_baselines import best_fit
 
-from npuhub.hub.placement import NodeView, best_fit
+from npuhub.hub.placement import NodeView
 from npuhub.hub.scheduling import (
     DEFAULT_HALF_LIFE_S,
     Policy,

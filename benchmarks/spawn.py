@@ -1,10 +1,13 @@
-"""Spawn latency: npuhub's NPUSpawner beside stock DockerSpawner, same image, same host.
+"""Spawn latency: npuhub's NPUSpawner beside stock DockerSpawner, same image, same host;
+and npuhub in cluster mode (each server a Slurm job on the three-node test cluster of
+scripts/start-slurm) beside single-host mode.
 
 Measured from the REST request that starts a server until the server answers through the
 proxy. Runs on demand (not a test): sequential spawns, then bursts of users at once, on a
 real `npuhub up` each. Prints a table with p50, p95, failures and the ratio.
 
     .venv/bin/python benchmarks/spawn.py [--sequential 20] [--bursts 20 50] [--only npuhub]
+    .venv/bin/python benchmarks/spawn.py --only npuhub --only cluster --sequential 10 --bursts 30
 """
 
 from __future__ import annotations
@@ -143,6 +146,19 @@ def run(hub: Hub, label: str, args, options=None) -> list[dict]:
     return rows
 
 
+def cluster_setup(root: Path) -> str:
+    """Start (or find) the test cluster; the config of an `npuhub up` in cluster mode."""
+    from tests.cluster_config import cluster_config, node_root
+    from tests.slurm_fixture import start_slurm
+
+    conf, _ = start_slurm()
+    log_dir = root / "slurm-logs"
+    log_dir.mkdir(mode=0o755, exist_ok=True)
+    slurm = {"slurm_conf": conf, "device_dir": str(Path(conf).parent / "devices" / "n1"),
+             "log_dir": str(log_dir), "partition": "batch"}
+    return cluster_config(slurm, node_root(root))
+
+
 def with_hub(root: Path, config: str, fn):
     hub = new_hub(root)
     hub.extra_config = config.replace("PREFIX", repr(hub.prefix))
@@ -160,7 +176,8 @@ def main() -> None:
     )
     p.add_argument("--sequential", type=int, default=20)
     p.add_argument("--bursts", type=int, nargs="*", default=[20, 50])
-    p.add_argument("--only", choices=["npuhub", "npuhub-1npu", "stock"], action="append")
+    p.add_argument("--only", choices=["npuhub", "npuhub-1npu", "stock", "cluster"],
+                   action="append")
     args = p.parse_args()
     root = Path(tempfile.mkdtemp(prefix="npuhubbench-"))
     which = args.only or ["stock", "npuhub", "npuhub-1npu"]
@@ -174,17 +191,22 @@ def main() -> None:
         rows += with_hub(
             root, "", lambda h: run(h, "npuhub, 1 NPU", one, {"profile": "base", "npus": 1})
         )
+    if "cluster" in which:
+        rows += with_hub(root, cluster_setup(root),
+                         lambda h: run(h, "npuhub on Slurm", args, {"profile": "npu", "npus": 0}))
+    # the baseline of a row: stock DockerSpawner; for cluster mode, npuhub on one host
     base = {r["case"]: r for r in rows if r["spawner"].startswith("stock")}
+    single = {r["case"]: r for r in rows if r["spawner"] == "npuhub"}
     print(
         f"\n{'spawner':<22}{'case':<17}{'ok':>5}{'failed':>8}{'p50 s':>8}{'p95 s':>8}"
-        f"{'max s':>8}{'p50 vs stock':>14}"
+        f"{'max s':>8}{'p50 vs base':>14}"
     )
     for r in rows:
         t = r["times"]
         p50 = statistics.median(t) if t else float("nan")
-        ref = base.get(r["case"])
+        ref = (single if r["spawner"] == "npuhub on Slurm" else base).get(r["case"])
         ratio = ""
-        if ref and ref["times"] and t and not r["spawner"].startswith("stock"):
+        if ref and ref["times"] and t and ref is not r:
             ratio = f"{p50 / statistics.median(ref['times']):.2f}x"
         print(
             f"{r['spawner']:<22}{r['case']:<17}{len(t):>5}{r['fails']:>8}{p50:>8.2f}"

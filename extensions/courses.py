@@ -178,6 +178,12 @@ def release(course: str, assignment: str) -> dict:
     return client.request("POST", _assignment(course, assignment, "release"))
 
 
+def return_feedback(course: str, assignment: str) -> dict:
+    """Return the feedback to students now, whatever the course's feedback policy;
+    `{assignment, returned_at, returned_by, students}` (students graded)."""
+    return client.request("POST", _assignment(course, assignment, "return"))
+
+
 def collect(course: str, assignment: str) -> dict:
     """Collect the latest submissions; `{submissions: N}`."""
     return client.request("POST", _assignment(course, assignment, "collect"))

@@ -186,7 +186,13 @@ def assignment_state(a: dict) -> str:
     if a.get("score") is not None:
         return f"graded {a['score']}/{a.get('max_score')}"
     if a.get("submitted_at"):
-        return "submitted (late)" if a.get("late") else "submitted"
+        state = "submitted (late)" if a.get("late") else "submitted"
+        held = a.get("feedback_held") or {}
+        if held.get("until") == "instructor":
+            state += ", feedback held until the instructor returns it"
+        elif held.get("until") == "due":
+            state += f", feedback after the due date {held.get('when') or held.get('due')}"
+        return state
     if a.get("released"):
         return "released"
     return "not released" if a else ""

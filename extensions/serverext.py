@@ -32,7 +32,7 @@ ROUTES: list[tuple[re.Pattern, frozenset[str]]] = [
         (rf"jobs/{SEG}/logs", "GET"),
         (r"courses", "GET POST"),
         (rf"{ASSIGNMENT}/(fetch|feedback)", "GET"),
-        (rf"{ASSIGNMENT}/(submit|release|collect)", "POST"),
+        (rf"{ASSIGNMENT}/(submit|release|collect|return)", "POST"),
         (rf"{ASSIGNMENT}/autograde", "GET POST"),
         (rf"{ASSIGNMENT}/source", "PUT"),
         (rf"{ASSIGNMENT}/submissions/{SEG}/grades", "GET PUT"),

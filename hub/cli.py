@@ -230,7 +230,8 @@ def cmd_course(args) -> int:
     from .courses.grades import grades_csv
 
     store = _platform(args).courses
-    need = {"release": 2, "collect": 2, "autograde": 2, "grades": 1}.get(args.action, 0)
+    need = {"release": 2, "collect": 2, "autograde": 2, "grades": 1,
+            "return": 2}.get(args.action, 0)
     if args.action == "export" and len(args.names) in (2, 3):
         need = len(args.names)
     elif args.action == "export":
@@ -246,6 +247,10 @@ def cmd_course(args) -> int:
         elif args.action == "release":
             r = service_ops.release_assignment(store, *args.names)
             print(f"released {args.names[1]} at {r['released_at']}: {', '.join(r['files'])}")
+        elif args.action == "return":
+            r = store.return_feedback(*args.names, by="cli")
+            print(f"feedback of {args.names[1]} returned at {r['returned_at']} "
+                  f"({r['students']} students graded)")
         elif args.action == "collect":
             print(f"{store.collect(*args.names)} submissions collected")
         elif args.action == "export":
@@ -328,10 +333,11 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("-f", "--file", required=True)
     ap.set_defaults(func=cmd_apply)
 
-    co = sub.add_parser("course", help="courses: list, release, collect, autograde, grades, "
-                        "export (nbgrader's course folder and gradebook)")
-    co.add_argument("action", choices=["list", "release", "collect", "autograde", "grades",
-                                       "export"])
+    co = sub.add_parser("course", help="courses: list, release, collect, autograde, return "
+                        "(feedback to students), grades, export (nbgrader's course folder "
+                        "and gradebook)")
+    co.add_argument("action", choices=["list", "release", "collect", "autograde", "return",
+                                       "grades", "export"])
     co.add_argument("names", nargs="*", help="COURSE [ASSIGNMENT]; export: COURSE "
                     "[ASSIGNMENT] DIR")
     co.add_argument("--csv", action="store_true", help="grades as CSV")

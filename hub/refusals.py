@@ -211,8 +211,9 @@ MESSAGES: dict[str, tuple[int, Template]] = {
     ),
     "feedback_after_due": (
         403,
-        "Feedback of {assignment} is returned after its due date ({due})",
+        "Feedback of {assignment} will be available after its due date, {when}",
     ),
+    "feedback_held": (403, "Feedback of {assignment} is held until the instructor returns it"),
     "course_invalid": (400, "{detail}"),
     "not_graded_yet": (409, "{student} has no graded submission of {assignment} yet"),
     "no_graded_cell": (400, "{notebook} has no graded cell {grade_id} in this submission"),

@@ -248,6 +248,13 @@ class NPUHub(Configurable):
         DOWN/DRAIN state.""",
     ).tag(config=True)
 
+    course_release_interval = Integer(
+        30,
+        min=1,
+        help="""Seconds between the service's checks for assignments whose `release` time
+        has come (each is then released from its stored sources, as by its instructor).""",
+    ).tag(config=True)
+
     budget_grace_seconds = Integer(
         600,
         min=0,

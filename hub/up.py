@@ -204,7 +204,11 @@ def up(config_file: str | None = None) -> int:
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
     public = f"http://{settings.ip}:{settings.port}"
-    if not wait_ready(f"{public}/services/npuhub/api/v1/health", proc):
+    # the hub through the public port (its route answers every host), the service at its
+    # own address: with c.JupyterHub.subdomain_host the proxy routes the service by host
+    # (npuhub--service.DOMAIN), a name this machine need not resolve
+    service = f"http://127.0.0.1:{ports['service']}/services/npuhub/api/v1/health"
+    if not (wait_ready(f"{public}/hub/health", proc) and wait_ready(service, proc)):
         forward(signal.SIGTERM, None)
         try:
             proc.wait(timeout=20)

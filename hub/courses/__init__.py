@@ -14,4 +14,5 @@ grader touch the file system, and only `grader` talks to Docker.
     manual.combine(result, manual_grades, late) -> the grade: automatic + by hand - penalty
     lateness.zone(name), lateness.penalty(policy, submitted, due) -> time zone, lateness
     export.export_course(store.export_data(course), dir) -> nbgrader's folder and gradebook
+    schedule.release_due(store) -> releases whose `release` time came (the service's loop)
 """

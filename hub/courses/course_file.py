@@ -14,6 +14,7 @@
     autograde: {timeout: 60, memory: 512m, cpus: 1}   # optional: per cell seconds, limits
     timezone: Asia/Shanghai         # times without offset are in this zone (default UTC)
     late_policy: {penalty_per_day: 10%, max_penalty: 50%, zero_after_days: 7}
+    feedback: after_due             # or manual (an instructor returns it), after_grading
     assignments:
       - {name: ps1, source: ps1, release: 2026-03-01T00:00:00Z, due: 2026-03-08T23:59:00Z,
          extensions: {s2: "2026-03-10T23:59"}}    # per-student due dates
@@ -42,6 +43,10 @@ IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]{0,254}$")
 MEMORY = re.compile(r"^[0-9]{1,6}[kmg]$")
 AUTOGRADE_DEFAULTS = {"timeout": 60, "memory": "512m", "cpus": 1.0}
 MAX_STUDENTS = 5000
+
+
+FEEDBACK_POLICIES = ("manual", "after_grading", "after_due")
+FEEDBACK_DEFAULT = "after_due"  # as before the policy existed: feedback shows hidden tests
 
 
 class CourseError(Refusal, ValueError):
@@ -224,6 +229,7 @@ def parse_course(doc: dict, *, allow_source: bool = True) -> dict:
     except lateness.PolicyError as e:
         raise CourseError(str(e)) from None
     course["timezone"] = doc.get("timezone") or "UTC"
+    course["feedback"] = doc.get("feedback") or FEEDBACK_DEFAULT
     course["assignments"] = _assignments(doc.get("assignments"), allow_source=allow_source,
                                          tz=tz)
     return course

@@ -39,6 +39,17 @@ def zone(name: str | None) -> tzinfo:
                           "(such as Asia/Shanghai or Europe/Berlin)") from None
 
 
+def local(t: datetime | None, name: str | None) -> str:
+    """`t` on the wall clock of the course's zone `name`: "2026-09-15 23:59 (Asia/Shanghai)"."""
+    if t is None:
+        return ""
+    try:
+        tz = zone(name)
+    except PolicyError:
+        tz, name = UTC, "UTC"
+    return f"{t.astimezone(tz):%Y-%m-%d %H:%M} ({name or 'UTC'})"
+
+
 def to_utc(t: datetime, tz: tzinfo) -> datetime:
     """An aware UTC time; a naive `t` is a wall-clock time in `tz`."""
     return (t if t.tzinfo else t.replace(tzinfo=tz)).astimezone(UTC)

@@ -91,6 +91,13 @@ class Assignment(Base):
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # per-student due dates: {student: {"due": ISO time, "by": "file" | instructor}}
     extensions: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    # who released it: an instructor's name, "cli", or "schedule" (its `release` time);
+    # a scheduled release that failed: {"error": code, "params": {...}, "at": ISO time}
+    released_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    release_error: Mapped[dict | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    # feedback returned by an instructor (else the course's feedback policy decides)
+    feedback_returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    feedback_returned_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
     course: Mapped[Course] = relationship(back_populates="assignments")
 

@@ -204,11 +204,15 @@ def feedback_pages(store, cid: str, name: str, user: str, lang: str = "en") -> d
     return pages
 
 
-def release_assignment(store, cid: str, name: str) -> dict:
-    """Release an assignment from its stored sources: {released_at, files}."""
+def release_assignment(store, cid: str, name: str, by: str = "cli", *,
+                       only_once: bool = False) -> dict | None:
+    """Release an assignment from its stored sources: {released_at, released_by, files}.
+    The schedule of `release` times calls it too, `only_once` (None: released already)."""
     src = store.source(cid, name)
+    if only_once and src["released_at"] is not None:
+        return None
     released, checksums = release_files(src["source"])
-    return store.set_released(cid, name, released, checksums)
+    return store.set_released(cid, name, released, checksums, by, only_once=only_once)
 
 
 def grade_one(store, course: dict, src: dict, sub: dict, by: str = "cli",

@@ -7,14 +7,14 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from npuhub.hub import clock, db
 
 from . import lateness, manual
-from .course_file import CourseError, instructors_group, students_group
+from .course_file import FEEDBACK_DEFAULT, CourseError, instructors_group, students_group
 from .models import Assignment, Course, CourseMember, Submission
 
 
@@ -30,16 +30,33 @@ def course_dict(c: Course) -> dict:
             "students": sorted(m.user for m in c.members if m.role == "student")}
 
 
-def is_open(a: Assignment, now: datetime) -> bool:
-    """Released and past its release time: students may fetch it."""
-    return a.released_at is not None and (a.release is None or now >= a.release)
+def is_open(a: Assignment) -> bool:
+    """Released (by an instructor, or by the schedule at its `release` time): students
+    may fetch it."""
+    return a.released_at is not None
 
 
-def feedback_returned(a: Assignment, now: datetime) -> bool:
-    """Feedback shows hidden tests: students read it once the due date has passed for
-    everyone (the latest extension included)."""
+def feedback_policy(c: Course) -> str:
+    return (c.spec or {}).get("feedback") or FEEDBACK_DEFAULT
+
+
+def feedback_held(a: Assignment, now: datetime) -> dict | None:
+    """Why students may not read their feedback yet (None: they may, once graded).
+    Feedback shows hidden tests: an instructor returns it, or the course's policy does
+    (after_grading; after_due: once the due date has passed for everyone, the latest
+    extension included)."""
+    if a.feedback_returned_at is not None:
+        return None
+    policy = feedback_policy(a.course)
+    if policy == "after_grading":
+        return None
+    if policy == "manual":
+        return {"until": "instructor"}
     last = lateness.last_due(a.due, a.extensions)
-    return last is None or now >= last
+    if last is None or now >= last:
+        return None
+    return {"until": "due", "due": _iso(last),
+            "when": lateness.local(last, (a.course.spec or {}).get("timezone"))}
 
 
 def late_of(c: Course, a: Assignment, user: str, submitted_at: datetime | None) -> dict:
@@ -98,6 +115,7 @@ class CourseStore(db.Store):
         spec["timezone"] = course.get("timezone", "UTC")
         spec["late_policy"] = course.get("late_policy") or dict(lateness.NO_POLICY)
         spec["profile_name"] = course.get("profile")
+        spec["feedback"] = course.get("feedback") or FEEDBACK_DEFAULT
         with self._write() as s:
             c = Course.find(s, course["id"])
             if c is None:
@@ -116,6 +134,8 @@ class CourseStore(db.Store):
                 if a is None:
                     a = Assignment(name=spec_a["name"], source={}, released={}, checksums={})
                     c.assignments.append(a)
+                if a.release != spec_a["release"]:
+                    a.release_error = None  # a new release time: the schedule tries again
                 a.release, a.due = spec_a["release"], spec_a["due"]
                 # the file's extensions replace the file's; an instructor's (REST) stay
                 kept = {u: e for u, e in (a.extensions or {}).items() if e.get("by") != "file"}
@@ -152,8 +172,10 @@ class CourseStore(db.Store):
                 if role == "instructor":
                     for a, state in zip(c.assignments, states, strict=True):
                         state["counts"] = self._counts(s, a)
+                        state.update(self._instructor_state(a))
                 out.append({"id": c.name, "title": c.title, "term": c.term, "role": role,
-                            "assignments": states})
+                            "timezone": (c.spec or {}).get("timezone", "UTC"),
+                            "feedback_policy": feedback_policy(c), "assignments": states})
             return out
 
     @staticmethod
@@ -172,21 +194,31 @@ class CourseStore(db.Store):
                 "late": sum(bool(x.late) for x in latest.values()),
                 "newer": sum(x.graded_at is None for u, x in latest.items() if u in graded)}
 
+    @staticmethod
+    def _instructor_state(a: Assignment) -> dict:
+        """Who released it (or why the schedule could not), whether feedback was returned."""
+        return {"released_at": _iso(a.released_at), "released_by": a.released_by,
+                "release_error": a.release_error,
+                "feedback_returned_at": _iso(a.feedback_returned_at),
+                "feedback_returned_by": a.feedback_returned_by}
+
     def _state(self, s: Session, a: Assignment, user: str, now: datetime) -> dict:
         subs = s.scalars(select(Submission).where(
             Submission.assignment_id == a.id, Submission.user == user)
             .order_by(Submission.attempt)).all()
         last = subs[-1] if subs else None
         graded = next((x for x in reversed(subs) if x.graded_at is not None), None)
-        returned = graded is not None and feedback_returned(a, now)
+        held = feedback_held(a, now)
+        returned = graded is not None and held is None
         grade = grade_of(graded) if returned else None
         late = late_of(a.course, a, user, last and last.submitted_at)
         return {"name": a.name, "release": _iso(a.release), "due": _iso(a.due),
-                "my_due": late["due"], "released": is_open(a, now),
+                "my_due": late["due"], "released": is_open(a),
                 "submitted_at": _iso(last and last.submitted_at),
                 "late": late["late"], "attempts": len(subs),
                 "score": grade["score"] if grade else None,
-                "max_score": grade["max_score"] if grade else None, "feedback": returned}
+                "max_score": grade["max_score"] if grade else None, "feedback": returned,
+                "graded": graded is not None, "feedback_held": held}
 
     # ------------------------------------------------------------------ assignments
 
@@ -198,6 +230,7 @@ class CourseStore(db.Store):
                 a = Assignment(name=name, released={}, checksums={})
                 c.assignments.append(a)
             a.source = dict(files)
+            a.release_error = None  # new sources: a scheduled release tries again
             return {"assignment": name, "files": sorted(files)}
 
     def source(self, course: str, name: str) -> dict:
@@ -207,20 +240,68 @@ class CourseStore(db.Store):
                     "checksums": dict(a.checksums), "due": a.due, "release": a.release,
                     "released_at": a.released_at}
 
-    def set_released(self, course: str, name: str, released: dict, checksums: dict) -> dict:
+    def set_released(self, course: str, name: str, released: dict, checksums: dict,
+                     by: str = "cli", *, only_once: bool = False) -> dict | None:
+        """Store the student version (released now, by `by`). `only_once` (the schedule):
+        only if nobody released it meanwhile, in one conditional UPDATE (None if not)."""
+        now = clock.utcnow()
+        values = {"released": released, "checksums": checksums, "released_at": now,
+                  "released_by": by[:255], "release_error": None}
         with self._write() as s:
             a = self._assignment(s, course, name)
-            a.released, a.checksums, a.released_at = released, checksums, clock.utcnow()
-            return {"released_at": _iso(a.released_at), "files": sorted(released)}
+            where = [Assignment.id == a.id]
+            if only_once:
+                where.append(Assignment.released_at.is_(None))
+            done = s.execute(update(Assignment).where(*where).values(**values)
+                             .execution_options(synchronize_session=False))
+            if done.rowcount != 1:
+                return None
+            return {"released_at": _iso(now), "released_by": by, "files": sorted(released)}
+
+    def due_releases(self, now: datetime) -> list[tuple[str, str]]:
+        """(course, assignment) whose `release` time has come and that nobody released
+        yet, except those whose scheduled release failed (until their sources or their
+        release time change)."""
+        with self._read() as s:
+            rows = s.execute(select(Course.name, Assignment.name).join(Assignment.course)
+                             .where(Assignment.released_at.is_(None),
+                                    Assignment.release.is_not(None),
+                                    Assignment.release <= now,
+                                    Assignment.release_error.is_(None))
+                             .order_by(Assignment.release, Assignment.id)).all()
+            return [(c, a) for c, a in rows]
+
+    def set_release_error(self, course: str, name: str, code: str, params: dict) -> None:
+        """Record why the schedule could not release (shown to instructors)."""
+        with self._write() as s:
+            a = self._assignment(s, course, name)
+            if a.released_at is None:
+                a.release_error = {"error": code, "params": params,
+                                   "at": _iso(clock.utcnow())}
 
     def released_for_student(self, course: str, name: str) -> dict[str, str]:
         with self._read() as s:
             a = self._assignment(s, course, name)
-            if not is_open(a, clock.utcnow()):
-                if a.released_at and a.release:
+            if not is_open(a):
+                if a.release and a.release > clock.utcnow():
                     raise CourseError("not_released_until", assignment=name, when=_iso(a.release))
                 raise CourseError("not_released", assignment=name)
             return dict(a.released)
+
+    def return_feedback(self, course: str, name: str, by: str) -> dict:
+        """An instructor returns the feedback of an assignment: students read theirs
+        from now on, whatever the course's policy (once is enough: kept as first given)."""
+        with self._write() as s:
+            a = self._assignment(s, course, name)
+            if a.released_at is None:
+                raise CourseError("release_first", assignment=name)
+            if a.feedback_returned_at is None:
+                a.feedback_returned_at, a.feedback_returned_by = clock.utcnow(), by[:255]
+            graded = s.scalars(select(Submission.user).where(
+                Submission.assignment_id == a.id, Submission.graded_at.is_not(None))
+                .distinct()).all()
+            return {"assignment": name, "returned_at": _iso(a.feedback_returned_at),
+                    "returned_by": a.feedback_returned_by, "students": len(graded)}
 
     # ------------------------------------------------------------------ submissions
 
@@ -233,7 +314,7 @@ class CourseStore(db.Store):
         try:
             with self._write() as s:
                 a = self._assignment(s, course, name)
-                if not is_open(a, now):
+                if not is_open(a):
                     raise CourseError("not_released", assignment=name)
                 last = s.execute(select(Submission.attempt, Submission.submitted_at).where(
                     Submission.assignment_id == a.id, Submission.user == user)
@@ -312,9 +393,12 @@ class CourseStore(db.Store):
             x = self._graded(s, a, user)
             if x is None:
                 raise CourseError("no_feedback_yet", assignment=name)
-            if not feedback_returned(a, clock.utcnow()):
-                last = lateness.last_due(a.due, a.extensions)
-                raise CourseError("feedback_after_due", assignment=name, due=_iso(last))
+            held = feedback_held(a, clock.utcnow())
+            if held is not None and held["until"] == "instructor":
+                raise CourseError("feedback_held", assignment=name)
+            if held is not None:
+                raise CourseError("feedback_after_due", assignment=name, due=held["due"],
+                                  when=held["when"])
             return {"feedback": dict(x.feedback or {}), "executed": x.executed,
                     "grade": grade_of(x)}
 

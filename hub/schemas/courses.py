@@ -60,6 +60,10 @@ class CourseDecl(Body):
     timezone: str | None = Field(
         None, description="IANA time zone of times written without offset: Asia/Shanghai")
     late_policy: LatePolicy | None = None
+    feedback: Literal["manual", "after_grading", "after_due"] | None = Field(
+        None, description="When students read their feedback: manual (when an instructor "
+        "returns it), after_grading, or after_due (default: once the due date has passed "
+        "for everyone)")
     assignments: list[AssignmentDecl] | None = None
 
     def doc(self) -> dict:

@@ -22,6 +22,7 @@ from traitlets import Integer, Unicode, default
 from traitlets.config import Application
 
 from npuhub.hub.courses.grading_runs import GradingRuns
+from npuhub.hub.courses.schedule import start_release_schedule
 from npuhub.hub.datasets.node_step import node_mounts_for
 from npuhub.hub.datasets.restore import drop_lost_mounts, restore_running
 from npuhub.hub.enforce import Enforcer
@@ -160,6 +161,7 @@ class PlatformService(Application):
         self.idle.start(self.npuhub.watch_interval)
         if self.npuhub.engine == "slurm":
             start_sync(self.ledger.inventory, self.npuhub, self.npuhub.slurm_sync_interval)
+        start_release_schedule(self.platform.courses, self.npuhub.course_release_interval)
         asyncio.ensure_future(self.restore_mounts())
         self._mounts_task = asyncio.ensure_future(self.watch_mounts(self.npuhub.watch_interval))
         self.jobs = start_jobs(self.platform, self.npuhub_config or None, self.npuhub,
@@ -167,6 +169,7 @@ class PlatformService(Application):
         log.info("npuhub service listening on %s:%s%s", self.ip, self.port,
                  self.service_prefix)
         stop_on_signals()
+        exit_with_parent()
         await asyncio.Event().wait()
 
     def start(self) -> None:
@@ -189,6 +192,23 @@ def stop_on_signals() -> None:
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop, signum)
+
+
+def exit_with_parent() -> None:
+    """Get SIGTERM when JupyterHub dies, even by SIGKILL (Linux's PR_SET_PDEATHSIG): an
+    orphaned service would keep its port and the next hub's service could not start."""
+    import ctypes
+
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(1, int(signal.SIGTERM), 0, 0, 0) != 0:  # PR_SET_PDEATHSIG
+            raise OSError(ctypes.get_errno(), "prctl")
+    except (OSError, AttributeError) as e:
+        log.warning("the service will not stop by itself if the hub dies: %s", e)
+        return
+    if os.getppid() != parent:  # the hub died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 main = PlatformService.launch_instance

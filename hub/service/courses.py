@@ -1,9 +1,10 @@
 """Courses: GET|POST /api/v1/courses, GET /api/v1/courses/{id}, GET .../grades
 (?format=csv), and per assignment PUT .../source, POST .../release, GET .../fetch,
-POST .../submit, GET .../feedback, POST .../collect, POST .../autograde.
+POST .../submit, GET .../feedback, POST .../collect, POST .../autograde, POST .../return.
 
 Students fetch what is released, submit, and read their own feedback once the due date
-has passed; they never see sources, hidden tests or anyone else's submission.
+has passed (or as the course's feedback policy says, or once an instructor returns it);
+they never see sources, hidden tests or anyone else's submission.
 Instructors act on their own courses only, administrators on all. Course state lives in
 the platform database (npuhub.hub.courses.store). Each submission is graded in its own
 isolated container, a few at a time, off the event loop (autograde.py).
@@ -25,6 +26,7 @@ from npuhub.hub.courses.course_file import (
 )
 from npuhub.hub.courses.grades import grades_csv
 from npuhub.hub.hubapi import HubAPIError
+from npuhub.hub.refusals import render
 from npuhub.hub.schemas.courses import Collected, Course, CourseDecl, Files, FileSet, Grade
 
 from .base import APIHandler
@@ -74,8 +76,14 @@ class CourseHandler(APIHandler):
 
 class CourseListHandler(CourseHandler):
     async def get(self):
-        self.write_json(await self.call(self.store.courses_of, self.user_name, self.groups,
-                                        self.is_admin))
+        courses = await self.call(self.store.courses_of, self.user_name, self.groups,
+                                  self.is_admin)
+        for c in courses:  # a failed scheduled release, said in the reader's language
+            for a in c["assignments"]:
+                if a.get("release_error"):
+                    e = a["release_error"]
+                    e["message"] = render(e["error"], e.get("params") or {}, self.lang)
+        self.write_json(courses)
 
     async def post(self):
         course = parse_course(self.json_body(), allow_source=False)  # CourseDecl
@@ -155,7 +163,14 @@ class ReleaseHandler(CourseHandler):
     async def post(self, cid, name):
         await self.instructor(cid, name)
         self.write_json(await self.call(service_ops.release_assignment, self.store, cid,
-                                        name))
+                                        name, self.user_name))
+
+
+class ReturnHandler(CourseHandler):
+    async def post(self, cid, name):
+        await self.instructor(cid, name)
+        self.write_json(await self.call(self.store.return_feedback, cid, name,
+                                        self.user_name))
 
 
 def _preview(store, cid: str, name: str) -> dict[str, str]:
@@ -248,8 +263,12 @@ routes = [
         "POST": Op("Submit your files", {200: _ANY}, body=Files, errors=(*_E, 409, 413)),
     }),
     Route(_A + "/feedback", FeedbackHandler, {
-        "GET": Op("Your feedback (HTML), after the due date", {200: FileSet},
+        "GET": Op("Your feedback (HTML), once returned", {200: FileSet},
                   errors=(*_E, 409)),
+    }),
+    Route(_A + "/return", ReturnHandler, {
+        "POST": Op("Return the feedback to students now, whatever the course's feedback "
+                   "policy (instructors)", {200: _ANY}, errors=(*_E, 409)),
     }),
     Route(_A + "/collect", CollectHandler, {
         "POST": Op("Collect the latest submissions (instructors)", {200: Collected},

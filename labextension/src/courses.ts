@@ -11,7 +11,8 @@ import { button, h } from './dom';
 import { gradeByHand } from './grading';
 
 // refusals that are states a person reads, not failures
-const INFO = ['no_feedback_yet', 'feedback_after_due', 'not_released', 'not_released_until'];
+const INFO = ['no_feedback_yet', 'feedback_after_due', 'feedback_held', 'not_released',
+  'not_released_until'];
 
 export function notifyError(e: unknown): void {
   const err = e as NPUHubError;
@@ -23,15 +24,21 @@ export function notifyError(e: unknown): void {
   }
 }
 
-/** A time as the reader's Lab shows dates: "Jan 2, 2020, 08:00 CST" (their time zone). */
-export function when(iso: string | null | undefined, lang: string): string {
+/** A time as the reader's Lab shows dates: "Jan 2, 2020, 08:00 CST", in the time zone
+ * `tz` (a course's) or else the reader's. */
+export function when(iso: string | null | undefined, lang: string, tz?: string): string {
   if (!iso) {
     return '';
   }
-  return new Date(iso).toLocaleString(lang, {
+  const opts: Intl.DateTimeFormatOptions = {
     year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit',
     timeZoneName: 'short'
-  });
+  };
+  try {
+    return new Date(iso).toLocaleString(lang, tz ? { ...opts, timeZone: tz } : opts);
+  } catch {
+    return new Date(iso).toLocaleString(lang, opts);  // a zone this browser lacks
+  }
 }
 
 /** The open documents under `folder` with unsaved changes, saved (what is on screen). */
@@ -56,12 +63,30 @@ export class CourseSection {
 
   render(c: any): HTMLElement {
     const instructor = c.role === 'instructor';
+    this.tz = c.timezone;
     const rows = (c.assignments || []).map((a: any) =>
       instructor ? this.instructorRow(c, a) : this.studentRow(c, a));
     const role = instructor ? this.trans.__('instructor') : this.trans.__('student');
     const extra = instructor ? [this.gradesBlock(c)] : [];
     return h('div', { class: 'npuhub-course', 'data-course': c.id },
       h('h4', {}, this.trans.__('%1 (%2)', c.title || c.id, role)), ...rows, ...extra);
+  }
+
+  /** the time zone of the course being rendered: its times are shown in it */
+  private tz: string | undefined;
+
+  private at(iso: string | null | undefined): string {
+    return when(iso, this.lang, this.tz);
+  }
+
+  /** "feedback held until the instructor returns it" / "feedback after Jan 2, 08:00" */
+  private held(a: any): string {
+    const held = a.feedback_held;
+    if (!held) {
+      return '';
+    }
+    return held.until === 'instructor' ? this.trans.__('feedback held until the instructor returns it')
+      : this.trans.__('feedback after the due date, %1', this.at(held.due));
   }
 
   private act(label: string, fn: () => Promise<unknown>, primary = false): HTMLElement {
@@ -83,10 +108,10 @@ export class CourseSection {
     const parts: string[] = [];
     if (!a.released) {
       const future = a.release && Date.parse(a.release) > Date.now();
-      parts.push(future ? t.__('opens %1', when(a.release, this.lang)) : t.__('not released yet'));
+      parts.push(future ? t.__('opens %1', this.at(a.release)) : t.__('not released yet'));
     }
     if (a.due) {
-      parts.push(t.__('due %1', when(a.due, this.lang)));
+      parts.push(t.__('due %1', this.at(a.due)));
     }
     if (a.attempts) {
       parts.push(t.__('attempt %1', a.attempts));
@@ -97,9 +122,10 @@ export class CourseSection {
         parts.push(t.__('feedback ready'), t.__('score %1 / %2', a.score, a.max_score));
       } else {
         parts.push(t.__('submitted %1', when(a.submitted_at, this.lang)));
+        parts.push(this.held(a));
       }
     }
-    return parts.join(' · ');
+    return parts.filter(Boolean).join(' · ');
   }
 
   private studentRow(c: any, a: any): HTMLElement {
@@ -165,14 +191,24 @@ export class CourseSection {
   private instructorRow(c: any, a: any): HTMLElement {
     const t = this.trans;
     const base = `courses/${c.id}/assignments/${a.name}`;
-    const state = [a.released ? t.__('released') : t.__('not released yet'),
-      a.due ? t.__('due %1', when(a.due, this.lang)) : '', ...this.counts(a)]
-      .filter(Boolean).join(' · ');
+    const future = a.release && Date.parse(a.release) > Date.now();
+    const state = [
+      a.released ? (a.released_by === 'schedule' ? t.__('released at its release time')
+        : t.__('released')) : t.__('not released yet'),
+      !a.released && future ? t.__('opens %1', this.at(a.release)) : '',
+      a.due ? t.__('due %1', this.at(a.due)) : '', ...this.counts(a),
+      a.released ? this.feedbackState(a) : ''
+    ].filter(Boolean).join(' · ');
+    const failed = a.release_error ? h('span', { class: 'npuhub-state npuhub-release-error' },
+      t.__('The release at %1 failed: %2', this.at(a.release),
+        a.release_error.message || a.release_error.error)) : '';
     return h('div', { class: 'npuhub-row npuhub-assignment', 'data-assignment': `${c.id}/${a.name}` },
       h('span', { class: 'npuhub-name' }, a.name),
-      h('span', { class: 'npuhub-state' }, state),
+      h('span', { class: 'npuhub-state' }, state), failed,
       h('span', { class: 'npuhub-actions' },
         this.act(t.__('Release'), () => this.release(c, a)),
+        ...(a.released && a.feedback_held
+          ? [this.act(t.__('Return feedback'), () => this.returnFeedback(c, a))] : []),
         this.act(t.__('Collect'), async () => {
           const r = await api(`${base}/collect`, 'POST', {});
           Notification.success(t._n('Collected %1 submission of %2', 'Collected %1 submissions of %2',
@@ -195,6 +231,40 @@ export class CourseSection {
       n.newer ? t._n('%1 newer attempt not graded', '%1 newer attempts not graded', n.newer)
         : '',
       n.last_graded ? t.__('last graded %1', when(n.last_graded, this.lang)) : ''];
+  }
+
+  /** "feedback returned" / "feedback held until the instructor returns it" / … */
+  private feedbackState(a: any): string {
+    if (a.feedback_returned_at) {
+      return this.trans.__('feedback returned');
+    }
+    return this.held(a);
+  }
+
+  /** Return feedback: asks first (students then read scores and hidden tests). */
+  private async returnFeedback(c: any, a: any): Promise<void> {
+    const t = this.trans;
+    const body = new Widget();
+    body.node.append(h('p', {}, t.__(
+      'Students of %1 will read their score and feedback, hidden tests included.',
+      c.title || c.id)));
+    if (a.feedback_held && a.feedback_held.until === 'due') {
+      body.node.append(h('p', {}, t.__(
+        'The due date (%1) has not passed yet: students who have not submitted could see the hidden tests.',
+        this.at(a.feedback_held.due))));
+    }
+    const ok = await showDialog({
+      title: t.__('Return the feedback of %1?', a.name), body,
+      buttons: [Dialog.cancelButton({ label: t.__('Cancel') }),
+        Dialog.okButton({ label: t.__('Return feedback') })]
+    });
+    if (!ok.button.accept) {
+      return;
+    }
+    const r = await api(`courses/${c.id}/assignments/${a.name}/return`, 'POST', {});
+    Notification.success(t._n('Returned the feedback of %2 (%1 student graded)',
+      'Returned the feedback of %2 (%1 students graded)', r.students, a.name),
+    { autoClose: 6000 });
   }
 
   /** Release: the student version opens first, then a dialog asks before releasing. */

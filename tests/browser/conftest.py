@@ -75,11 +75,12 @@ def page(page_factory):
     return page_factory("en-US")
 
 
-def login(page, hub, name: str, password: str = "correct horse battery") -> None:
-    """Sign in through the hub's login form (a pending account is activated with
-    `password` first, through its one-time link)."""
+def login(page, hub, name: str, password: str = "correct horse battery",
+          base: str | None = None) -> None:
+    """Sign in through the hub's login form at `base` (default the hub's URL); a pending
+    account is activated with `password` first, through its one-time link."""
     hub.activate(name, password)
-    page.goto(f"{hub.url}/hub/login")
+    page.goto(f"{base or hub.url}/hub/login")
     page.fill("#username_input", name)
     page.fill("#password_input", password)
     page.click("#login_submit")

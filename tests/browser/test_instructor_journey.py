@@ -50,7 +50,12 @@ TEXT = {
            "grades": "Grades", "counts": "ps1: 1 graded, 0 late",
            "head": ["Student", "Assignment", "Score", "Attempt", "Late", "By hand"],
            "csv": "Download CSV", "refresh": "Refresh",
-           "newer": "1 newer attempt not graded"},
+           "newer": "1 newer attempt not graded",
+           "held": "feedback after the due date, ", "return": "Return feedback",
+           "return_confirm": "Return the feedback of ps1?",
+           "return_warning": "has not passed yet",
+           "returned_note": "Returned the feedback of ps1 (1 student graded)",
+           "returned": "feedback returned"},
     "zh": {"title": "深度学习入门", "role": "深度学习入门（教师）",
            "not_released": "尚未发布", "released": "已发布", "due": "截止 ",
            "release": "发布", "confirm": "发布 ps1？",
@@ -62,7 +67,10 @@ TEXT = {
            "grades": "成绩", "counts": "ps1：已评分 1 份，迟交 0 份",
            "head": ["学生", "作业", "得分", "提交次数", "迟交", "人工评分"],
            "csv": "下载 CSV", "refresh": "刷新",
-           "newer": "1 份较新的提交尚未评分"},
+           "newer": "1 份较新的提交尚未评分",
+           "held": "之后可查看反馈", "return": "发还反馈", "return_confirm": "发还 ps1 的反馈？",
+           "return_warning": "尚未到",
+           "returned_note": "已发还 ps1 的反馈（已评分学生 1 名）", "returned": "反馈已发还"},
 }
 
 
@@ -146,6 +154,19 @@ def test_instructor_releases_collects_grades_and_downloads(hub, page_factory, tm
     panel.get_by_role("button", name=t["refresh"], exact=True).click()
     expect(state).to_contain_text(t["graded_count"])
     expect(state).to_contain_text(t["last"])
+
+    # feedback is held until the due date (2099); the instructor returns it, asked first
+    expect(state).to_contain_text(t["held"])
+    row.get_by_role("button", name=t["return"], exact=True).click()
+    dialog = page.locator(".jp-Dialog")
+    expect(dialog).to_contain_text(t["return_confirm"])
+    expect(dialog).to_contain_text(t["return_warning"])
+    if lang == "zh":
+        assert english_words(dialog.inner_text(), allowed=[cid, "ps1", "UTC"]) == []
+    dialog.get_by_role("button", name=t["return"], exact=True).click()
+    expect(page.get_by_text(t["returned_note"], exact=True)).to_be_visible()
+    expect(state).to_contain_text(t["returned"])
+    expect(row.get_by_role("button", name=t["return"], exact=True)).to_have_count(0)
 
     # the grades in their own table, and the CSV
     course.get_by_role("button", name=t["grades"], exact=True).click()

@@ -34,12 +34,13 @@ instructors: [{teacher}]
 students: [{student}]
 image: npuhub/base:latest
 npus_per_student: 1
+feedback: manual
 assignments:
   - {{name: ps1, source: ps1, release: "2020-01-01T00:00:00Z", due: "2020-01-02T00:00:00Z"}}
   - {{name: ps2, source: ps2, release: "2099-01-01T00:00:00Z", due: "2099-01-08T00:00:00Z"}}
 """
 # ps1 (released by the instructor) is due in the past: the submission is late but
-# accepted, and its feedback is returned as soon as it is graded; ps2 opens in 2099
+# accepted, and its feedback is held until the instructor returns it; ps2 opens in 2099
 ANSWER = "def squares(n): return [i * i for i in range(1, n + 1)]"
 
 TEXT = {
@@ -47,11 +48,13 @@ TEXT = {
            "not_yet": "opens",
            "submitted": r"Submitted ps1, attempt 1, at .* \(late\) \(saved problems\.ipynb first\)",
            "attempt": "attempt 1", "late": "late", "ready": "feedback ready",
-           "score": "score 2 /", "kept": "Fetched 0 files: your work in", "refresh": "Refresh"},
+           "score": "score 2 /", "kept": "Fetched 0 files: your work in", "refresh": "Refresh",
+           "held": "feedback held until the instructor returns it"},
     "zh": {"fetch": "获取", "submit": "提交", "feedback": "反馈",
            "not_yet": "开放", "submitted": r"已提交 ps1（第 1 次，迟交），时间 .*（已先保存 problems\.ipynb）",
            "attempt": "第 1 次提交", "late": "迟交", "ready": "反馈已就绪",
-           "score": "得分 2 /", "kept": "获取了 0 个文件", "refresh": "刷新"},
+           "score": "得分 2 /", "kept": "获取了 0 个文件", "refresh": "刷新",
+           "held": "反馈暂由教师保留，发还后可查看"},
 }
 
 
@@ -141,6 +144,12 @@ def test_student_submits_what_is_on_screen(hub, page_factory, tmp_path, lang):
     collect_and_grade(hub, names)
     panel.get_by_role("button", name=t["refresh"]).click()
     state = row.locator(".npuhub-state")
+    # graded, but held: said as a state, without a score or a Feedback button
+    expect(state).to_contain_text(t["held"], timeout=30_000)
+    expect(state).not_to_contain_text(t["score"])
+    expect(row.get_by_role("button", name=t["feedback"], exact=True)).to_have_count(0)
+    assert teacher_api(hub, names, "POST", "ps1/return", json={}).status_code == 200
+    panel.get_by_role("button", name=t["refresh"]).click()
     # the typed answer was graded: squares' 2 points (the file on disk had none)
     expect(state).to_contain_text(t["score"], timeout=30_000)
     expect(state).to_contain_text(t["ready"])

@@ -45,7 +45,7 @@ npus_per_student: 1
 npu_hours_per_student: 5
 autograde: {{timeout: 20, memory: 512m}}
 assignments:
-  - {{name: ps1, source: ps1, release: "2020-01-01T00:00:00Z", due: "2099-01-01T00:00:00Z"}}
+  - {{name: ps1, source: ps1, release: "2098-12-01T00:00:00Z", due: "2099-01-01T00:00:00Z"}}
   - {{name: ps2, source: ps2, release: "2020-01-01T00:00:00Z", due: "2020-01-02T00:00:00Z"}}
 """
 
@@ -130,7 +130,9 @@ def test_groups_quota_and_profile(hub, course):
 
 def test_full_cycle(hub, course):
     t, ps1, ps2 = "teacher", "/assignments/ps1", "/assignments/ps2"
-    assert api(hub, course, "s1", "GET", ps1 + "/fetch").status_code == 403  # not released
+    r = api(hub, course, "s1", "GET", ps1 + "/fetch")  # not released: it opens in 2098
+    assert r.status_code == 403 and r.json()["error"] == "not_released_until", r.text
+    # the instructor releases earlier than the release time: open at once
     for path in (ps1, ps2):
         r = api(hub, course, t, "POST", path + "/release")
         assert r.status_code == 200, r.text

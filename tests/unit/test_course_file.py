@@ -172,10 +172,14 @@ def test_store_cycle(store, monkeypatch):
     assert store.role("ai101", "eve", []) is None
     assert store.role("ai101", "root", [], admin=True) == "instructor"
     store.set_source("ai101", "ps1", {"a.ipynb": nb})
-    store.set_released("ai101", "ps1", {"a.ipynb": nb}, {})
     at(monkeypatch, "2026-02-01T00:00:00+00:00")
-    with pytest.raises(CourseError, match="not released yet"):
+    with pytest.raises(CourseError, match=r"not released yet \(it opens 2026-03-01"):
         store.released_for_student("ai101", "ps1")
+    with pytest.raises(CourseError, match="not released yet"):
+        store.submit("ai101", "ps1", "s1", {"a.ipynb": "0"})
+    # the instructor releases before the release time: students fetch it at once
+    store.set_released("ai101", "ps1", {"a.ipynb": nb}, {})
+    assert store.released_for_student("ai101", "ps1") == {"a.ipynb": nb}
     at(monkeypatch, "2026-03-02T00:00:00+00:00")
     assert store.released_for_student("ai101", "ps1") == {"a.ipynb": nb}
     assert store.submit("ai101", "ps1", "s1", {"a.ipynb": "1"})["attempt"] == 1

@@ -174,17 +174,27 @@ def test_student_rows(tmp_path, monkeypatch):
              "late": True, "score": None, "feedback": False},
             {"name": "hw2", "released": True},
             {"name": "hw3", "released": False},
+            {"name": "hw4", "released": True, "submitted_at": "t", "score": None,
+             "feedback": False, "feedback_held": {"until": "instructor"}},
+            {"name": "hw5", "released": True, "submitted_at": "t", "score": None,
+             "feedback_held": {"until": "due", "due": "2026-09-15T15:59:00+00:00",
+                               "when": "2026-09-15 23:59 (Asia/Shanghai)"}},
             {"name": "hw0", "released": True, "submitted_at": "t", "score": 8, "max_score": 10,
              "feedback": True}]},
         {"id": "ta", "role": "instructor", "assignments": [{"name": "x", "released": True}]},
     ]  # fmt: skip
     rows = {r["assignment"]: r for r in student_rows(items)}
-    assert sorted(rows) == ["hw0", "hw1", "hw2", "hw3"]
+    assert sorted(rows) == ["hw0", "hw1", "hw2", "hw3", "hw4", "hw5"]
     assert rows["hw1"]["state"] == "submitted (late)" and rows["hw1"]["can_submit"]
     assert rows["hw1"]["fetch_label"] == "Fetch again"
     assert rows["hw2"]["can_fetch"] and not rows["hw2"]["can_submit"]
     assert rows["hw3"]["state"] == "not released" and not rows["hw3"]["can_fetch"]
     assert rows["hw0"]["state"] == "graded 8/10" and rows["hw0"]["can_feedback"]
+    # held feedback is a state: no score, no button, and until when
+    assert rows["hw4"]["state"] == "submitted, feedback held until the instructor returns it"
+    assert rows["hw5"]["state"] == (
+        "submitted, feedback after the due date 2026-09-15 23:59 (Asia/Shanghai)")
+    assert not rows["hw4"]["can_feedback"] and not rows["hw5"]["can_feedback"]
 
 
 def test_instructor_view_model():
