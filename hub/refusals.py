@@ -90,6 +90,12 @@ MESSAGES: dict[str, tuple[int, Template]] = {
         "{free} of {total} {what} are free, but not {npus} together on one node "
         "(the most free on one node is {largest}); ask for fewer or try again later{queue}",
     ),
+    # cluster mode, wait: false (spawners/slurm_room.py): room, but Slurm waits
+    "slurm_not_now": (
+        503,
+        "{free} of {total} {what} are free, but Slurm cannot start {npus} now "
+        "(its reason: {reason}); try again later{queue}",
+    ),
     # --- the line (hub/line): a server request that waited for NPUs
     "line_max_wait": (
         503,

@@ -11,6 +11,8 @@ request) and replaces the lifecycle:
   (:mod:`.slurm_script`); the devices Slurm granted go into the ledger and the hub routes
   to ADDR:PORT. A job that ends before its server answers fails the start at once with
   Slurm's reason.
+- ``wait: false`` (user_options): a job Slurm does not start at once is cancelled and
+  the request refused with the capacity refusal of single-host mode (:mod:`.slurm_room`).
 - `poll`: ``scontrol show job``; a controller that does not answer is asked again, and
   if it still does not the server is taken as running (never as stopped).
 - `stop`: ``scancel`` (a pending job leaves the line); the job stops its container.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from pathlib import Path
 
 from jupyterhub.utils import wait_for_http_server
@@ -30,6 +33,9 @@ from traitlets import Bool, Float, Integer, Unicode, default
 
 from npuhub.hub import i18n
 from npuhub.hub.containers import home_volume
+from npuhub.hub.datasets.catalog import DatasetError, user_folder
+from npuhub.hub.datasets.node_step import helper_argv, spec_for
+from npuhub.hub.datasets.store import wanted_datasets
 from npuhub.hub.jobs.node_facts import MAX_FACTS, facts_path, parse_node_facts
 from npuhub.hub.ledger import LedgerError
 from npuhub.hub.platform import platform_for
@@ -44,6 +50,7 @@ from .slurm_query import (
     sbatch,
     scancel,
 )
+from .slurm_room import must_wait, why_not_now
 from .slurm_script import ServerJob, sbatch_args, server_script
 
 
@@ -72,6 +79,15 @@ class SlurmNPUSpawner(NPUSpawner):
         help="Folder the hub and every node share: env files (mode 0600) and Slurm logs."
     ).tag(config=True)
     slurm_poll = Float(0.5, help="Seconds between looks at a starting job.").tag(config=True)
+    node_python = Unicode(
+        sys.executable,
+        help="Python with npuhub on the nodes (same path there); it mounts the datasets on "
+        "a server's node (hub/datasets/node_mount.py). Empty: the hub's host mounts them.",
+    ).tag(config=True)
+    slurm_decision_timeout = Float(
+        5.0, help="wait: false — seconds the controller has to start a job before it is "
+        "refused (it decides at submission unless SchedulerParameters defers it).",
+    ).tag(config=True)
 
     job_id = Unicode("")
     node = Unicode("")
@@ -127,7 +143,7 @@ class SlurmNPUSpawner(NPUSpawner):
 
     async def _job(self, request) -> ServerJob:
         profile = next((p for p in self.profiles if p["slug"] == request.profile), {})
-        folder = await self._datasets_folder()
+        folder, setup = await self._node_datasets()
         (self._folder / "logs").mkdir(parents=True, exist_ok=True)
         return ServerJob(
             name=self.object_name,
@@ -152,7 +168,28 @@ class SlurmNPUSpawner(NPUSpawner):
             log_dir=str(self._folder / "logs"),
             slurm_conf=self.slurm_conf or None,
             node_root=self.node_root or "/",
+            datasets_setup=setup,
         )
+
+    async def _node_datasets(self) -> tuple[str | None, tuple[str, ...]]:
+        """The datasets folder and the command the job runs on its node before the
+        container starts: it prepares the folder there and mounts the user's datasets
+        (later mounts reach the running container through a step, node_step.py). Without
+        node_python, the hub's host does it (single-host mode's way)."""
+        if not self.mounts_root:
+            return None, ()
+        if not self.node_python:
+            return await self._datasets_folder(), ()
+        try:
+            datasets = await self._in_executor(
+                wanted_datasets, platform_for(self.db_url).datasets, self.user.name,
+                [g.name for g in self.user.groups], bool(self.user.admin))
+            spec = spec_for(self.mounts_root, self.user.name, datasets)
+            setup = tuple(helper_argv(self.node_python, spec))
+        except (DatasetError, ValueError, OSError) as e:
+            self.log.warning("No datasets folder for %s: %s", self._log_name, e)
+            return None, ()
+        return str(user_folder(self.mounts_root, self.user.name)), setup
 
     async def start(self):
         request = self.spawn_request
@@ -186,6 +223,8 @@ class SlurmNPUSpawner(NPUSpawner):
                 raise web.HTTPError(503, f"Slurm refused the server: {e}") from None
             self.log.info("Server %s is Slurm job %s", self._log_name, self.job_id)
             self._save_state()
+            if not request.wait:
+                await self._start_now_or_refuse(request)
             info = await self._wait_running()
             self.node, (self.ip, self.port) = info.node, info.address
             await self._in_executor(self.ledger.hold_granted, self.allocation_id,
@@ -199,6 +238,27 @@ class SlurmNPUSpawner(NPUSpawner):
             await self._release("failed")
             raise
         return self.ip, self.port
+
+    async def _start_now_or_refuse(self, request) -> None:
+        """wait: false. The controller's first decision about the job: it starts (go on)
+        or it waits, and then the request is refused (start's cleanup cancels the job
+        and frees the ledger's reservation)."""
+        deadline = asyncio.get_running_loop().time() + self.slurm_decision_timeout
+        while True:
+            info = await job_info(self.job_id, self.slurm_conf or None)
+            if info is None:
+                return  # gone already: _wait_running says why
+            waits = must_wait(info.state, info.reason)
+            if waits is False:
+                return
+            if waits or asyncio.get_running_loop().time() >= deadline:
+                break
+            await asyncio.sleep(self.slurm_poll)
+        refusal = await why_not_now(info, request.npus, request.device_type,
+                                    self.slurm_conf or None)
+        self.log.info("%s may not wait and Slurm job %s cannot start now (%s): %s",
+                      self._log_name, self.job_id, info.reason, refusal.code)
+        raise web.HTTPError(refusal.status, refusal.message(i18n.language_of(self)))
 
     async def _wait_running(self):
         """Poll the job until it runs and reported its address; fail at once if it ends."""

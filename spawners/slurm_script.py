@@ -49,6 +49,7 @@ COMMENT_PREFIX = "npuhub="
 URL_PATH = re.compile(r"^/[A-Za-z0-9_./%@+~-]*/$")
 VOLUME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 ARG = re.compile(r"^[\x20-\x7e]{1,1024}$")
+SETUP_ARG = re.compile(r"^[\x20-\x7e]{1,65536}$")
 
 __all__ = ["COMMENT_PREFIX", "ServerJob", "sbatch_args", "server_script"]
 
@@ -82,6 +83,9 @@ class ServerJob:
     sbatch: str = "sbatch"
     stop_timeout: int = 5
     node_root: str = "/"  # where the node's driver and CANN version files are read
+    # run before the container starts: prepares the datasets folder on the node and mounts
+    # the user's datasets there (hub/datasets/node_mount.py); () for none
+    datasets_setup: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _require(bool(SLUG.match(self.name)), f"invalid container name {self.name!r}")
@@ -116,6 +120,10 @@ class ServerJob:
         _require(
             bool(self.args) and all(ARG.match(a) for a in self.args),
             "the container command must be printable words",
+        )
+        _require(
+            all(SETUP_ARG.match(a) for a in self.datasets_setup),
+            "the datasets setup must be printable words",
         )
         for what in ("docker", "scontrol", "sbatch"):
             _require(bool(re.match(r"^[A-Za-z0-9_./+-]+$", getattr(self, what))), what)
@@ -184,7 +192,7 @@ cleanup() {{
 }}
 trap 'echo "npuhub: server stopped by signal" >&2; cleanup; exit 143' TERM INT
 "$DOCKER" rm -f "$NAME" >/dev/null 2>&1  # left over from an earlier start
-
+{datasets}
 {facts}
 """
 
@@ -204,6 +212,11 @@ def server_script(job: ServerJob) -> str:
         granted=granted_devices_sh(job.driver_paths),
         stop_timeout=job.stop_timeout,
         facts=node_facts_sh(log_dir=job.log_dir, image=job.image, node_root=job.node_root),
+        datasets=(
+            "# The user's datasets folder on this node, their datasets mounted in it\n"
+            + " ".join(q(a) for a in job.datasets_setup)
+            + ' || echo "npuhub: datasets not all mounted on $SLURMD_NODENAME" >&2\n'
+        ) if job.datasets_setup else "",
     )
     run = [
         '"$DOCKER" run --rm',

@@ -184,6 +184,21 @@ def restore_user(
     return done
 
 
+def wanted_datasets(store: DatasetStore, user: str, groups, admin: bool = False) -> list[dict]:
+    """The datasets `user` has mounted and may still use (catalog dicts); remembered
+    mounts they lost access to are forgotten. I/O: database (cluster mode: the nodes
+    mount them, hub/datasets/node_mount.py)."""
+    from .catalog import may_mount
+
+    keep = []
+    for d in store.mounted(user):
+        if may_mount(d["access"], d["grants"], groups, admin):
+            keep.append(d)
+        else:
+            store.forget(user, d["name"])
+    return keep
+
+
 def drop_lost(store: DatasetStore, root: str, user: str, groups, admin: bool = False) -> list[str]:
     """Unmount and forget the mounts of `user` that their groups of now no longer allow
     (a group left, a grant revoked); the names dropped. I/O: database and mounts."""

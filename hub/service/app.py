@@ -23,6 +23,7 @@ from traitlets.config import Application
 
 from npuhub.hub.courses.grading_runs import GradingRuns
 from npuhub.hub.courses.schedule import start_release_schedule
+from npuhub.hub.datasets.node_step import node_mounts_for
 from npuhub.hub.datasets.restore import drop_lost_mounts, restore_running
 from npuhub.hub.enforce import Enforcer
 from npuhub.hub.hubapi import AsyncHubAPI
@@ -104,6 +105,7 @@ class PlatformService(Application):
         self.enforcer = Enforcer(self.ledger, self.hub, self.npuhub.budget_grace_seconds,
                                  jobs=lambda: self.jobs)
         self.idle = IdleWatch(self.platform, self.hub, self.npuhub)
+        self.node_mounts = node_mounts_for(self.npuhub)  # cluster mode: mounts on the nodes
         self.web_app = self.make_app()
 
     def make_app(self) -> web.Application:
@@ -122,6 +124,8 @@ class PlatformService(Application):
         )
 
     async def restore_mounts(self) -> None:
+        if self.node_mounts is not None:
+            return  # the nodes' mounts follow the database at the first watch
         try:
             users = await self.hub.active_users()
             await restore_running(self.platform.datasets, str(self.npuhub.path("mounts")), users)
@@ -134,10 +138,20 @@ class PlatformService(Application):
         while True:
             await asyncio.sleep(every)
             try:
-                await drop_lost_mounts(self.platform.datasets, root,
-                                       await self.hub.active_users())
+                users = await self.hub.active_users()
+                await drop_lost_mounts(self.platform.datasets, root, users)
+                if self.node_mounts is not None:
+                    await self.nodes_follow(users)
             except Exception:
                 log.exception("Re-checking dataset mounts failed")
+
+    async def nodes_follow(self, users: list[dict]) -> None:
+        """Cluster mode: the nodes of running servers mount what the database says."""
+        loop = asyncio.get_running_loop()
+        running = [u["name"] for u in users
+                   if any(s.get("ready") for s in (u.get("servers") or {}).values())]
+        mounts = await loop.run_in_executor(None, self.platform.datasets.all_mounts)
+        await loop.run_in_executor(None, self.node_mounts.reconcile, mounts, running)
 
     async def serve(self) -> None:
         self.web_app.listen(self.port, address=self.ip)

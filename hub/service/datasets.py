@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from tornado import web
 
 from npuhub.hub import clock
-from npuhub.hub.datasets import catalog, mounter
+from npuhub.hub.datasets import catalog, mounter, node_step
 from npuhub.hub.datasets.catalog import DatasetError, may_mount, public_view
 from npuhub.hub.hubapi import HubAPIError
 from npuhub.hub.schemas.datasets import Dataset, DatasetChange, DatasetSpec, Mount
@@ -153,7 +153,7 @@ class DatasetHandler(DatasetBase):
             if not may_mount(d["access"], d["grants"], groups, admin):
                 await self.run(mounter.unmount, self.root, user, d["name"])
                 await self.run(self.store.forget, user, d["name"])
-            elif moved:
+            elif moved and self.service.node_mounts is None:  # cluster: the next watch
                 await self.run(mounter.unmount, self.root, user, d["name"])
                 await self.run(
                     mounter.mount, d["source"], self.root, user, d["name"], d["symlinks"]
@@ -177,11 +177,28 @@ class MountHandler(DatasetBase):
             raise DatasetError("mount_by_users")
         return catalog.check_user(self.user_name)
 
+    async def on_nodes(self, user: str) -> None:
+        """Cluster mode: the nodes of the user's running servers mount what the user
+        wants now (hub/datasets/node_step.py); MountError (409) if a node could not."""
+        datasets = await self.run(self.store.mounted, user)
+        try:
+            await self.run(self.service.node_mounts.follow, user, datasets)
+        except (node_step.NodeMountError, ValueError, OSError) as e:
+            raise mounter.MountError(str(e)) from None
+
     async def post(self, name):
         user, d = self.check_user(), await self.dataset(name)
         if not await self.allowed(d):
             raise DatasetError("dataset_forbidden", name=repr(name))
-        await self.run(mounter.mount, d["source"], self.root, user, name, d["symlinks"])
+        if self.service.node_mounts is not None:  # cluster mode: on the servers' nodes
+            await self.run(self.store.remember, user, name)
+            try:
+                await self.on_nodes(user)
+            except mounter.MountError:
+                await self.run(self.store.forget, user, name)
+                raise
+        else:
+            await self.run(mounter.mount, d["source"], self.root, user, name, d["symlinks"])
         await self.run(self.store.remember, user, name)
         mounted = {"name": name, "version": d.get("version"), "mounted": clock.utcnow().isoformat()}
         await self.run(self.ledger.usage.note_dataset, user, mounted)  # the sessions' records
@@ -189,8 +206,12 @@ class MountHandler(DatasetBase):
 
     async def delete(self, name):
         user, name = self.check_user(), self.check(name)
-        await self.run(mounter.unmount, self.root, user, name)
-        await self.run(self.store.forget, user, name)
+        if self.service.node_mounts is not None:
+            await self.run(self.store.forget, user, name)
+            await self.on_nodes(user)
+        else:
+            await self.run(mounter.unmount, self.root, user, name)
+            await self.run(self.store.forget, user, name)
         self.answer(name, False)
 
 

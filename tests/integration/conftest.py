@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 
+from npuhub.hub.datasets.mounter import unmount_all
 from tests.cluster_config import cluster_config, node_root
 from tests.conftest import new_hub, remove_prefixed
 from tests.slurm_fixture import slurm_env
@@ -22,6 +23,7 @@ def cluster_hub(tmp_root, slurm):
     h.stop()
     cancel_prefixed(slurm["slurm_conf"], h.prefix)
     remove_prefixed(h.prefix)
+    unmount_all(h.state_dir)  # the nodes' dataset mounts (one host here)
 
 
 def cancel_prefixed(slurm_conf: str, prefix: str) -> None:

@@ -1,7 +1,7 @@
 """The Slurm backend against a real slurmctld + slurmd on this machine (4 fake NPUs as
 GRES "npu", see scripts/start-slurm) and a real Docker daemon.
 
-Every Slurm job is named npuhub-{id}-npuhubtest-…, so the session fixture cancels any
+Every Slurm job runs in the session's log folder, so the session fixture cancels any
 left over; every container npuhub-job-{id} a test may start is removed at module end.
 """
 
