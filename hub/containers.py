@@ -11,6 +11,7 @@ tests (kubespawner's `objects.py` style).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 
 from docker.types import LogConfig, Ulimit
@@ -47,6 +48,20 @@ def log_config(*, max_size: str, max_files: int) -> dict:
     """Docker's json-file log of a container, rotated at `max_size` (e.g. "10m"), at
     most `max_files` files kept: a chatty process cannot fill the host's disk."""
     return {"type": "json-file", "config": {"max-size": max_size, "max-file": str(max_files)}}
+
+
+LOG_SIZE = re.compile(r"^[1-9][0-9]{0,5}[kmgKMG]$")
+
+
+def log_args(*, max_size: str, max_files: int) -> list[str]:
+    """:func:`log_config` as `docker run` options (the Slurm job scripts'): a chatty
+    process cannot fill a node's disk either."""
+    if not (isinstance(max_size, str) and LOG_SIZE.match(max_size)):
+        raise ValueError(f"log size must look like 10m, 512k or 1g, got {max_size!r}")
+    if not (type(max_files) is int and 1 <= max_files <= 100):
+        raise ValueError(f"log files must be 1-100, got {max_files!r}")
+    return ["--log-driver json-file", f"--log-opt max-size={max_size}",
+            f"--log-opt max-file={max_files}"]
 
 
 def home_volume(prefix: str, user: str) -> str:

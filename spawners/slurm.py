@@ -156,6 +156,8 @@ class SlurmNPUSpawner(NPUSpawner):
             memory=str(self.mem_limit or "4G"),
             cpus=float(self.cpu_limit or 1),
             pids_limit=self.pids_limit,
+            log_max_size=self.log_max_size,
+            log_max_files=self.log_max_files,
             home_volume=home_volume(self.prefix, self.user.name),
             datasets_folder=folder,
             env_file=await self._in_executor(self._write_env),

@@ -32,7 +32,7 @@ import shlex
 from dataclasses import dataclass
 
 from npuhub.hub.binding import DEFAULT_DRIVER_PATHS
-from npuhub.hub.containers import CONTAINER_USER, DATASETS, HOME, hardening_args
+from npuhub.hub.containers import CONTAINER_USER, DATASETS, HOME, hardening_args, log_args
 from npuhub.hub.jobs.node_facts import node_facts_sh
 from npuhub.hub.jobs.sbatch import (
     IMAGE,
@@ -68,6 +68,8 @@ class ServerJob:
     memory: str  # the container's memory limit
     cpus: float
     pids_limit: int
+    log_max_size: str = "10m"  # the container's json-file log, rotated
+    log_max_files: int = 3
     home_volume: str
     datasets_folder: str | None
     env_file: str
@@ -105,6 +107,10 @@ class ServerJob:
             _require(bool(MEMORY.match(value)), f"{what} must look like 512M or 2G: {value!r}")
         _require(0 < self.cpus <= 1024, f"invalid cpus {self.cpus!r}")
         _require(type(self.pids_limit) is int and self.pids_limit > 0, "invalid pids_limit")
+        try:
+            log_args(max_size=self.log_max_size, max_files=self.log_max_files)
+        except ValueError as e:
+            raise InvalidJob(str(e)) from None
         if self.home_volume.startswith("/"):
             _safe_path(self.home_volume, "home_volume")
         else:
@@ -226,6 +232,7 @@ def server_script(job: ServerJob) -> str:
         "--network host",
         f"--user {CONTAINER_USER}",
         *hardening_args(pids_limit=job.pids_limit),
+        *log_args(max_size=job.log_max_size, max_files=job.log_max_files),
         f"--memory {q(job.memory)}",
         f"--cpus {job.cpus:g}",
         f"-v {q(job.home_volume + ':' + HOME)}",

@@ -46,7 +46,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from npuhub.hub.binding import DEFAULT_DRIVER_PATHS, SHARED_ASCEND_NODES
-from npuhub.hub.containers import CONTAINER_USER, HOME, hardening_args
+from npuhub.hub.containers import CONTAINER_USER, HOME, hardening_args, log_args
 
 from .node_facts import node_facts_sh
 
@@ -113,6 +113,9 @@ class SlurmConfig:
     log_dir: str = "/var/lib/npuhub/slurm-logs"
     memory: str = "2G"
     pids_limit: int = 512
+    #: the job container's json-file log: rotated at this size, this many files kept
+    log_max_size: str = "10m"
+    log_max_files: int = 3
     #: seconds `docker stop` gives the job to exit after scancel / time limit
     stop_timeout: int = 5
     driver_paths: tuple[str, ...] = DEFAULT_DRIVER_PATHS
@@ -174,6 +177,10 @@ class SlurmConfig:
                 type(value) is int and value > 0,
                 f"SlurmConfig.{name} must be a positive integer, got {value!r}",
             )
+        try:
+            log_args(max_size=self.log_max_size, max_files=self.log_max_files)
+        except ValueError as e:
+            raise InvalidJob(f"SlurmConfig: {e}") from None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -438,6 +445,7 @@ def job_script(job: JobSpec, cfg: SlurmConfig) -> str:
         "--network none",
         f"--user {CONTAINER_USER}",
         *hardening_args(pids_limit=cfg.pids_limit),
+        *log_args(max_size=cfg.log_max_size, max_files=cfg.log_max_files),
         f"--memory {q(cfg.memory)}",
         f"-v {q(job.home_volume + ':' + HOME)}",
     ]

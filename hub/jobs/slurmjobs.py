@@ -38,6 +38,8 @@ def slurm_config(cfg) -> SlurmConfig:
         log_dir=cfg.slurm_log_dir,
         memory=cfg.slurm_memory,
         pids_limit=cfg.pids_limit,
+        log_max_size=cfg.log_max_size,
+        log_max_files=cfg.log_max_files,
         driver_paths=tuple(cfg.driver_paths or ()),
         stop_timeout=cfg.stop_timeout,
         slurm_conf=cfg.slurm_conf or None,

@@ -75,6 +75,9 @@ def test_server_is_a_slurm_job_with_the_granted_npus(cluster_hub):
     root = cluster_dir(hub.slurm)
     assert {f"{root}/devices/{node}/davinci{i}" for i in idx} <= devices
     assert container.attrs["HostConfig"]["CapDrop"] == ["ALL"]
+    # its log is capped as on one host (a chatty notebook cannot fill the node's disk)
+    assert container.attrs["HostConfig"]["LogConfig"] == {
+        "Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}}
     # the ledger holds what Slurm granted
     (devices_json, held), = ledger_devices(hub, "alice")
     expect = sorted(f"{node}:{i}" for i in idx)

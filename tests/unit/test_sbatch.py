@@ -148,6 +148,9 @@ EXPECTED_RUN = """\
     --cap-drop ALL \\
     --security-opt no-new-privileges \\
     --pids-limit 512 \\
+    --log-driver json-file \\
+    --log-opt max-size=10m \\
+    --log-opt max-file=3 \\
     --memory 2G \\
     -v jupyterhub-user-alice:/home/jovyan \\
     -v /srv/datasets/imagenet:/home/jovyan/datasets/imagenet:ro \\
@@ -342,6 +345,12 @@ def test_script_maps_granted_idx_to_devices_and_quotes_argv(tmp_path, idx, visib
         "no-new-privileges",
         "--pids-limit",
         "512",
+        "--log-driver",
+        "json-file",
+        "--log-opt",
+        "max-size=10m",
+        "--log-opt",
+        "max-file=3",
         "--memory",
         "2G",
         "-v",
