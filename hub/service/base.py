@@ -109,7 +109,7 @@ class APIHandler(web.RequestHandler):
         try:
             return validate(model, self.json_body())
         except SchemaError as e:
-            raise web.HTTPError(400, str(e)) from None
+            raise web.HTTPError(400, "%s", e.message(self.lang)) from None
 
     def write_json(self, obj, status: int = 200):
         self.set_status(status)
