@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from npuhub.hub.ledger.capacity import CapacityError
+from npuhub.hub.ledger.capacity import CapacityError, by_counts
 from npuhub.hub.ledger.slurm_discovery import _field, node_drained, npu_gres
 
 from .slurm_query import JobInfo, run, slurm_env
@@ -76,21 +76,11 @@ def refusal(npus: int, device_type: str | None, nodes: list[NodeRoom], waiting: 
     total = sum(n.total for n in nodes)
     free = sum(n.free for n in nodes)
     largest = max((n.free for n in nodes), default=0)
-    if npus == 0:  # no NPUs asked: Slurm waits for something else (memory, CPUs, a limit)
-        return CapacityError("slurm_not_now", free=free, total=total, npus=npus,
-                             reason=_reason(reason), waiting=waiting, **kind)
-    if total == 0:
-        return CapacityError("capacity_none", transient=False, **kind)
-    if npus > total:
-        return CapacityError("capacity_too_many", transient=False, npus=npus, total=total, **kind)
-    if free == 0:
-        return CapacityError("capacity_all_busy", total=total, waiting=waiting, **kind)
-    if free < npus:
-        return CapacityError(
-            "capacity_few_free", free=free, total=total, npus=npus, waiting=waiting, **kind)
-    if largest < npus:
-        return CapacityError("capacity_not_on_node", free=free, total=total, npus=npus,
-                             largest=largest, waiting=waiting, **kind)
+    if npus > 0:  # without NPUs, Slurm waits for something else (memory, CPUs, a limit)
+        short = by_counts(npus, total=total, free=free, largest=largest, waiting=waiting,
+                          **kind)
+        if short is not None:
+            return short
     return CapacityError("slurm_not_now", free=free, total=total, npus=npus,
                          reason=_reason(reason), waiting=waiting, **kind)
 

@@ -66,7 +66,21 @@ def refusal(
     if device_type is not None:
         views = [v for v in views if v.type == device_type]
     free = sum(len(v.free) for v in views)
+    largest = max((len(v.free) for v in views), default=0)
     kind = {"device_type": device_type} if device_type else {}
+    short = by_counts(npus, total=total, free=free, largest=largest, waiting=waiting, **kind)
+    if short is not None:
+        return short
+    # enough free on one node, but not inside one HCCS ring
+    return CapacityError("capacity_not_in_ring", free=free, total=total, npus=npus,
+                         largest=largest, waiting=waiting, **kind)
+
+
+def by_counts(npus: int, *, total: int, free: int, largest: int, waiting: int,
+              **kind) -> CapacityError | None:
+    """The refusal the counts alone explain (none in service, more than in service, none
+    free, too few free, too few on any one node), or None when `npus` are free on one
+    node (then what holds the request back is something else: the rings, Slurm)."""
     if total == 0:
         return CapacityError("capacity_none", transient=False, **kind)
     if npus > total:
@@ -77,8 +91,7 @@ def refusal(
         return CapacityError(
             "capacity_few_free", free=free, total=total, npus=npus, waiting=waiting, **kind
         )
-    largest = max((len(v.free) for v in views), default=0)
-    code = "capacity_not_in_ring" if largest >= npus else "capacity_not_on_node"
-    return CapacityError(
-        code, free=free, total=total, npus=npus, largest=largest, waiting=waiting, **kind
-    )
+    if largest < npus:
+        return CapacityError("capacity_not_on_node", free=free, total=total, npus=npus,
+                             largest=largest, waiting=waiting, **kind)
+    return None
