@@ -27,7 +27,8 @@ class SchemaError(ValueError):
             return str(self)
         t = i18n.translation(lang)
         parts = [t.pgettext("schema", template).format(
-            **{k: t.pgettext("schema", v) if k == "kind" else v for k, v in params.items()})
+            **{k: t.pgettext("schema", v) if k in ("kind", "expected") else v
+               for k, v in params.items()})
             for template, params in self.problems]
         more = t.pgettext("schema", " (and {n} more)").format(n=self.more) if self.more else ""
         return t.pgettext("schema", "; ").join(parts) + more
@@ -133,7 +134,7 @@ def _described(model: type[BaseModel], e: ValidationError):
             expected = f"{info.description[0].lower()}{info.description[1:]}"
             parts.append(f"{name}: expected {expected}")
             problems.append(("{field}: expected {expected}",
-                             {"field": name, "expected": expected}))
+                             {"field": name, "expected": info.description}))
         else:
             parts.append(_sentence(model, errs[0]))
             problems.append(_problem(model, errs[0]))

@@ -70,3 +70,33 @@ def test_the_service_answers_in_the_requests_language():
         APIHandler.body(Probe(), JobRequest)
     assert e.value.status_code == 400
     assert e.value.log_message % e.value.args == "npus：不能大于 64"
+
+
+def test_a_field_that_fits_none_of_its_forms_says_what_it_expects_in_chinese():
+    e = refusal(CourseDecl, {"id": "c", "title": "t", "students": 3})
+    assert str(e) == "students: expected user names, or the name of an existing group"
+    assert e.message("zh_CN") == "students：应为用户名，或一个已有组的名称"
+
+
+def test_every_input_field_description_is_in_the_catalog():
+    """What a field expects reaches a Chinese message: each description of a body's field
+    has a translation (msgctxt "schema")."""
+    import importlib
+    import pkgutil
+
+    import npuhub.hub.schemas as schemas
+    from npuhub.hub import i18n
+    from npuhub.hub.schemas import base
+
+    t = i18n.translation("zh_CN")
+    missing = []
+    for info in pkgutil.iter_modules(schemas.__path__):
+        module = importlib.import_module(f"npuhub.hub.schemas.{info.name}")
+        for obj in vars(module).values():
+            if (isinstance(obj, type) and issubclass(obj, base.Body)
+                    and obj.__module__ == module.__name__):
+                for field in obj.model_fields.values():
+                    d = field.description
+                    if d and t.pgettext("schema", d) == d:
+                        missing.append(d)
+    assert missing == []
