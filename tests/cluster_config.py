@@ -22,6 +22,18 @@ def node_root(under: Path) -> Path:
     return root
 
 
+def slurm_jobs_config(slurm: dict) -> str:
+    """Config lines: batch jobs on the test cluster, in the fixture's partition (n1)."""
+    return (
+        "c.JobsConfig.backend = 'slurm'\n"
+        f"c.JobsConfig.slurm_partition = {slurm['partition']!r}\n"
+        f"c.JobsConfig.slurm_conf = {slurm['slurm_conf']!r}\n"
+        f"c.JobsConfig.slurm_device_dir = {slurm['device_dir']!r}\n"
+        f"c.JobsConfig.slurm_log_dir = {slurm['log_dir']!r}\n"
+        "c.JobsConfig.poll_interval = 0.5\n"
+    )
+
+
 def cluster_config(slurm: dict, root: Path) -> str:
     """Config lines: servers as Slurm jobs in partition npu (n1-n3), batch jobs in the
     fixture's partition (n1); `root` from :func:`node_root`."""
@@ -41,13 +53,7 @@ def cluster_config(slurm: dict, root: Path) -> str:
         "c.SlurmNPUSpawner.per_node_devices = True\n"
         "c.SlurmNPUSpawner.slurm_memory = '100M'\n"
         "c.SlurmNPUSpawner.slurm_poll = 0.3\n"
-        # batch jobs on the same cluster: partition batch (n1)
-        "c.JobsConfig.backend = 'slurm'\n"
-        f"c.JobsConfig.slurm_partition = {slurm['partition']!r}\n"
-        f"c.JobsConfig.slurm_conf = {slurm['slurm_conf']!r}\n"
-        f"c.JobsConfig.slurm_device_dir = {slurm['device_dir']!r}\n"
-        f"c.JobsConfig.slurm_log_dir = {slurm['log_dir']!r}\n"
-        "c.JobsConfig.poll_interval = 0.5\n"
+    ) + slurm_jobs_config(slurm) + (  # batch jobs on the same cluster: partition batch (n1)
         f"c.JobsConfig.node_root = {str(root)!r}\n"
         f"c.SlurmNPUSpawner.node_root = {str(root)!r}\n"
     )

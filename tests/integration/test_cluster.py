@@ -122,6 +122,25 @@ def test_three_full_nodes_then_a_fourth_waits_and_stop_cancels_it(cluster_hub):
         hub.stop_server(u)
 
 
+def sleeping_job(hub, user: str, token: str, *, npus: int, name: str,
+                 seconds: int) -> tuple[int, str]:
+    """A batch job of `user` that sleeps `seconds` (its script written from `user`'s running
+    server), once it runs on the cluster and holds its NPUs: (job id, Slurm job id)."""
+    code = ("import os\nopen(os.path.expanduser('~/sleep.py'), 'w')"
+            f".write('import time\\ntime.sleep({seconds})\\n')\nprint('ok')")
+    assert run_code(hub, user, token, code).strip() == "ok"
+    r = hub.request("POST", "/jobs", token=token, base=hub.service,
+                    json={"source": "sleep.py", "npus": npus, "name": name})
+    assert r.status_code == 201, r.text
+    job_id = r.json()["id"]
+
+    def running():
+        j = hub.request("GET", f"/jobs/{job_id}", token=token, base=hub.service).json()
+        return j if j["state"] == "running" and held_by_job(hub, job_id) else None
+
+    return job_id, wait_for(f"job {name} running", running, 300)["backend_id"]
+
+
 def held_by_job(hub, job_id) -> list[str]:
     """node:index of the ledger devices a batch job holds."""
     con = sqlite3.connect(hub.state_dir / "npuhub.sqlite")
@@ -143,19 +162,8 @@ def test_restart_keeps_running_cluster_servers_and_a_batch_job(cluster_hub):
     hub.create_user("frank")
     token = hub.user_token("frank")
     hub.spawn("frank", options={"profile": "npu", "npus": 2}, timeout=300)
-    code = ("import os\nopen(os.path.expanduser('~/sleep.py'), 'w')"
-            ".write('import time\\ntime.sleep(600)\\n')\nprint('ok')")
-    assert run_code(hub, "frank", token, code).strip() == "ok"
-    r = hub.request("POST", "/jobs", token=token, base=hub.service,
-                    json={"source": "sleep.py", "npus": 1, "name": "npuhubtest-restart"})
-    assert r.status_code == 201, r.text
-    job_id = r.json()["id"]
-
-    def running():
-        j = hub.request("GET", f"/jobs/{job_id}", token=token, base=hub.service).json()
-        return j if j["state"] == "running" and held_by_job(hub, job_id) else None
-
-    slurm_id = wait_for("job running", running, 300)["backend_id"]
+    job_id, slurm_id = sleeping_job(hub, "frank", token, npus=1, name="npuhubtest-restart",
+                                    seconds=600)
     job_devices = held_by_job(hub, job_id)
     before = scontrol_job(hub, "frank")
     server_devices = ledger_devices(hub, "frank")

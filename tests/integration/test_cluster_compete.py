@@ -11,8 +11,13 @@ import uuid
 
 import pytest
 
-from tests.hubclient import run_code
-from tests.integration.test_cluster import granted, held_by_job, scontrol_job, wait_for
+from tests.integration.test_cluster import (
+    granted,
+    held_by_job,
+    scontrol_job,
+    sleeping_job,
+    wait_for,
+)
 from tests.integration.test_cluster_line import busy_jobs, placed
 from tests.integration.test_line import _stop_quietly, until
 from tests.slurm_fixture import slurm_env
@@ -59,22 +64,10 @@ def test_a_batch_job_and_servers_compete_for_n1_through_one_ledger(cluster_hub):
     job_id = None
     try:
         hub.spawn(owner, options={"profile": "npu", "npus": 0}, timeout=300)
-        code = ("import os\nopen(os.path.expanduser('~/sleep.py'), 'w')"
-                ".write('import time\\ntime.sleep(900)\\n')\nprint('ok')")
-        assert run_code(hub, owner, token, code).strip() == "ok"
+        # the batch job (its script written from the owner's server) takes n1's four NPUs
+        job_id, slurm_id = sleeping_job(hub, owner, token, npus=4, name="npuhubtest-compete",
+                                        seconds=900)
         hub.stop_server(owner)
-
-        # the batch job takes n1's four NPUs
-        r = hub.request("POST", "/jobs", token=token, base=hub.service,
-                        json={"source": "sleep.py", "npus": 4, "name": "npuhubtest-compete"})
-        assert r.status_code == 201, r.text
-        job_id = r.json()["id"]
-
-        def running():
-            j = hub.request("GET", f"/jobs/{job_id}", token=token, base=hub.service).json()
-            return j if j["state"] == "running" and held_by_job(hub, job_id) else None
-
-        slurm_id = wait_for("the batch job running", running, 300)["backend_id"]
         assert held_by_job(hub, job_id) == [f"n1:{i}" for i in range(4)]
 
         # servers of four NPUs go elsewhere: n2 and n3

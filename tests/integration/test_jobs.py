@@ -483,15 +483,9 @@ def usage_records(hub) -> list[str]:
 
 @pytest.fixture(scope="module")
 def slurm_hub(tmp_root, slurm):
-    extra = (
-        "c.JobsConfig.backend = 'slurm'\n"
-        f"c.JobsConfig.slurm_partition = {slurm['partition']!r}\n"
-        f"c.JobsConfig.slurm_conf = {slurm['slurm_conf']!r}\n"
-        f"c.JobsConfig.slurm_device_dir = {slurm['device_dir']!r}\n"
-        f"c.JobsConfig.slurm_log_dir = {slurm['log_dir']!r}\n"
-        "c.JobsConfig.poll_interval = 0.5\n"
-    )
-    h = new_hub(tmp_root, extra_config=extra)
+    from tests.cluster_config import slurm_jobs_config
+
+    h = new_hub(tmp_root, extra_config=slurm_jobs_config(slurm))
     h.start()
     yield h
     h.stop()
